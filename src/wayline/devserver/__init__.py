@@ -1,0 +1,1 @@
+"""`wayline dev`: the local dev server (Starlette app, SQLite store, local workers)."""

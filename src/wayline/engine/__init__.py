@@ -1,0 +1,1 @@
+"""Pure orchestrator core: no I/O, no clock reads, no environment."""

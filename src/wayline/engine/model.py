@@ -1,0 +1,222 @@
+"""Frozen domain model of the engine: events, functions, runs, work items, waits.
+
+Everything here is plain data. JSON-shaped values (event data, step outputs) are kept as
+the JSON the wire carries, so a run can be persisted and replayed byte for byte.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+JSON = Any
+"""A JSON value as decoded by the stdlib: dict, list, str, int, float, bool or None."""
+
+Memo = JSON
+"""A memoized step result as the SDK receives it in ``steps``.
+
+step.run / invoke: ``{"data": X}`` or ``{"error": {...}}``; sleep: ``None``;
+waitForEvent: the matched event map, or ``None`` on timeout.
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An event as stored: normalized exactly as the Inngest server hands it to SDKs."""
+
+    internal_id: str
+    name: str
+    data: Mapping[str, JSON]
+    user: Mapping[str, JSON]
+    id: str
+    ts: int
+    v: str | None = None
+    received_at: int = 0
+
+    def to_wire(self) -> dict[str, JSON]:
+        """The event map sent to SDKs and matched by expressions."""
+        wire: dict[str, JSON] = {
+            "name": self.name,
+            "data": dict(self.data),
+            "user": dict(self.user),
+            "id": self.id,
+            "ts": self.ts,
+        }
+        if self.v is not None:
+            wire["v"] = self.v
+        return wire
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """One function trigger: an event name (with optional CEL ``expression``) or a cron."""
+
+    event: str | None = None
+    expression: str | None = None
+    cron: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionDef:
+    """A synced function. ``config`` keeps the registered FunctionConfig verbatim."""
+
+    id: str
+    app_id: str
+    name: str
+    url: str
+    triggers: tuple[Trigger, ...]
+    retries: int
+    config: Mapping[str, JSON] = field(default_factory=dict)
+
+    @property
+    def max_attempts(self) -> int:
+        return self.retries + 1
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    """A synced app: its id (``appName``), serve URL and SDK description."""
+
+    id: str
+    url: str
+    sdk: str = ""
+    framework: str = ""
+    synced_at: int = 0
+
+
+class RunStatus(enum.StrEnum):
+    QUEUED = "Queued"
+    RUNNING = "Running"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+class WorkKind(enum.StrEnum):
+    CALL = "call"
+    """Call the SDK: discovery (``step_id`` None) or a planned step (``step_id`` = hash)."""
+    SLEEP = "sleep"
+    """Wake a sleeping step at ``at``: its memo becomes ``null``."""
+    WAIT_TIMEOUT = "wait_timeout"
+    """A waitForEvent / invoke pause expires at ``at`` unless it was resolved first."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkItem:
+    """One pending wake-up of a run. Its id is unique per run (a per-run sequence)."""
+
+    id: str
+    run_id: str
+    kind: WorkKind
+    at: int
+    step_id: str | None = None
+    attempt: int = 0
+
+
+class StepStatus(enum.StrEnum):
+    RUNNING = "Running"
+    SLEEPING = "Sleeping"
+    WAITING = "Waiting"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    """What the run timeline shows for one step (the memo itself lives in ``Run.memos``)."""
+
+    id: str
+    name: str
+    op: str
+    status: StepStatus
+    attempts: int = 0
+    started_at: int = 0
+    ended_at: int | None = None
+    output: JSON = None
+    error: JSON = None
+
+
+class WaitKind(enum.StrEnum):
+    EVENT = "event"
+    INVOKE = "invoke"
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """A paused step waiting for an event (waitForEvent, or an invoke's finish event).
+
+    ``expression`` only references ``async``: ``event.*`` was interpolated at creation.
+    """
+
+    id: str
+    run_id: str
+    step_id: str
+    kind: WaitKind
+    event: str
+    expression: str | None
+    expires_at: int
+    created_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class InvokeParent:
+    """Set on a run started by ``step.invoke``: where its finish event must be routed."""
+
+    correlation_id: str
+    run_id: str
+    fn_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """The durable state of one function run. Every change bumps ``version``."""
+
+    id: str
+    function_id: str
+    app_id: str
+    status: RunStatus
+    events: tuple[Mapping[str, JSON], ...]
+    event_ids: tuple[str, ...]
+    created_at: int
+    version: int = 0
+    memos: Mapping[str, Memo] = field(default_factory=dict)
+    stack: tuple[str, ...] = ()
+    steps: tuple[StepRecord, ...] = ()
+    pending: Mapping[str, WorkItem] = field(default_factory=dict)
+    """Outstanding work items by item id: every live run has at least one, or a wait."""
+    waiting: Mapping[str, str] = field(default_factory=dict)
+    """Open pauses: step hash -> wait id."""
+    planned: frozenset[str] = frozenset()
+    """Planned steps of the current parallel batch that have not reported yet."""
+    race: bool = False
+    force_step_plan: bool = False
+    request_version: int = -1
+    seq: int = 0
+    started_at: int | None = None
+    ended_at: int | None = None
+    output: JSON = None
+    cron: str | None = None
+    parent: InvokeParent | None = None
+    cancel_reason: str | None = None
+    discovery_attempt: int = 0
+    """Attempt counter of the discovery call (resets whenever a step completes)."""
+
+    def with_step(self, record: StepRecord) -> Run:
+        """Return a copy whose timeline has ``record`` (replacing the same step id)."""
+        if any(s.id == record.id for s in self.steps):
+            steps = tuple(record if s.id == record.id else s for s in self.steps)
+        else:
+            steps = (*self.steps, record)
+        return replace(self, steps=steps)
+
+    def step(self, step_id: str) -> StepRecord | None:
+        for record in self.steps:
+            if record.id == step_id:
+                return record
+        return None

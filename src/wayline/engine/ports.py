@@ -1,0 +1,126 @@
+"""Ports owned by the engine: the narrow interfaces every store and transport implements.
+
+Every method that changes state is a conditional write and says so: it returns ``False``
+(or ``None``) when the condition did not hold, and never raises for a lost race. Times
+are integer milliseconds since the epoch, always passed in by the caller (the clock is a
+port too), so adapters never read the wall clock themselves.
+
+The SQLite store (``wayline.store.sqlite``) implements all of them; the contract suite in
+``tests/contract`` pins their behaviour for every adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from .model import App, Event, FunctionDef, Run, Wait, WorkItem
+
+
+class Clock(Protocol):
+    def now_ms(self) -> int: ...
+
+
+class IdSource(Protocol):
+    """Randomness for ids: injected so that the engine stays deterministic in tests."""
+
+    def entropy(self, n: int) -> bytes: ...
+
+
+class EventStore(Protocol):
+    def put_events(self, events: Sequence[Event]) -> None:
+        """Store events; an event whose ``internal_id`` already exists is left unchanged."""
+
+    def get_event(self, internal_id: str) -> Event | None: ...
+
+    def list_events(
+        self,
+        *,
+        name: str | None = None,
+        limit: int = 100,
+        before_id: str | None = None,
+        received_after: int | None = None,
+        received_before: int | None = None,
+    ) -> list[Event]:
+        """Newest first; ``before_id`` is the cursor (an ``internal_id``, exclusive)."""
+
+
+class AppStore(Protocol):
+    def put_app(self, app: App, functions: Sequence[FunctionDef]) -> bool:
+        """Replace the app and its whole function list. Returns True if anything changed."""
+
+    def get_app(self, app_id: str) -> App | None: ...
+
+    def list_apps(self) -> list[App]: ...
+
+    def get_function(self, function_id: str) -> FunctionDef | None: ...
+
+    def list_functions(self, app_id: str | None = None) -> list[FunctionDef]: ...
+
+
+class RunStore(Protocol):
+    def create_run(self, run: Run) -> bool:
+        """Insert a new run; False if a run with that id exists (nothing written)."""
+
+    def get_run(self, run_id: str) -> Run | None: ...
+
+    def save_run(self, run: Run, *, expected_version: int) -> bool:
+        """Write ``run`` iff the stored version is ``expected_version``.
+
+        ``run.version`` must be ``expected_version + 1``. Memos are write-once: a memo
+        already stored for a step id is never replaced.
+        """
+
+    def list_runs(
+        self,
+        *,
+        function_id: str | None = None,
+        event_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Run]:
+        """Newest first."""
+
+
+class Idempotency(Protocol):
+    def claim(self, key: str, *, now: int, ttl_ms: int) -> bool:
+        """Claim ``key`` until ``now + ttl_ms``. False if it is held and not yet expired."""
+
+
+class WorkQueue(Protocol):
+    """Durable queue of ``WorkItem``s; items with a future ``at`` are timers."""
+
+    def enqueue(self, items: Sequence[WorkItem]) -> None:
+        """Add items; an item id already queued is left unchanged (idempotent)."""
+
+    def claim(self, *, now: int, lease_ms: int, limit: int) -> list[WorkItem]:
+        """Lease up to ``limit`` due items (``at <= now``) whose lease is free or expired."""
+
+    def ack(self, item_id: str) -> None:
+        """Remove a claimed item for good."""
+
+    def next_due(self) -> int | None:
+        """Earliest ``at`` of any item, or None when the queue is empty."""
+
+
+class WaitStore(Protocol):
+    def add_wait(self, wait: Wait) -> None:
+        """Store a pause; idempotent by ``wait.id``."""
+
+    def waits_for(self, event_name: str) -> list[Wait]:
+        """Open pauses listening for ``event_name``, oldest first."""
+
+    def take_wait(self, wait_id: str) -> Wait | None:
+        """Delete and return the pause: exactly one caller wins, the others get None."""
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    """The set of persistence ports one backend provides."""
+
+    events: EventStore
+    apps: AppStore
+    runs: RunStore
+    queue: WorkQueue
+    waits: WaitStore
+    idempotency: Idempotency
