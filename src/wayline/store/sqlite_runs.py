@@ -1,0 +1,154 @@
+"""``RunStore`` on SQLite: one row per run, memos in their own write-once table.
+
+Memos live apart from the run body because they are the bulk of a run and never change
+once written: a ``save_run`` rewrites the small body and inserts only the new memos, so
+its cost does not grow with the size of the step outputs already stored.
+
+``Run.event_ids`` is indexed (for ``list_runs(event_id=...)``) by ``create_run`` only:
+the events that triggered a run are fixed when it is created.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+
+from wayline.engine.model import JSON, Run, RunStatus
+
+from .codec import dumps, loads, run_from_dict, run_to_dict
+from .sqlite_db import Database
+
+_CHUNK = 500
+
+
+class SqliteRunStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def create_run(self, run: Run) -> bool:
+        with self._db.transaction() as conn:
+            inserted = conn.execute(
+                "INSERT OR IGNORE INTO runs (id, function_id, version, status, created_at, body)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    run.id,
+                    run.function_id,
+                    run.version,
+                    run.status.value,
+                    run.created_at,
+                    _body(run),
+                ),
+            ).rowcount
+            if not inserted:
+                return False
+            conn.executemany(
+                "INSERT OR IGNORE INTO run_events (event_id, run_id) VALUES (?, ?)",
+                [(event_id, run.id) for event_id in run.event_ids],
+            )
+            _insert_memos(conn, run.id, run.memos.items())
+            return True
+
+    def save_run(self, run: Run, *, expected_version: int) -> bool:
+        if run.version != expected_version + 1:
+            raise ValueError(
+                f"run {run.id}: version {run.version} must be expected_version + 1"
+                f" ({expected_version + 1})"
+            )
+        with self._db.transaction() as conn:
+            updated = conn.execute(
+                "UPDATE runs SET version = ?, status = ?, body = ? WHERE id = ? AND version = ?",
+                (run.version, run.status.value, _body(run), run.id, expected_version),
+            ).rowcount
+            if not updated:
+                return False  # lost the race (or no such run): the transaction wrote nothing
+            stored = {
+                step_id
+                for (step_id,) in conn.execute(
+                    "SELECT step_id FROM memos WHERE run_id = ?", (run.id,)
+                )
+            }
+            _insert_memos(conn, run.id, ((k, v) for k, v in run.memos.items() if k not in stored))
+            return True
+
+    def get_run(self, run_id: str) -> Run | None:
+        with self._db.autocommit() as conn:
+            row = conn.execute("SELECT body FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                return None
+            return _decode(row[0], _memos(conn, [run_id]).get(run_id, {}))
+
+    def list_runs(
+        self,
+        *,
+        function_id: str | None = None,
+        event_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Run]:
+        if limit <= 0:
+            return []
+        # Run ids are ULIDs: id order is creation order, so id DESC is newest first.
+        sql = "SELECT r.id, r.body FROM runs r"
+        where: list[str] = []
+        params: list[str | int] = []
+        if event_id is not None:
+            sql += " JOIN run_events e ON e.run_id = r.id"
+            where.append("e.event_id = ?")
+            params.append(event_id)
+        if function_id is not None:
+            where.append("r.function_id = ?")
+            params.append(function_id)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY r.id DESC LIMIT ?"
+        params.append(limit)
+        with self._db.autocommit() as conn:
+            rows = conn.execute(sql, params).fetchall()
+            memos = _memos(conn, [run_id for run_id, _ in rows])
+        return [_decode(body, memos.get(run_id, {})) for run_id, body in rows]
+
+    def list_live_runs(self, *, limit: int = 10_000) -> list[Run]:
+        live = [s.value for s in RunStatus if not s.is_terminal]
+        marks = ",".join("?" for _ in live)
+        with self._db.autocommit() as conn:
+            rows = conn.execute(
+                f"SELECT id, body FROM runs WHERE status IN ({marks}) ORDER BY id LIMIT ?",  # noqa: S608
+                (*live, limit),
+            ).fetchall()
+            memos = _memos(conn, [run_id for run_id, _ in rows])
+        return [_decode(body, memos.get(run_id, {})) for run_id, body in rows]
+
+
+def _body(run: Run) -> str:
+    body = run_to_dict(run)
+    del body["memos"]  # stored row by row in ``memos``
+    return dumps(body)
+
+
+def _decode(body: str, memos: dict[str, JSON]) -> Run:
+    doc = loads(body)
+    doc["memos"] = memos
+    return run_from_dict(doc)
+
+
+def _insert_memos(conn: sqlite3.Connection, run_id: str, memos: Iterable[tuple[str, JSON]]) -> None:
+    # OR IGNORE: write-once even if a key slipped past the caller's filter.
+    conn.executemany(
+        "INSERT OR IGNORE INTO memos (run_id, step_id, value) VALUES (?, ?, ?)",
+        [(run_id, step_id, dumps(value)) for step_id, value in memos],
+    )
+
+
+def _memos(conn: sqlite3.Connection, run_ids: list[str]) -> dict[str, dict[str, JSON]]:
+    """Memos of several runs in one query, each in the order they were first written."""
+    by_run: dict[str, dict[str, JSON]] = {run_id: {} for run_id in run_ids}
+    # Chunked to stay under SQLite's bound-parameter limit for any ``limit``.
+    for start in range(0, len(run_ids), _CHUNK):
+        chunk = run_ids[start : start + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT run_id, step_id, value FROM memos WHERE run_id IN ({marks}) ORDER BY rowid",  # noqa: S608
+            chunk,
+        )
+        for run_id, step_id, value in rows:
+            by_run[run_id][step_id] = loads(value)
+    return by_run
