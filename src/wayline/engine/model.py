@@ -105,6 +105,8 @@ class WorkKind(enum.StrEnum):
     """Wake a sleeping step at ``at``: its memo becomes ``null``."""
     WAIT_TIMEOUT = "wait_timeout"
     """A waitForEvent / invoke pause expires at ``at`` unless it was resolved first."""
+    CRON = "cron"
+    """A cron tick of ``function_id`` for expression ``cron``, due at ``at``; not a run's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +119,8 @@ class WorkItem:
     at: int
     step_id: str | None = None
     attempt: int = 0
+    function_id: str | None = None
+    cron: str | None = None
 
 
 class StepStatus(enum.StrEnum):
@@ -190,8 +194,8 @@ class Run:
     steps: tuple[StepRecord, ...] = ()
     pending: Mapping[str, WorkItem] = field(default_factory=dict)
     """Outstanding work items by item id: every live run has at least one, or a wait."""
-    waiting: Mapping[str, str] = field(default_factory=dict)
-    """Open pauses: step hash -> wait id."""
+    waiting: Mapping[str, Wait] = field(default_factory=dict)
+    """Open pauses by step hash; kept whole so a lost wait record can be re-created."""
     planned: frozenset[str] = frozenset()
     """Planned steps of the current parallel batch that have not reported yet."""
     race: bool = False

@@ -81,6 +81,9 @@ class RunStore(Protocol):
     ) -> list[Run]:
         """Newest first."""
 
+    def list_live_runs(self, *, limit: int = 10_000) -> list[Run]:
+        """Runs not yet finished, oldest first: the sweeper repairs their wake-ups."""
+
 
 class Idempotency(Protocol):
     def claim(self, key: str, *, now: int, ttl_ms: int) -> bool:
@@ -100,7 +103,10 @@ class WorkQueue(Protocol):
         """Remove a claimed item for good."""
 
     def next_due(self) -> int | None:
-        """Earliest ``at`` of any item, or None when the queue is empty."""
+        """The earliest time ``claim`` could return an item (None when the queue is empty).
+
+        Never later than the true next claim time; a leased item counts at its lease end.
+        """
 
 
 class WaitStore(Protocol):

@@ -1,0 +1,238 @@
+"""The dev server's HTTP API: Inngest-compatible endpoints over the engine service.
+
+Every error is a 4xx with ``{"error": "..."}`` naming the problem, and nothing is stored
+or started when a request is rejected.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .. import signing
+from ..engine import events as events_mod
+from ..engine.registration import parse_register
+from ..engine.service import Service
+from ..errors import ValidationError
+from .clock import OffsetClock
+from .views import event_view, function_view, run_summary, run_view
+
+log = logging.getLogger("wayline.api")
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiConfig:
+    signing_keys: tuple[str, ...] = ()
+    event_keys: tuple[str, ...] = ()
+    test_clock: OffsetClock | None = None
+
+
+def error(status: int, message: str, **extra: object) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+def data(value: object, status: int = 200) -> JSONResponse:
+    return JSONResponse({"data": value, "metadata": {}}, status_code=status)
+
+
+class ServerKindHeader:
+    """Adds ``X-Inngest-Server-Kind: dev`` to every response, as the Inngest server does."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_header(message: dict[str, object]) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))  # type: ignore[call-overload]
+                headers.append((b"x-inngest-server-kind", b"dev"))
+                message["headers"] = headers
+            await send(message)
+
+        await self._app(scope, receive, send_with_header)  # type: ignore[arg-type]
+
+
+class Api:
+    def __init__(
+        self,
+        service: Service,
+        config: ApiConfig,
+        on_clock_advanced: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._service = service
+        self._config = config
+        self._on_clock_advanced = on_clock_advanced
+
+    # ------------------------------------------------------------ auth
+
+    def _authorized(self, request: Request) -> bool:
+        if not self._config.signing_keys:
+            return True
+        return signing.bearer_matches(
+            request.headers.get("authorization"), self._config.signing_keys
+        )
+
+    def _guard(self, handler: Handler) -> Handler:
+        async def guarded(request: Request) -> Response:
+            if not self._authorized(request):
+                return error(401, "missing or invalid signing key in the Authorization header")
+            return await handler(request)
+
+        return guarded
+
+    # ------------------------------------------------------------ events
+
+    async def send_events(self, request: Request) -> Response:
+        key = request.path_params["key"]
+        if self._config.event_keys and key not in self._config.event_keys:
+            return JSONResponse(
+                {"ids": [], "status": 401, "error": "event key not found"}, status_code=401
+            )
+        body = await request.body()
+        try:
+            inputs = events_mod.parse_request(body)
+        except ValidationError as exc:
+            return JSONResponse({"ids": [], "status": 400, "error": str(exc)}, status_code=400)
+        seed = request.headers.get("x-inngest-event-id-seed")
+        ids = self._service.send_events(inputs, seed=seed)
+        return JSONResponse({"ids": ids, "status": 200})
+
+    async def list_events(self, request: Request) -> Response:
+        q = request.query_params
+        try:
+            limit = min(int(q.get("limit", "50")), 1000)
+        except ValueError:
+            return error(400, "limit must be an integer from 1 to 1000")
+        found = self._service.store.events.list_events(
+            name=q.get("name") or None, limit=max(limit, 1), before_id=q.get("cursor") or None
+        )
+        return data([event_view(e) for e in found])
+
+    async def get_event(self, request: Request) -> Response:
+        event = self._service.store.events.get_event(request.path_params["event_id"])
+        if event is None:
+            return error(404, f"event {request.path_params['event_id']!r} not found")
+        return data(event_view(event))
+
+    async def event_runs(self, request: Request) -> Response:
+        runs = self._service.store.runs.list_runs(event_id=request.path_params["event_id"])
+        return data([run_summary(r) for r in runs])
+
+    # ------------------------------------------------------------ runs
+
+    async def get_run(self, request: Request) -> Response:
+        run = self._service.store.runs.get_run(request.path_params["run_id"])
+        if run is None:
+            return error(404, f"run {request.path_params['run_id']!r} not found")
+        return data(run_view(run))
+
+    async def cancel_run(self, request: Request) -> Response:
+        run_id = request.path_params["run_id"]
+        run = self._service.cancel(run_id, reason="cancelled via the REST API")
+        if run is None:
+            return error(404, f"run {run_id!r} not found")
+        return data(run_summary(run))
+
+    async def run_batch(self, request: Request) -> Response:
+        run = self._service.store.runs.get_run(request.path_params["run_id"])
+        if run is None:
+            return error(404, f"run {request.path_params['run_id']!r} not found")
+        return JSONResponse([dict(e) for e in run.events])
+
+    async def run_actions(self, request: Request) -> Response:
+        run = self._service.store.runs.get_run(request.path_params["run_id"])
+        if run is None:
+            return error(404, f"run {request.path_params['run_id']!r} not found")
+        return JSONResponse(dict(run.memos))
+
+    # ------------------------------------------------------------ apps
+
+    async def register(self, request: Request) -> Response:
+        expected = request.headers.get("x-inngest-expected-server-kind")
+        if expected and expected != "dev":
+            return error(400, f"this is a dev server; the SDK expects a {expected!r} server")
+        try:
+            body = json.loads(await request.body())
+        except ValueError as exc:
+            return error(400, f"register body is not valid JSON: {exc}")
+        try:
+            app, functions = parse_register(body, now=self._service.now())
+        except ValidationError as exc:
+            return error(400, str(exc))
+        modified = self._service.sync_app(app, functions)
+        return JSONResponse({"ok": True, "modified": modified, "app_id": app.id})
+
+    async def app_functions(self, request: Request) -> Response:
+        app_id = request.path_params["app_id"]
+        if self._service.store.apps.get_app(app_id) is None:
+            return error(404, f"app {app_id!r} not found")
+        return data([function_view(f) for f in self._service.store.apps.list_functions(app_id)])
+
+    # ------------------------------------------------------------ misc
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def dev_info(self, request: Request) -> Response:
+        apps = self._service.store.apps.list_apps()
+        return JSONResponse(
+            {
+                "version": "wayline-0.1.0",
+                "apps": [{"id": a.id, "url": a.url, "sdk": a.sdk} for a in apps],
+                "functions": len(self._service.store.apps.list_functions()),
+            }
+        )
+
+    async def advance_clock(self, request: Request) -> Response:
+        clock = self._config.test_clock
+        if clock is None:
+            return error(404, "the test API is disabled (start with --test-api)")
+        try:
+            body = json.loads(await request.body() or b"{}")
+            advance = int(body.get("advance_ms", 0))
+            now = clock.advance(advance)
+        except (ValueError, TypeError, AttributeError) as exc:
+            return error(400, f"advance_ms must be a non-negative integer: {exc}")
+        self._on_clock_advanced()
+        return JSONResponse({"now_ms": now})
+
+    def routes(self) -> list[Route]:
+        g = self._guard
+        return [
+            Route("/health", self.health, methods=["GET"]),
+            Route("/dev", self.dev_info, methods=["GET"]),
+            Route("/e/{key}", self.send_events, methods=["POST"]),
+            Route("/fn/register", g(self.register), methods=["POST"]),
+            Route("/v0/runs/{run_id}/batch", g(self.run_batch), methods=["GET"]),
+            Route("/v0/runs/{run_id}/actions", g(self.run_actions), methods=["GET"]),
+            Route("/v0/runs/{run_id}", g(self.cancel_run), methods=["DELETE"]),
+            Route("/v1/events", g(self.list_events), methods=["GET"]),
+            Route("/v1/events/{event_id}", g(self.get_event), methods=["GET"]),
+            Route("/v1/events/{event_id}/runs", g(self.event_runs), methods=["GET"]),
+            Route("/v1/runs/{run_id}", g(self.get_run), methods=["GET"]),
+            Route("/v1/runs/{run_id}", g(self.cancel_run), methods=["DELETE"]),
+            Route("/v1/apps/{app_id}/functions", g(self.app_functions), methods=["GET"]),
+            Route("/test/clock", self.advance_clock, methods=["POST"]),
+        ]
+
+
+def create_app(
+    service: Service,
+    config: ApiConfig,
+    *,
+    lifespan: object = None,
+    on_clock_advanced: Callable[[], None] = lambda: None,
+) -> ASGIApp:
+    api = Api(service, config, on_clock_advanced)
+    app = Starlette(routes=api.routes(), lifespan=lifespan)  # type: ignore[arg-type]
+    return ServerKindHeader(app)

@@ -1,0 +1,57 @@
+"""Discovery of ``-u`` app URLs: PUT each URL until its SDK syncs with us.
+
+In dev mode the official SDKs answer a PUT by calling ``POST /fn/register`` on the
+server (out-of-band sync), so a 200 to the PUT means the app's functions are stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Sequence
+
+import httpx
+
+from ..engine.ports import Clock
+from .invoker import redact_url, server_headers
+
+log = logging.getLogger("wayline.discovery")
+
+RETRY_INTERVAL_S = 1.0
+RESYNC_INTERVAL_S = 30.0
+
+
+async def sync_url(
+    client: httpx.AsyncClient, url: str, *, signing_key: str | None, clock: Clock
+) -> bool:
+    body = json.dumps({"url": url}).encode()
+    headers = server_headers(signing_key=signing_key, body=body, clock=clock)
+    try:
+        resp = await client.put(url, content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        log.info("app at %s not reachable yet (%s)", redact_url(url), type(exc).__name__)
+        return False
+    if resp.status_code != 200:
+        log.warning(
+            "app at %s refused sync: HTTP %s %s", redact_url(url), resp.status_code, resp.text[:300]
+        )
+        return False
+    return True
+
+
+async def discover_forever(urls: Sequence[str], *, signing_key: str | None, clock: Clock) -> None:
+    """Sync every URL, retrying unreachable ones each second and re-syncing every 30 s."""
+    synced_at: dict[str, float] = {}
+    loop = asyncio.get_running_loop()
+    async with httpx.AsyncClient(timeout=10.0, follow_redirects=False) as client:
+        while True:
+            now = loop.time()
+            for url in urls:
+                if now - synced_at.get(url, -RESYNC_INTERVAL_S) < RESYNC_INTERVAL_S:
+                    continue
+                if await sync_url(client, url, signing_key=signing_key, clock=clock):
+                    if url not in synced_at:
+                        log.info("synced app at %s", redact_url(url))
+                    synced_at[url] = now
+            await asyncio.sleep(RETRY_INTERVAL_S)

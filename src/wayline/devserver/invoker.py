@@ -1,0 +1,72 @@
+"""Signed HTTP calls from the server to an app's serve endpoint (real HTTP, httpx)."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+import httpx
+
+from .. import signing
+from ..engine.ports import Clock
+from ..engine.protocol import CallResponse, parse_response
+from ..engine.service import PreparedCall
+
+log = logging.getLogger("wayline.invoker")
+
+SERVER_KIND = "dev"
+USER_AGENT = "wayline/0.1.0"
+CALL_TIMEOUT_S = 2 * 3600.0
+"""A single function or step request may last at most 2 h, as on Inngest."""
+
+
+def server_headers(*, signing_key: str | None, body: bytes, clock: Clock) -> dict[str, str]:
+    """Headers the server sends on every request to an SDK (calls and sync PUTs)."""
+    headers = {
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+        "x-inngest-server-kind": SERVER_KIND,
+    }
+    if signing_key:
+        headers["x-inngest-signature"] = signing.sign(
+            body, signing_key, unix_s=clock.now_ms() // 1000
+        )
+    return headers
+
+
+def redact_url(url: str) -> str:
+    """Scheme, host and path only: query strings may carry tokens."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+class HttpInvoker:
+    def __init__(self, *, clock: Clock, signing_key: str | None = None) -> None:
+        self._clock = clock
+        self._signing_key = signing_key
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(CALL_TIMEOUT_S, connect=10.0),
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+        )
+
+    async def call(self, prepared: PreparedCall) -> CallResponse:
+        body = signing.canonical_json(prepared.body)
+        headers = server_headers(signing_key=self._signing_key, body=body, clock=self._clock)
+        headers["x-inngest-req-version"] = str(max(prepared.run.request_version, 2))
+        headers["x-run-id"] = prepared.run.id
+        try:
+            resp = await self._client.post(prepared.url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            where = redact_url(prepared.url)
+            log.warning(
+                "SDK call failed: cannot reach %s (%s)",
+                where,
+                type(exc).__name__,
+                extra={"run_id": prepared.run.id},
+            )
+            return CallResponse.failed_transport(f"could not reach {where}: {type(exc).__name__}")
+        return parse_response(resp.status_code, dict(resp.headers), resp.content)
+
+    async def close(self) -> None:
+        await self._client.aclose()

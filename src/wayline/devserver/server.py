@@ -1,0 +1,132 @@
+"""Composition root of ``wayline dev``: store, clock, service, worker, API, discovery.
+
+The only module of the dev server that wires concrete adapters together; everything it
+builds is injected into the pieces above it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import uvicorn
+
+from ..engine.service import Service
+from ..store.sqlite import SqliteStore
+from .app import ApiConfig, create_app
+from .clock import OffsetClock, OsEntropy, SystemClock
+from .discovery import discover_forever
+from .invoker import HttpInvoker
+from .worker import Worker
+
+log = logging.getLogger("wayline.dev")
+
+
+@dataclass(frozen=True, slots=True)
+class DevConfig:
+    host: str = "127.0.0.1"
+    port: int = 8288
+    urls: tuple[str, ...] = ()
+    db: str = ".wayline/dev.sqlite3"
+    retry_interval_s: float | None = None
+    signing_key: str | None = None
+    signing_key_fallback: str | None = None
+    event_keys: tuple[str, ...] = ()
+    test_api: bool = False
+    app: str | None = None
+    app_port: int = 3000
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+def _open_store(db: str) -> SqliteStore:
+    if db != ":memory:":
+        Path(db).parent.mkdir(parents=True, exist_ok=True)
+    return SqliteStore(db)
+
+
+async def serve(config: DevConfig) -> None:
+    clock = OffsetClock(SystemClock()) if config.test_api else SystemClock()
+    sqlite = _open_store(config.db)
+    store = sqlite.store()
+    keys = tuple(k for k in (config.signing_key, config.signing_key_fallback) if k)
+    worker_ref: list[Worker] = []
+    service = Service(
+        store,
+        clock,
+        OsEntropy(),
+        retry_interval_ms=int(config.retry_interval_s * 1000) if config.retry_interval_s else None,
+        on_enqueue=lambda: worker_ref[0].wake() if worker_ref else None,
+    )
+    invoker = HttpInvoker(clock=clock, signing_key=config.signing_key)
+    worker = Worker(service, invoker, clock)
+    worker_ref.append(worker)
+    urls = list(config.urls)
+    if config.app:
+        urls.append(f"http://127.0.0.1:{config.app_port}/api/inngest")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: object) -> AsyncIterator[None]:
+        sqlite.release_leases()
+        repaired = service.repair(store.runs.list_live_runs())
+        if repaired:
+            log.info("resumed %d live runs from %s", repaired, config.db)
+        tasks = [asyncio.create_task(worker.run())]
+        if urls:
+            tasks.append(
+                asyncio.create_task(
+                    discover_forever(urls, signing_key=config.signing_key, clock=clock)
+                )
+            )
+        try:
+            yield
+        finally:
+            await worker.stop()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await invoker.close()
+            sqlite.close()
+
+    api = create_app(
+        service,
+        ApiConfig(
+            signing_keys=keys,
+            event_keys=config.event_keys,
+            test_clock=clock if isinstance(clock, OffsetClock) else None,
+        ),
+        lifespan=lifespan,
+        on_clock_advanced=worker.wake,
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            api, host=config.host, port=config.port, log_level="warning", access_log=False
+        )
+    )
+    app_server = _user_app_server(config) if config.app else None
+    app_task = asyncio.create_task(app_server.serve()) if app_server else None
+    log.info("wayline dev listening on http://%s:%d (db: %s)", config.host, config.port, config.db)
+    try:
+        await server.serve()
+    finally:
+        if app_server and app_task:
+            app_server.should_exit = True
+            await asyncio.gather(app_task, return_exceptions=True)
+
+
+def _user_app_server(config: DevConfig) -> uvicorn.Server:
+    """Serve ``module:attr`` in this process, pointed at this dev server."""
+    base = f"http://127.0.0.1:{config.port}"
+    os.environ.setdefault("INNGEST_DEV", "1")
+    os.environ.setdefault("INNGEST_BASE_URL", base)
+    module_name, _, attr = (config.app or "").partition(":")
+    module = importlib.import_module(module_name)
+    app = getattr(module, attr or "app")
+    uv_config = uvicorn.Config(app, host="127.0.0.1", port=config.app_port, log_level="warning")
+    server = uvicorn.Server(uv_config)
+    return server

@@ -1,0 +1,82 @@
+"""JSON shapes of the REST API, following Inngest's v1 objects (``{"data": ...}``)."""
+
+from __future__ import annotations
+
+from ..engine.model import JSON, Event, FunctionDef, Run, StepRecord
+
+
+def _iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    import datetime as _dt
+
+    return _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def event_view(event: Event) -> dict[str, JSON]:
+    return {
+        "internal_id": event.internal_id,
+        "id": event.id,
+        "name": event.name,
+        "data": dict(event.data),
+        "user": dict(event.user),
+        "ts": event.ts,
+        "v": event.v,
+        "received_at": _iso(event.received_at),
+    }
+
+
+def step_view(step: StepRecord) -> dict[str, JSON]:
+    return {
+        "id": step.id,
+        "name": step.name,
+        "op": step.op,
+        "status": step.status.value,
+        "attempts": step.attempts,
+        "output": step.output,
+        "error": step.error,
+        "started_at": _iso(step.started_at) if step.started_at else None,
+        "ended_at": _iso(step.ended_at),
+    }
+
+
+def run_summary(run: Run) -> dict[str, JSON]:
+    return {
+        "run_id": run.id,
+        "function_id": run.function_id,
+        "app_id": run.app_id,
+        "status": run.status.value,
+        "event_id": run.event_ids[0] if run.event_ids else None,
+        "batch_id": None,
+        "cron": run.cron,
+        "run_started_at": _iso(run.started_at or run.created_at),
+        "ended_at": _iso(run.ended_at),
+        "output": run.output,
+    }
+
+
+def run_view(run: Run) -> dict[str, JSON]:
+    view = run_summary(run)
+    view["event_ids"] = list(run.event_ids)
+    view["cancel_reason"] = run.cancel_reason
+    view["steps"] = [step_view(s) for s in run.steps]
+    return view
+
+
+def function_view(fn: FunctionDef) -> dict[str, JSON]:
+    return {
+        "id": fn.id,
+        "app_id": fn.app_id,
+        "name": fn.name,
+        "url": fn.url,
+        "retries": fn.retries,
+        "triggers": [
+            {
+                k: v
+                for k, v in (("event", t.event), ("expression", t.expression), ("cron", t.cron))
+                if v is not None
+            }
+            for t in fn.triggers
+        ],
+        "config": dict(fn.config),
+    }

@@ -1,0 +1,106 @@
+"""The dev server's work loop: claim due items from the SQLite queue and process them.
+
+SDK calls run concurrently as asyncio tasks (parallel steps really run in parallel);
+state transitions run on the event loop thread between awaits, so two results of the
+same run never interleave inside one load -> decide -> save.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from ..engine.model import WorkItem, WorkKind
+from ..engine.ports import Clock
+from ..engine.service import Service
+from .invoker import HttpInvoker
+
+log = logging.getLogger("wayline.worker")
+
+LEASE_MS = 60_000
+MAX_IDLE_S = 0.25
+CLAIM_BATCH = 64
+
+
+class Worker:
+    def __init__(
+        self, service: Service, invoker: HttpInvoker, clock: Clock, *, max_in_flight: int = 256
+    ) -> None:
+        self._service = service
+        self._invoker = invoker
+        self._clock = clock
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._in_flight: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wakeup = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
+
+    def wake(self) -> None:
+        """Thread-safe: new work may be due now."""
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._wakeup.set()
+        else:
+            loop.call_soon_threadsafe(self._wakeup.set)
+
+    async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        queue = self._service.store.queue
+        while not self._stopping:
+            items = queue.claim(now=self._clock.now_ms(), lease_ms=LEASE_MS, limit=CLAIM_BATCH)
+            for item in items:
+                if item.id in self._in_flight:
+                    continue
+                self._in_flight.add(item.id)
+                task = asyncio.create_task(self._process(item))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            if len(items) < CLAIM_BATCH:
+                await self._idle()
+
+    async def _idle(self) -> None:
+        next_due = self._service.store.queue.next_due()
+        now = self._clock.now_ms()
+        wait_s = MAX_IDLE_S if next_due is None else min(MAX_IDLE_S, max(0, next_due - now) / 1000)
+        self._wakeup.clear()
+        if wait_s > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout=wait_s)
+
+    async def _process(self, item: WorkItem) -> None:
+        try:
+            async with self._slots:
+                if item.kind is WorkKind.CALL:
+                    await self._call(item)
+                else:
+                    self._service.fire(item)
+            self._service.store.queue.ack(item.id)
+        except Exception:
+            # Left leased: the item is claimed again when its lease expires.
+            log.exception("work item failed", extra={"item_id": item.id, "run_id": item.run_id})
+        finally:
+            self._in_flight.discard(item.id)
+            self.wake()
+
+    async def _call(self, item: WorkItem) -> None:
+        prepared = self._service.prepare_call(item)
+        if prepared is None:
+            return
+        started_at = self._clock.now_ms()
+        response = await self._invoker.call(prepared)
+        self._service.complete_call(item, response, started_at=started_at)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self.wake()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,172 @@
+"""Event validation and normalization for the event API. Every limit lives here.
+
+Limits (documented in the README): at most ``MAX_EVENTS_PER_REQUEST`` events and
+``MAX_REQUEST_BYTES`` per request, ``MAX_EVENT_BYTES`` per event, names up to
+``MAX_NAME_LENGTH`` characters that do not start with ``inngest/``, ``ts`` between 1980
+and 2100. A request is validated whole before anything is stored: one bad event rejects
+the request, and the error names its index and field.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from ..errors import ValidationError
+from .model import JSON, Event
+
+MAX_EVENTS_PER_REQUEST = 5000
+MAX_REQUEST_BYTES = 3 * 1024 * 1024
+MAX_EVENT_BYTES = 512 * 1024
+MAX_NAME_LENGTH = 512
+MAX_ID_LENGTH = 512
+MIN_TS_MS = 315532800000  # 1980-01-01T00:00:00Z
+MAX_TS_MS = 4102444800000  # 2100-01-01T00:00:00Z
+RESERVED_PREFIX = "inngest/"
+
+
+@dataclass(frozen=True, slots=True)
+class EventInput:
+    """A validated, not yet identified event."""
+
+    name: str
+    data: Mapping[str, JSON]
+    user: Mapping[str, JSON]
+    id: str | None
+    ts: int | None
+    v: str | None
+
+    def identify(self, internal_id: str, *, received_at: int, keep_internal: bool = False) -> Event:
+        """The stored event: ``id`` defaults to the internal id, ``ts`` to receipt time.
+
+        ``data._inngest`` is removed from user events: only the engine may set it.
+        """
+        data = (
+            dict(self.data)
+            if keep_internal
+            else {k: v for k, v in self.data.items() if k != "_inngest"}
+        )
+        return Event(
+            internal_id=internal_id,
+            name=self.name,
+            data=data,
+            user=self.user,
+            id=self.id or internal_id,
+            ts=self.ts or received_at,
+            v=self.v,
+            received_at=received_at,
+        )
+
+
+def parse_request(body: bytes) -> list[EventInput]:
+    """Parse and validate an event API body (one event object or an array)."""
+    if len(body) > MAX_REQUEST_BYTES:
+        raise ValidationError(
+            f"request body is {len(body)} bytes; the limit is {MAX_REQUEST_BYTES} bytes",
+            field="body",
+        )
+    try:
+        decoded = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"request body is not valid JSON: {exc}", field="body") from exc
+    raw = decoded if isinstance(decoded, list) else [decoded]
+    if not raw:
+        raise ValidationError("no events: send one event object or a non-empty array", field="body")
+    if len(raw) > MAX_EVENTS_PER_REQUEST:
+        raise ValidationError(
+            f"{len(raw)} events in one request; the limit is {MAX_EVENTS_PER_REQUEST}",
+            field="body",
+        )
+    return [validate_event(item, index=i) for i, item in enumerate(raw)]
+
+
+def validate_event(raw: JSON, *, index: int = 0, internal: bool = False) -> EventInput:
+    """Validate one event map. ``internal`` allows the reserved ``inngest/`` names."""
+    where = f"events[{index}]"
+    if not isinstance(raw, Mapping):
+        raise ValidationError(f"{where} must be a JSON object", field=where)
+    size = len(json.dumps(raw, separators=(",", ":"), default=str).encode())
+    if size > MAX_EVENT_BYTES:
+        raise ValidationError(
+            f"{where} is {size} bytes; the limit is {MAX_EVENT_BYTES} bytes per event",
+            field=where,
+        )
+    name = _name(raw.get("name"), where, internal=internal)
+    return EventInput(
+        name=name,
+        data=_object(raw.get("data"), f"{where}.data"),
+        user=_object(raw.get("user"), f"{where}.user"),
+        id=_optional_str(raw.get("id"), f"{where}.id", MAX_ID_LENGTH),
+        ts=_ts(raw.get("ts"), f"{where}.ts"),
+        v=_optional_str(raw.get("v"), f"{where}.v", MAX_ID_LENGTH),
+    )
+
+
+def _name(value: JSON, where: str, *, internal: bool) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(
+            f"{where}.name is required and must be a non-empty string", field=f"{where}.name"
+        )
+    if len(value) > MAX_NAME_LENGTH:
+        raise ValidationError(
+            f"{where}.name is {len(value)} characters; the limit is {MAX_NAME_LENGTH}",
+            field=f"{where}.name",
+        )
+    if not internal and value.startswith(RESERVED_PREFIX):
+        raise ValidationError(
+            f"{where}.name {value!r} uses the reserved prefix {RESERVED_PREFIX!r}",
+            field=f"{where}.name",
+        )
+    return value
+
+
+def _object(value: JSON, field: str) -> Mapping[str, JSON]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValidationError(f"{field} must be a JSON object", field=field)
+    return value
+
+
+def _optional_str(value: JSON, field: str, limit: int) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} must be a string", field=field)
+    if len(value) > limit:
+        raise ValidationError(
+            f"{field} is {len(value)} characters; the limit is {limit}", field=field
+        )
+    return value
+
+
+def _ts(value: JSON, field: str) -> int | None:
+    if value is None or value == 0:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(
+            f"{field} must be a number of milliseconds since the epoch", field=field
+        )
+    if not MIN_TS_MS <= value <= MAX_TS_MS:
+        raise ValidationError(
+            f"{field} {value} is outside 1980-01-01..2100-01-01 (milliseconds since the epoch)",
+            field=field,
+        )
+    return int(value)
+
+
+def internal_event(raw: Mapping[str, JSON]) -> EventInput:
+    """An event the engine emits itself (``inngest/function.finished`` and friends)."""
+    return validate_event(raw, internal=True)
+
+
+def dedupe_key(function_id: str, event: Event) -> str | None:
+    """The 24 h run-idempotency key of a user-supplied event id, per function."""
+    if event.id == event.internal_id:
+        return None
+    return f"event-id:{function_id}:{event.id}"
+
+
+def batch_names(events: Sequence[Event]) -> list[str]:
+    return [e.name for e in events]

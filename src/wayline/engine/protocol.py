@@ -1,0 +1,169 @@
+"""The SDK wire protocol, as pure data: call request bodies and parsed call responses.
+
+Parse leniently, emit exactly (research note §8): opcodes may arrive as an array or a
+single object, Sleep / WaitForEvent carry their argument in ``name`` or ``opts``, and a
+201 response is a stream whose last JSON object wraps the real status, headers and body.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .model import JSON, FunctionDef, Run, WorkItem
+
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+"""Above this the server sends ``use_api: true`` and the SDK fetches state itself."""
+
+STEP_QUERY_DISCOVERY = "step"
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """One generator opcode reported by the SDK in a 206 response."""
+
+    op: str
+    id: str
+    name: str = ""
+    display_name: str = ""
+    opts: Mapping[str, JSON] | None = None
+    data: JSON = None
+    has_data: bool = False
+    error: JSON = None
+
+    @property
+    def label(self) -> str:
+        """The user-facing step id, for timelines."""
+        return self.display_name or self.name or self.id
+
+
+@dataclass(frozen=True, slots=True)
+class CallResponse:
+    """What one SDK call returned, reduced to the facts the state machine needs."""
+
+    status: int
+    body: JSON = None
+    ops: tuple[Op, ...] | None = None
+    no_retry: bool = False
+    retry_after: str | None = None
+    is_sdk: bool = True
+    request_version: int | None = None
+    transport_error: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def failed_transport(cls, message: str) -> CallResponse:
+        return cls(status=0, is_sdk=False, transport_error=message)
+
+
+def _lower(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
+
+
+def _parse_op(raw: Mapping[str, JSON]) -> Op:
+    return Op(
+        op=str(raw.get("op", "")),
+        id=str(raw.get("id", "")),
+        name=str(raw.get("name") or ""),
+        display_name=str(raw.get("displayName") or raw.get("display_name") or ""),
+        opts=raw.get("opts") if isinstance(raw.get("opts"), Mapping) else None,
+        data=raw.get("data"),
+        has_data="data" in raw,
+        error=raw.get("error"),
+    )
+
+
+def _unwrap_stream(body: bytes) -> tuple[int, dict[str, str], bytes] | None:
+    """A 201 stream is keep-alive whitespace then ``{"status", "headers", "body"}``."""
+    try:
+        outer = json.loads(body.strip() or b"null")
+    except ValueError:
+        return None
+    if not isinstance(outer, Mapping) or not isinstance(outer.get("status"), int):
+        return None
+    inner = outer.get("body")
+    inner_bytes = inner.encode() if isinstance(inner, str) else json.dumps(inner).encode()
+    raw_headers = outer.get("headers")
+    headers = (
+        {str(k): str(v) for k, v in raw_headers.items()} if isinstance(raw_headers, Mapping) else {}
+    )
+    return outer["status"], headers, inner_bytes
+
+
+def parse_response(status: int, headers: Mapping[str, str], body: bytes) -> CallResponse:
+    """Turn an HTTP response from a serve endpoint into a ``CallResponse``."""
+    lowered = _lower(headers)
+    if status == 201:
+        unwrapped = _unwrap_stream(body)
+        if unwrapped is not None:
+            status, inner_headers, body = unwrapped
+            lowered = {**lowered, **_lower(inner_headers)}
+    try:
+        decoded: JSON = json.loads(body) if body.strip() else None
+    except ValueError:
+        decoded = body.decode("utf-8", "replace")
+    version_header = lowered.get("x-inngest-req-version", "")
+    ops: tuple[Op, ...] | None = None
+    if status == 206:
+        raw_ops = decoded if isinstance(decoded, list) else [decoded] if decoded else []
+        ops = tuple(_parse_op(o) for o in raw_ops if isinstance(o, Mapping))
+    return CallResponse(
+        status=status,
+        body=decoded,
+        ops=ops,
+        no_retry=lowered.get("x-inngest-no-retry", "").lower() == "true",
+        retry_after=lowered.get("retry-after"),
+        is_sdk="x-inngest-sdk" in lowered,
+        request_version=int(version_header) if version_header.lstrip("-").isdigit() else None,
+        headers=lowered,
+    )
+
+
+def call_url(fn: FunctionDef, item: WorkItem) -> str:
+    """The serve URL with ``fnId`` and ``stepId`` (``step`` for discovery) set."""
+    base = fn.url
+    step = item.step_id or STEP_QUERY_DISCOVERY
+    sep = "&" if "?" in base else "?"
+    if "fnId=" not in base:
+        base = f"{base}{sep}fnId={fn.id}"
+        sep = "&"
+    if "stepId=" in base:
+        prefix, _, rest = base.partition("stepId=")
+        _, amp, tail = rest.partition("&")
+        return f"{prefix}stepId={step}{amp}{tail}"
+    return f"{base}{sep}stepId={step}"
+
+
+def build_request(
+    run: Run,
+    fn: FunctionDef,
+    item: WorkItem,
+    *,
+    disable_immediate_execution: bool,
+    use_api: bool = False,
+) -> dict[str, JSON]:
+    """The JSON body of a call request, as the Inngest executor builds it.
+
+    ``ctx.fn_id`` / ``ctx.qi_id`` are left out on purpose: their presence switches the JS
+    SDK v4 to async checkpointing, which Wayline does not implement.
+    """
+    events = [] if use_api else [dict(e) for e in run.events]
+    steps = {} if use_api else dict(run.memos)
+    return {
+        "event": dict(run.events[0]) if run.events else {},
+        "events": events,
+        "steps": steps,
+        "version": run.request_version,
+        "use_api": use_api,
+        "ctx": {
+            "run_id": run.id,
+            "attempt": item.attempt,
+            "max_attempts": fn.max_attempts,
+            "env": "dev",
+            "step_id": item.step_id or STEP_QUERY_DISCOVERY,
+            "disable_immediate_execution": disable_immediate_execution,
+            "use_api": use_api,
+            "stack": {"stack": list(run.stack), "current": len(run.stack)},
+        },
+    }

@@ -1,0 +1,357 @@
+"""The one impure module of the engine: load -> decide -> conditional save -> effects.
+
+It talks to the world only through ports (``Store``, ``Clock``, ``IdSource``), so the same
+service runs the dev server (SQLite) and, later, the AWS handlers (DynamoDB). The SDK call
+itself is made by the caller (an async worker in the dev server, a Lambda handler on AWS)
+between ``prepare_call`` and ``complete_call``.
+
+Ordering: the run is saved first, then its effects (enqueue, waits, events). A crash in
+between leaves a saved run whose ``pending``/``waiting`` maps name work the queue does not
+have; ``repair`` re-creates it (enqueue and add_wait are idempotent by id), and a work
+item that is no longer in ``run.pending`` is a no-op when it is delivered.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from ..errors import StoreError, ValidationError
+from . import cron, expr, lifecycle, machine
+from .decision import Decision
+from .events import EventInput, dedupe_key, internal_event
+from .ids import seeded_event_id, ulid
+from .machine import Env
+from .model import (
+    JSON,
+    App,
+    Event,
+    FunctionDef,
+    InvokeParent,
+    Run,
+    WorkItem,
+    WorkKind,
+)
+from .ports import Clock, IdSource, Store
+from .protocol import CallResponse, build_request, call_url
+from .triggers import functions_for_event
+
+log = logging.getLogger("wayline.engine")
+
+DAY_MS = 24 * 3600 * 1000
+EVENT_DEDUPE_TTL_MS = DAY_MS
+MAX_SAVE_ATTEMPTS = 50
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedCall:
+    """An SDK call ready to be sent: the caller signs and POSTs ``body`` to ``url``."""
+
+    url: str
+    body: dict[str, JSON]
+    run: Run
+    fn: FunctionDef
+
+
+class Service:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        ids: IdSource,
+        *,
+        retry_interval_ms: int | None = None,
+        on_enqueue: Callable[[], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._ids = ids
+        self._retry_interval_ms = retry_interval_ms
+        self._on_enqueue = on_enqueue or (lambda: None)
+        self._functions_cache: list[FunctionDef] | None = None
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    def now(self) -> int:
+        return self._clock.now_ms()
+
+    def new_id(self) -> str:
+        return ulid(self.now(), self._ids.entropy(10))
+
+    # ------------------------------------------------------------------ apps
+
+    def sync_app(self, app: App, functions: Sequence[FunctionDef]) -> bool:
+        """Store the app's functions (replacing the old set) and schedule their crons."""
+        changed = self._store.apps.put_app(app, functions)
+        self._functions_cache = None
+        self._schedule_crons(functions, after=self.now())
+        log.info(
+            "app synced", extra={"app_id": app.id, "functions": len(functions), "changed": changed}
+        )
+        return changed
+
+    def _functions(self) -> list[FunctionDef]:
+        if self._functions_cache is None:
+            self._functions_cache = self._store.apps.list_functions()
+        return self._functions_cache
+
+    def _schedule_crons(self, functions: Sequence[FunctionDef], *, after: int) -> None:
+        items = [
+            WorkItem(
+                id=f"cron:{fn.id}:{trigger.cron}:{fire}",
+                run_id="",
+                kind=WorkKind.CRON,
+                at=fire,
+                function_id=fn.id,
+                cron=trigger.cron,
+            )
+            for fn in functions
+            for trigger in fn.triggers
+            if trigger.cron
+            for fire in [cron.next_fire(trigger.cron, after_ms=after)]
+        ]
+        self._enqueue(items)
+
+    # ------------------------------------------------------------------ events
+
+    def send_events(self, inputs: Sequence[EventInput], *, seed: str | None = None) -> list[str]:
+        """Store validated events and route them; returns their internal ids in order."""
+        now = self.now()
+        events = [
+            inp.identify(self._event_id(seed, index), received_at=now)
+            for index, inp in enumerate(inputs, start=1)
+        ]
+        self._store.events.put_events(events)
+        for event in events:
+            self._route(event)
+        return [e.internal_id for e in events]
+
+    def _event_id(self, seed: str | None, index: int) -> str:
+        seeded = seeded_event_id(seed, index) if seed else None
+        return seeded or self.new_id()
+
+    def emit(self, raw: Mapping[str, JSON]) -> Event:
+        """Store and route an internal event (``inngest/...``) the engine produced."""
+        event = internal_event(raw).identify(
+            self.new_id(), received_at=self.now(), keep_internal=True
+        )
+        self._store.events.put_events([event])
+        self._route(event)
+        return event
+
+    def _route(self, event: Event) -> None:
+        now = self.now()
+        # A client retry with the same seed re-sends the same internal ids: route once.
+        if not self._store.idempotency.claim(
+            f"route:{event.internal_id}", now=now, ttl_ms=EVENT_DEDUPE_TTL_MS
+        ):
+            return
+        wire = event.to_wire()
+        if event.name == lifecycle.FUNCTION_INVOKED:
+            self._start_invoked(event)
+        for fn in functions_for_event(self._functions(), wire, now_ms=now):
+            self.start(fn, [event])
+        self._resume_waits(event, wire)
+
+    def _resume_waits(self, event: Event, wire: Mapping[str, JSON]) -> None:
+        for wait in self._store.waits.waits_for(event.name):
+            if not expr.matches(wait.expression, async_=wire, now_ms=self.now()):
+                continue
+            step_id = wait.step_id
+
+            def resolve(run: Run, env: Env, step_id: str = step_id) -> Decision:
+                return machine.apply_wait_resolved(run, step_id=step_id, event=wire, env=env)
+
+            self._transition(wait.run_id, resolve)
+
+    # ------------------------------------------------------------------ runs
+
+    def start(
+        self,
+        fn: FunctionDef,
+        events: Sequence[Event],
+        *,
+        cron_expr: str | None = None,
+        parent: InvokeParent | None = None,
+        key: str | None = None,
+    ) -> str | None:
+        """Start a run of ``fn`` unless its idempotency key was already used (24 h)."""
+        now = self.now()
+        key = key or dedupe_key(fn.id, events[0])
+        if key and not self._store.idempotency.claim(key, now=now, ttl_ms=EVENT_DEDUPE_TTL_MS):
+            log.info("run skipped: duplicate", extra={"function_id": fn.id, "key": key})
+            return None
+        decision = lifecycle.start_run(
+            run_id=self.new_id(),
+            fn=fn,
+            events=[e.to_wire() for e in events],
+            event_ids=[e.internal_id for e in events],
+            now=now,
+            cron=cron_expr,
+            parent=parent,
+        )
+        if not self._store.runs.create_run(decision.run):
+            return None
+        log.info("run started", extra={"run_id": decision.run.id, "function_id": fn.id})
+        self._apply_effects(decision)
+        return decision.run.id
+
+    def _start_invoked(self, event: Event) -> None:
+        meta = event.data.get("_inngest")
+        meta = meta if isinstance(meta, Mapping) else {}
+        correlation_id = str(meta.get("correlation_id") or "")
+        fn = self._store.apps.get_function(str(meta.get("fn_id") or ""))
+        if fn is None:
+            self.emit(
+                {
+                    "name": lifecycle.FUNCTION_FINISHED,
+                    "data": {
+                        "correlation_id": correlation_id,
+                        "error": {
+                            "name": "Error",
+                            "message": f"function {meta.get('fn_id')!r} is not registered",
+                        },
+                    },
+                }
+            )
+            return
+        parent = InvokeParent(
+            correlation_id=correlation_id,
+            run_id=correlation_id.partition(".")[0],
+            fn_id=str(meta.get("source_fn_id") or ""),
+        )
+        self.start(fn, [event], parent=parent, key=f"invoke:{correlation_id}")
+
+    def cancel(self, run_id: str, *, reason: str) -> Run | None:
+        """Cancel a run; cancelling a finished run changes nothing and is not an error."""
+        decision = self._transition(
+            run_id, lambda run, env: machine.apply_cancel(run, env, reason=reason)
+        )
+        return decision.run if decision else None
+
+    # ------------------------------------------------------------------ work items
+
+    def prepare_call(self, item: WorkItem) -> PreparedCall | None:
+        """The SDK call ``item`` stands for, or None if the item is stale."""
+        run = self._store.runs.get_run(item.run_id)
+        if run is None or run.status.is_terminal or item.id not in run.pending:
+            return None
+        fn = self._function_for(run)
+        body = build_request(run, fn, item, disable_immediate_execution=run.force_step_plan)
+        return PreparedCall(url=call_url(fn, item), body=body, run=run, fn=fn)
+
+    def complete_call(self, item: WorkItem, response: CallResponse, *, started_at: int) -> None:
+        self._transition(
+            item.run_id,
+            lambda run, env: machine.apply_call(run, item, response, env, started_at=started_at),
+        )
+
+    def fire(self, item: WorkItem) -> None:
+        """Handle a due non-call item: a sleep wake-up, a wait timeout or a cron tick."""
+        if item.kind is WorkKind.SLEEP:
+            self._transition(
+                item.run_id, lambda run, env: machine.apply_sleep_elapsed(run, item, env)
+            )
+        elif item.kind is WorkKind.WAIT_TIMEOUT:
+            self._transition(
+                item.run_id, lambda run, env: machine.apply_wait_timeout(run, item, env)
+            )
+        elif item.kind is WorkKind.CRON:
+            self._cron_tick(item)
+
+    def _cron_tick(self, item: WorkItem) -> None:
+        fn = self._store.apps.get_function(item.function_id or "")
+        if fn is None or not any(t.cron == item.cron for t in fn.triggers):
+            return  # the trigger was removed or changed at a later sync
+        event = internal_event(
+            {
+                "name": lifecycle.SCHEDULED_TIMER,
+                "data": {"cron": item.cron, "scheduledAt": item.at, "fireAt": item.at},
+            }
+        ).identify(self.new_id(), received_at=self.now())
+        self._store.events.put_events([event])
+        self.start(fn, [event], cron_expr=item.cron, key=f"cron:{fn.id}:{item.at}")
+        # Missed ticks during downtime are not replayed: the next tick is after now.
+        self._schedule_crons([fn], after=max(item.at, self.now()))
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _function_for(self, run: Run) -> FunctionDef:
+        fn = self._store.apps.get_function(run.function_id)
+        if fn is not None:
+            return fn
+        # The function was removed at a later sync: finish what we can with no retries.
+        return FunctionDef(
+            id=run.function_id,
+            app_id=run.app_id,
+            name=run.function_id,
+            url="http://invalid.invalid/",
+            triggers=(),
+            retries=0,
+        )
+
+    def _env(self, run: Run) -> Env:
+        jitter = int.from_bytes(self._ids.entropy(2), "big") % 30_000
+        return Env(
+            now=self.now(),
+            fn=self._function_for(run),
+            jitter_ms=jitter,
+            retry_interval_ms=self._retry_interval_ms,
+        )
+
+    def _transition(self, run_id: str, decide: Callable[[Run, Env], Decision]) -> Decision | None:
+        """Load, decide and save with a version check; on a lost race, do it again."""
+        for _ in range(MAX_SAVE_ATTEMPTS):
+            run = self._store.runs.get_run(run_id)
+            if run is None:
+                return None
+            decision = decide(run, self._env(run))
+            if not decision.changed:
+                return decision
+            saved = replace(decision.run, version=run.version + 1)
+            if self._store.runs.save_run(saved, expected_version=run.version):
+                decision = replace(decision, run=saved)
+                self._log_transition(run, saved)
+                self._apply_effects(decision)
+                return decision
+        raise StoreError(f"run {run_id}: gave up after {MAX_SAVE_ATTEMPTS} conflicting writes")
+
+    def _log_transition(self, before: Run, after: Run) -> None:
+        if after.status is not before.status:
+            log.info(
+                "run %s",
+                after.status.value.lower(),
+                extra={"run_id": after.id, "function_id": after.function_id},
+            )
+
+    def _apply_effects(self, decision: Decision) -> None:
+        self._enqueue(decision.enqueue)
+        for wait in decision.waits:
+            self._store.waits.add_wait(wait)
+        for wait_id in decision.drop_waits:
+            self._store.waits.take_wait(wait_id)
+        for raw in decision.publish:
+            try:
+                self.emit(raw)
+            except ValidationError:
+                log.exception("internal event rejected", extra={"run_id": decision.run.id})
+
+    def _enqueue(self, items: Sequence[WorkItem]) -> None:
+        if items:
+            self._store.queue.enqueue(items)
+            self._on_enqueue()
+
+    def repair(self, runs: Sequence[Run]) -> int:
+        """Re-create the queue items and waits that live ``runs`` say they have."""
+        repaired = 0
+        for run in runs:
+            if run.status.is_terminal:
+                continue
+            self._enqueue(list(run.pending.values()))
+            for wait in run.waiting.values():
+                self._store.waits.add_wait(wait)
+            repaired += 1
+        return repaired
