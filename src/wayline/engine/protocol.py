@@ -141,13 +141,29 @@ def build_request(
     item: WorkItem,
     *,
     disable_immediate_execution: bool,
-    use_api: bool = False,
 ) -> dict[str, JSON]:
     """The JSON body of a call request, as the Inngest executor builds it.
 
+    When the events and memos would make the body larger than ``MAX_REQUEST_BYTES`` they
+    are left out and ``use_api`` tells the SDK to fetch them from ``/v0/runs/{id}/...``.
     ``ctx.fn_id`` / ``ctx.qi_id`` are left out on purpose: their presence switches the JS
     SDK v4 to async checkpointing, which Wayline does not implement.
     """
+    body = _request(run, fn, item, disable_immediate_execution, use_api=False)
+    if state_size(run) > MAX_REQUEST_BYTES:
+        body = _request(run, fn, item, disable_immediate_execution, use_api=True)
+    return body
+
+
+def state_size(run: Run) -> int:
+    """Bytes the run's events and memos take as compact JSON."""
+    events = sum(len(json.dumps(e, separators=(",", ":"))) for e in run.events)
+    return events * 2 + len(json.dumps(run.memos, separators=(",", ":")))
+
+
+def _request(
+    run: Run, fn: FunctionDef, item: WorkItem, disable_immediate_execution: bool, *, use_api: bool
+) -> dict[str, JSON]:
     events = [] if use_api else [dict(e) for e in run.events]
     steps = {} if use_api else dict(run.memos)
     return {
