@@ -77,11 +77,17 @@ def store(backend: Backend) -> Store:
     return backend.open()
 
 
-@pytest.fixture
-def durable(backend: Backend) -> Backend:
-    if not backend.durable:
-        pytest.skip("backend has no storage outside its connection")
-    return backend
+DURABLE_BACKENDS = [name for name in BACKENDS if name != "sqlite-memory"]
+"""Backends whose ``open()`` reaches the same storage again: the multi-connection and
+reopen tests run only on these (an in-memory SQLite database dies with its connection)."""
+
+
+@pytest.fixture(params=DURABLE_BACKENDS)
+def durable(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    opened = BACKENDS[request.param](tmp_path)
+    assert opened.durable
+    yield opened
+    opened.close()
 
 
 # -- builders ----------------------------------------------------------------------------

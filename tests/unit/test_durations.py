@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib
 from datetime import UTC, datetime
 
 import pytest
@@ -156,7 +157,7 @@ def test_format_duration_rejects_negative() -> None:
 
 @pytest.mark.parametrize("seconds", [1, 15, 60, 90, 3600, 5400, 86400, 604800, 1209600])
 def test_format_duration_matches_python_sdk(seconds: int) -> None:
-    transforms = pytest.importorskip("inngest._internal.transforms")
+    transforms = importlib.import_module("inngest._internal.transforms")
     assert format_duration(seconds * S) == transforms.to_duration_str(seconds * S)
 
 
