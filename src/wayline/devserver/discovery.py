@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Sequence
 
-import httpx
+import aiohttp
 
 from ..engine.ports import Clock
 from .invoker import redact_url, server_headers
@@ -23,19 +23,18 @@ RESYNC_INTERVAL_S = 30.0
 
 
 async def sync_url(
-    client: httpx.AsyncClient, url: str, *, signing_key: str | None, clock: Clock
+    client: aiohttp.ClientSession, url: str, *, signing_key: str | None, clock: Clock
 ) -> bool:
     body = json.dumps({"url": url}).encode()
     headers = server_headers(signing_key=signing_key, body=body, clock=clock)
     try:
-        resp = await client.put(url, content=body, headers=headers)
-    except httpx.HTTPError as exc:
+        async with client.put(url, data=body, headers=headers, allow_redirects=False) as resp:
+            status, text = resp.status, await resp.text(errors="replace")
+    except (aiohttp.ClientError, TimeoutError) as exc:
         log.info("app at %s not reachable yet (%s)", redact_url(url), type(exc).__name__)
         return False
-    if resp.status_code != 200:
-        log.warning(
-            "app at %s refused sync: HTTP %s %s", redact_url(url), resp.status_code, resp.text[:300]
-        )
+    if status != 200:
+        log.warning("app at %s refused sync: HTTP %s %s", redact_url(url), status, text[:300])
         return False
     return True
 
@@ -44,7 +43,8 @@ async def discover_forever(urls: Sequence[str], *, signing_key: str | None, cloc
     """Sync every URL, retrying unreachable ones each second and re-syncing every 30 s."""
     synced_at: dict[str, float] = {}
     loop = asyncio.get_running_loop()
-    async with httpx.AsyncClient(timeout=10.0, follow_redirects=False) as client:
+    timeout = aiohttp.ClientTimeout(total=10.0)
+    async with aiohttp.ClientSession(timeout=timeout) as client:
         while True:
             now = loop.time()
             for url in urls:

@@ -11,6 +11,7 @@ import contextlib
 import importlib
 import logging
 import os
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,6 +126,9 @@ def _user_app_server(config: DevConfig) -> uvicorn.Server:
     os.environ.setdefault("INNGEST_DEV", "1")
     os.environ.setdefault("INNGEST_BASE_URL", base)
     module_name, _, attr = (config.app or "").partition(":")
+    cwd = str(Path.cwd())
+    if cwd not in sys.path:  # like uvicorn --app-dir: modules relative to cwd
+        sys.path.insert(0, cwd)
     module = importlib.import_module(module_name)
     app = getattr(module, attr or "app")
     uv_config = uvicorn.Config(app, host="127.0.0.1", port=config.app_port, log_level="warning")

@@ -1,0 +1,1 @@
+"""Quick-start: a welcome-email flow with a durable sleep and a conditional nudge."""

@@ -1,0 +1,1 @@
+"""Compatibility suite: official inngest SDK apps against a real `wayline dev`."""
