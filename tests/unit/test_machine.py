@@ -366,3 +366,18 @@ def test_step_records_keep_first_seen_order() -> None:
     d = call(d.run, ok(step_run("a", 1)), items[hash_step_id("a")])
     assert [s.name for s in d.run.steps] == ["a", "b"]
     assert all(s.status is StepStatus.COMPLETED for s in d.run.steps)
+
+
+def test_stale_discovery_in_race_mode_never_stalls_the_run() -> None:
+    run = start().run
+    d = call(run, ok(planned("a", race=True), planned("b", race=True)))
+    items = {i.step_id: i for i in d.run.pending.values()}
+    d = call(d.run, ok(step_run("a", 1)), items[hash_step_id("a")])
+    stale_discovery = next(i for i in d.run.pending.values() if i.step_id is None)
+    # b completes while that discovery is in flight: no second discovery is queued ...
+    d = call(d.run, ok(step_run("b", 2)), items[hash_step_id("b")])
+    assert [i.step_id for i in d.run.pending.values()] == [None]
+    # ... and the stale discovery reports only b, which is already done.
+    d = call(d.run, ok(planned("b", race=True)), stale_discovery)
+    follow_up = only_item(d.run)
+    assert follow_up.step_id is None and follow_up.id != stale_discovery.id

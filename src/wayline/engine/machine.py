@@ -72,8 +72,23 @@ def apply_call(
     if resp.is_sdk and resp.status == 200:
         return finish(run, RunStatus.COMPLETED, resp.body, now=env.now)
     if resp.is_sdk and resp.status == 206 and resp.ops is not None:
-        return _apply_ops(run, item, resp, env, started_at)
+        return _ensure_progress(_apply_ops(run, item, resp, env, started_at), env)
     return _call_failed(run, item, resp, env, started_at)
+
+
+def _ensure_progress(decision: Decision, env: Env) -> Decision:
+    """A live run must always wait for something: if nothing is pending, rediscover.
+
+    This happens when a discovery call that was already in flight when a step completed
+    (race mode) reports only steps that are done or outstanding: the completion skipped
+    its own discovery because one was pending, and the stale one planned nothing new.
+    Discovery is a replay, so an extra one is harmless; a stalled run is not.
+    """
+    run = decision.run
+    if run.status.is_terminal or run.pending or run.waiting:
+        return decision
+    run, item = add_item(run, WorkKind.CALL, at=env.now)
+    return replace(decision, run=run, enqueue=(*decision.enqueue, item))
 
 
 def apply_sleep_elapsed(run: Run, item: WorkItem, env: Env) -> Decision:
