@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import signing
 from ..engine import events as events_mod
+from ..engine.model import Run
 from ..engine.registration import parse_register
 from ..engine.service import Service
 from ..errors import ValidationError
@@ -130,11 +131,14 @@ class Api:
 
     # ------------------------------------------------------------ runs
 
+    def _run_or_404(self, request: Request) -> Run | JSONResponse:
+        run_id = request.path_params["run_id"]
+        run = self._service.store.runs.get_run(run_id)
+        return error(404, f"run {run_id!r} not found") if run is None else run
+
     async def get_run(self, request: Request) -> Response:
-        run = self._service.store.runs.get_run(request.path_params["run_id"])
-        if run is None:
-            return error(404, f"run {request.path_params['run_id']!r} not found")
-        return data(run_view(run))
+        run = self._run_or_404(request)
+        return run if isinstance(run, Response) else data(run_view(run))
 
     async def cancel_run(self, request: Request) -> Response:
         run_id = request.path_params["run_id"]
@@ -144,16 +148,12 @@ class Api:
         return data(run_summary(run))
 
     async def run_batch(self, request: Request) -> Response:
-        run = self._service.store.runs.get_run(request.path_params["run_id"])
-        if run is None:
-            return error(404, f"run {request.path_params['run_id']!r} not found")
-        return JSONResponse([dict(e) for e in run.events])
+        run = self._run_or_404(request)
+        return run if isinstance(run, Response) else JSONResponse([dict(e) for e in run.events])
 
     async def run_actions(self, request: Request) -> Response:
-        run = self._service.store.runs.get_run(request.path_params["run_id"])
-        if run is None:
-            return error(404, f"run {request.path_params['run_id']!r} not found")
-        return JSONResponse(dict(run.memos))
+        run = self._run_or_404(request)
+        return run if isinstance(run, Response) else JSONResponse(dict(run.memos))
 
     # ------------------------------------------------------------ apps
 
