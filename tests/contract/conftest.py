@@ -165,7 +165,6 @@ def make_full_run(run_id: str = "01HRUN00000000000000000FUL") -> Run:
         cron="TZ=Europe/Paris 0 * * * *",
         parent=InvokeParent(correlation_id="corr", run_id="01HPARENT", fn_id="shop-parent"),
         cancel_reason="user",
-        discovery_attempt=2,
     )
 
 

@@ -208,8 +208,6 @@ class Run:
     cron: str | None = None
     parent: InvokeParent | None = None
     cancel_reason: str | None = None
-    discovery_attempt: int = 0
-    """Attempt counter of the discovery call (resets whenever a step completes)."""
 
     def with_step(self, record: StepRecord) -> Run:
         """Return a copy whose timeline has ``record`` (replacing the same step id)."""

@@ -254,7 +254,6 @@ def run_to_dict(run: Run) -> Body:
         "cron": run.cron,
         "parent": _parent_to_dict(run.parent),
         "cancel_reason": run.cancel_reason,
-        "discovery_attempt": run.discovery_attempt,
     }
 
 
@@ -285,5 +284,4 @@ def run_from_dict(d: Doc) -> Run:
         cron=d.get("cron"),
         parent=_parent_from_dict(d.get("parent")),
         cancel_reason=d.get("cancel_reason"),
-        discovery_attempt=d.get("discovery_attempt", 0),
     )
