@@ -37,8 +37,15 @@ FN = FunctionDef(
 )
 EVENT: dict[str, JSON] = {"name": "e", "data": {}, "user": {}, "id": "ev", "ts": 1}
 
-# A program is a list of blocks: ("step", name) | ("sleep", name) | ("group", mode, lanes)
-Block = tuple[object, ...]
+
+@dataclass(frozen=True)
+class Block:
+    """``step`` / ``sleep`` named ``name``, or a parallel ``group`` of sequential lanes."""
+
+    kind: str
+    name: str = ""
+    mode: str = "wait"
+    lanes: tuple[tuple[str, ...], ...] = ()
 
 
 class Interrupt(BaseException):
@@ -58,9 +65,9 @@ class FakeSdk:
     executions: dict[str, int] = field(default_factory=dict)
 
     def call(self, body: dict[str, JSON], target: str | None) -> CallResponse:
-        memos = dict(body["steps"])  # type: ignore[arg-type]
-        ctx = body["ctx"]
-        assert isinstance(ctx, dict)
+        steps, ctx = body["steps"], body["ctx"]
+        assert isinstance(steps, dict) and isinstance(ctx, dict)
+        memos = dict(steps)
         self._memos, self._target = memos, target
         self._no_inline = bool(ctx["disable_immediate_execution"])
         self._in_parallel = False
@@ -73,12 +80,11 @@ class FakeSdk:
         return CallResponse(status=200, body=[o for o in outputs if o is not None])
 
     def _block(self, block: Block) -> JSON:
-        kind = block[0]
-        if kind == "group":
-            return self._group(str(block[1]), block[2])  # type: ignore[arg-type]
-        return self._report(str(kind), str(block[1]))
+        if block.kind == "group":
+            return self._group(block.mode, block.lanes)
+        return self._report(block.kind, block.name)
 
-    def _group(self, mode: str, lanes: list[list[str]]) -> JSON:
+    def _group(self, mode: str, lanes: tuple[tuple[str, ...], ...]) -> JSON:
         self._in_parallel, ops, outputs = True, [], []
         try:
             for lane in lanes:
@@ -130,18 +136,17 @@ def programs(draw: st.DrawFn) -> list[Block]:
 def expected_output(program: list[Block]) -> list[JSON]:
     out: list[JSON] = []
     for block in program:
-        if block[0] == "step":
-            out.append(f"out:{block[1]}")
-        elif block[0] == "group":
-            out.append([[f"out:{n}" for n in lane] for lane in block[2]])  # type: ignore[union-attr]
+        if block.kind == "step":
+            out.append(f"out:{block.name}")
+        elif block.kind == "group":
+            out.append([[f"out:{n}" for n in lane] for lane in block.lanes])
     return out
 
 
 def step_names(program: list[Block]) -> set[str]:
-    names = {str(b[1]) for b in program if b[0] == "step"}
+    names = {b.name for b in program if b.kind == "step"}
     for block in program:
-        if block[0] == "group":
-            names |= {n for lane in block[2] for n in lane}  # type: ignore[union-attr]
+        names |= {n for lane in block.lanes for n in lane}
     return names
 
 
