@@ -123,13 +123,14 @@ def programs(draw: st.DrawFn) -> list[Block]:
     for _ in range(draw(st.integers(1, 4))):
         kind = draw(st.sampled_from(["step", "step", "sleep", "group"]))
         if kind == "group":
-            lanes = [
-                [f"g{next(counter)}" for _ in range(draw(st.integers(1, 3)))]
+            lanes = tuple(
+                tuple(f"g{next(counter)}" for _ in range(draw(st.integers(1, 3))))
                 for _ in range(draw(st.integers(2, 3)))
-            ]
-            blocks.append(("group", draw(st.sampled_from(["wait", "race"])), lanes))
+            )
+            mode = draw(st.sampled_from(["wait", "race"]))
+            blocks.append(Block("group", mode=mode, lanes=lanes))
         else:
-            blocks.append((kind, f"{kind[0]}{next(counter)}"))
+            blocks.append(Block(kind, f"{kind[0]}{next(counter)}"))
     return blocks
 
 
