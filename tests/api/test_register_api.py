@@ -157,3 +157,14 @@ def test_signing_key_protects_the_api(secured: httpx.Client) -> None:
     assert secured.get("/v1/events", headers=auth).status_code == 200
     wrong = {"authorization": "Bearer " + signing.hash_signing_key("signkey-test-87654321")}
     assert secured.get("/v1/events", headers=wrong).status_code == 401
+
+
+def test_metadata_endpoint_is_refused_even_in_dev(client: httpx.Client) -> None:
+    body = payload(url="http://169.254.169.254/latest/meta-data")
+    resp = client.post("/fn/register", json=body)
+    assert resp.status_code == 400
+    assert "metadata" in resp.json()["error"]
+    body = payload()
+    body["functions"][0]["steps"]["step"]["runtime"]["url"] = "http://[fd00:ec2::254]/x"
+    assert client.post("/fn/register", json=body).status_code == 400
+    assert client.get("/v1/apps/shop/functions").status_code == 404

@@ -36,6 +36,8 @@ class ApiConfig:
     signing_keys: tuple[str, ...] = ()
     event_keys: tuple[str, ...] = ()
     test_clock: OffsetClock | None = None
+    allow_private_apps: bool = True
+    """Local apps live on loopback; metadata endpoints are refused regardless."""
 
 
 def error(status: int, message: str, **extra: object) -> JSONResponse:
@@ -166,7 +168,9 @@ class Api:
         except ValueError as exc:
             return error(400, f"register body is not valid JSON: {exc}")
         try:
-            app, functions = parse_register(body, now=self._service.now())
+            app, functions = parse_register(
+                body, now=self._service.now(), allow_private=self._config.allow_private_apps
+            )
         except ValidationError as exc:
             return error(400, str(exc))
         modified = self._service.sync_app(app, functions)

@@ -8,12 +8,12 @@ Every rejection names the function and field; nothing is stored on error.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 
 from ..errors import ValidationError
 from . import cron, expr
 from .model import JSON, App, FunctionDef, Trigger
 from .retry import DEFAULT_RETRIES, MAX_RETRIES
+from .urls import check_app_url
 
 MAX_TRIGGERS = 10
 MAX_FUNCTIONS = 1000
@@ -23,10 +23,12 @@ def _err(message: str, field: str) -> ValidationError:
     return ValidationError(message, field=field)
 
 
-def parse_register(body: JSON, *, now: int) -> tuple[App, list[FunctionDef]]:
+def parse_register(body: JSON, *, now: int, allow_private: bool) -> tuple[App, list[FunctionDef]]:
+    """``allow_private`` admits loopback/private app URLs (the dev server's apps live there);
+    cloud metadata and link-local URLs are refused either way."""
     if not isinstance(body, Mapping):
         raise _err("register body must be a JSON object", "body")
-    url = _url(body.get("url"), "url")
+    url = _url(body.get("url"), "url", allow_private)
     app_id = body.get("appName") or body.get("appname") or body.get("app_name")
     if not isinstance(app_id, str) or not app_id.strip():
         raise _err("appName is required", "appName")
@@ -35,7 +37,9 @@ def parse_register(body: JSON, *, now: int) -> tuple[App, list[FunctionDef]]:
         raise _err("functions must be a non-empty array", "functions")
     if len(raw_functions) > MAX_FUNCTIONS:
         raise _err(f"{len(raw_functions)} functions; the limit is {MAX_FUNCTIONS}", "functions")
-    functions = [_function(raw, i, app_id, url) for i, raw in enumerate(raw_functions)]
+    functions = [
+        _function(raw, i, app_id, url, allow_private) for i, raw in enumerate(raw_functions)
+    ]
     ids = [f.id for f in functions]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
@@ -50,16 +54,13 @@ def parse_register(body: JSON, *, now: int) -> tuple[App, list[FunctionDef]]:
     return app, functions
 
 
-def _url(value: JSON, field: str) -> str:
+def _url(value: JSON, field: str, allow_private: bool) -> str:
     if not isinstance(value, str) or not value:
         raise _err(f"{field} is required", field)
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _err(f"{field} must be an absolute http(s) URL, got {value!r}", field)
-    return value
+    return check_app_url(value, field=field, allow_private=allow_private)
 
 
-def _function(raw: JSON, index: int, app_id: str, app_url: str) -> FunctionDef:
+def _function(raw: JSON, index: int, app_id: str, app_url: str, allow_private: bool) -> FunctionDef:
     where = f"functions[{index}]"
     if not isinstance(raw, Mapping):
         raise _err(f"{where} must be an object", where)
@@ -75,7 +76,7 @@ def _function(raw: JSON, index: int, app_id: str, app_url: str) -> FunctionDef:
         id=fn_id,
         app_id=app_id,
         name=str(raw.get("name") or fn_id),
-        url=_url(url, f"{where}.steps.step.runtime.url"),
+        url=_url(url, f"{where}.steps.step.runtime.url", allow_private),
         triggers=triggers,
         retries=_retries(step, raw, where),
         config=dict(raw),
