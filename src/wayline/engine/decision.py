@@ -10,7 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .model import JSON, Run, Wait, WorkItem, WorkKind
+from .model import JSON, FunctionDef, Run, Wait, WorkItem, WorkKind
+
+
+@dataclass(frozen=True, slots=True)
+class Env:
+    """Everything a decision may depend on besides the run: injected, never read."""
+
+    now: int
+    fn: FunctionDef
+    jitter_ms: int = 0
+    retry_interval_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,44 +17,37 @@ Executor semantics follow the Inngest server (research note §1.10):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from ..errors import ValidationError
-from . import expr
-from .decision import Decision, add_item, drop_item
-from .durations import parse_duration, sleep_target
-from .lifecycle import FUNCTION_FINISHED, FUNCTION_INVOKED, finish
-from .model import (
-    JSON,
-    FunctionDef,
-    Run,
-    RunStatus,
-    StepRecord,
-    StepStatus,
-    Wait,
-    WaitKind,
-    WorkItem,
-    WorkKind,
-)
+from .decision import Decision, Env, add_item, drop_item
+from .lifecycle import finish
+from .model import JSON, Run, RunStatus, StepStatus, WaitKind, WorkItem, WorkKind
+from .opcodes import DEFERRED
 from .protocol import CallResponse, Op
 from .retry import backoff_ms, parse_retry_after
+from .steps import (
+    as_mapping,
+    complete_deferred,
+    ensure_progress,
+    maybe_discover,
+    record,
+    save_memo,
+)
+
+__all__ = [
+    "INVOKE_TIMEOUT_ERROR",
+    "Env",
+    "apply_call",
+    "apply_cancel",
+    "apply_sleep_elapsed",
+    "apply_wait_resolved",
+    "apply_wait_timeout",
+]
 
 INVOKE_TIMEOUT_ERROR: dict[str, JSON] = {
     "name": "InngestInvokeTimeoutError",
     "message": "Timed out waiting for invoked function to complete",
 }
-DEFAULT_INVOKE_TIMEOUT_MS = 366 * 24 * 3600 * 1000
-DEFERRED_OPS = frozenset({"StepPlanned", "Sleep", "WaitForEvent", "InvokeFunction"})
-
-
-@dataclass(frozen=True, slots=True)
-class Env:
-    """Everything a decision may depend on besides the run: injected, never read."""
-
-    now: int
-    fn: FunctionDef
-    jitter_ms: int = 0
-    retry_interval_ms: int | None = None
 
 
 # --------------------------------------------------------------------------- inputs
@@ -72,30 +65,15 @@ def apply_call(
     if resp.is_sdk and resp.status == 200:
         return finish(run, RunStatus.COMPLETED, resp.body, now=env.now)
     if resp.is_sdk and resp.status == 206 and resp.ops is not None:
-        return _ensure_progress(_apply_ops(run, item, resp, env, started_at), env)
+        return ensure_progress(_apply_ops(run, item, resp, env, started_at), env)
     return _call_failed(run, item, resp, env, started_at)
-
-
-def _ensure_progress(decision: Decision, env: Env) -> Decision:
-    """A live run must always wait for something: if nothing is pending, rediscover.
-
-    This happens when a discovery call that was already in flight when a step completed
-    (race mode) reports only steps that are done or outstanding: the completion skipped
-    its own discovery because one was pending, and the stale one planned nothing new.
-    Discovery is a replay, so an extra one is harmless; a stalled run is not.
-    """
-    run = decision.run
-    if run.status.is_terminal or run.pending or run.waiting:
-        return decision
-    run, item = add_item(run, WorkKind.CALL, at=env.now)
-    return replace(decision, run=run, enqueue=(*decision.enqueue, item))
 
 
 def apply_sleep_elapsed(run: Run, item: WorkItem, env: Env) -> Decision:
     if run.status.is_terminal or item.id not in run.pending or item.step_id is None:
         return Decision.unchanged(run)
     run = drop_item(run, item.id)
-    return _complete_deferred(run, item.step_id, None, env, StepStatus.COMPLETED)
+    return complete_deferred(run, item.step_id, None, env, StepStatus.COMPLETED)
 
 
 def apply_wait_timeout(run: Run, item: WorkItem, env: Env) -> Decision:
@@ -123,7 +101,7 @@ def apply_wait_resolved(
     wait_id = run.waiting[step_id].id
     run = replace(run, waiting={k: v for k, v in run.waiting.items() if k != step_id})
     memo, status = _wait_memo(kind, event)
-    decision = _complete_deferred(run, step_id, memo, env, status)
+    decision = complete_deferred(run, step_id, memo, env, status)
     return replace(decision, drop_waits=(*decision.drop_waits, wait_id))
 
 
@@ -138,7 +116,7 @@ def _wait_memo(kind: WaitKind, event: Mapping[str, JSON] | None) -> tuple[JSON, 
         return (dict(event) if event is not None else None), StepStatus.COMPLETED
     if event is None:
         return {"error": dict(INVOKE_TIMEOUT_ERROR)}, StepStatus.FAILED
-    data = _mapping(event.get("data"))
+    data = as_mapping(event.get("data"))
     if data.get("error"):
         return {"error": data["error"]}, StepStatus.FAILED
     return {"data": data.get("result")}, StepStatus.COMPLETED
@@ -177,7 +155,7 @@ def _call_failed(
     """A function-level error (500, non-SDK response, transport failure)."""
     output = _error_output(resp)
     if item.step_id is not None:
-        run = _record(
+        run = record(
             run,
             item.step_id,
             status=StepStatus.RUNNING,
@@ -224,7 +202,7 @@ def _apply_ops(run: Run, item: WorkItem, resp: CallResponse, env: Env, started_a
             finish(run, RunStatus.FAILED, {"name": "Error", "message": message}, now=env.now)
         )
     decision = replace(decision, run=run)
-    return decision.merge(_maybe_discover(run, env)) if completed else decision
+    return decision.merge(maybe_discover(run, env)) if completed else decision
 
 
 def _is_completion(op: Op, resp: CallResponse, item: WorkItem, env: Env) -> bool:
@@ -239,12 +217,12 @@ def _apply_op(
     attempts = item.attempt + 1
     if op.op in ("StepRun", "Step"):
         return Decision(
-            run=_save_memo(
+            run=save_memo(
                 run, op, {"data": op.data}, StepStatus.COMPLETED, attempts, started_at, env.now
             )
         )
     if op.op == "StepError" and _can_retry(item, resp, env):
-        run = _record(
+        run = record(
             run,
             op.id,
             name=op.label,
@@ -261,247 +239,9 @@ def _apply_op(
         return Decision(run=run, enqueue=(retry,))
     if op.op in ("StepError", "StepFailed"):
         return Decision(
-            run=_save_memo(
+            run=save_memo(
                 run, op, {"error": op.error}, StepStatus.FAILED, attempts, started_at, env.now
             )
         )
-    handler = _DEFERRED.get(op.op)
+    handler = DEFERRED.get(op.op)
     return None if handler is None else handler(run, op, env)
-
-
-def _already_outstanding(run: Run, step_id: str) -> bool:
-    return (
-        step_id in run.memos
-        or step_id in run.waiting
-        or any(p.step_id == step_id for p in run.pending.values())
-    )
-
-
-def _plan(run: Run, op: Op, env: Env) -> Decision:
-    if _already_outstanding(run, op.id):
-        return Decision.unchanged(run)
-    race = bool(op.opts and op.opts.get("parallelMode") == "race")
-    run = replace(run, planned=run.planned | {op.id}, race=run.race or race)
-    run = _record(run, op.id, name=op.label, op="StepRun", status=StepStatus.RUNNING)
-    run, item = add_item(run, WorkKind.CALL, at=env.now, step_id=op.id)
-    return Decision(run=run, enqueue=(item,))
-
-
-def _sleep(run: Run, op: Op, env: Env) -> Decision:
-    if _already_outstanding(run, op.id):
-        return Decision.unchanged(run)
-    duration = op.opts.get("duration") if op.opts else None
-    try:
-        wake_at = sleep_target(op.name, str(duration) if duration else None, now_ms=env.now)
-    except ValidationError as exc:
-        return _fail_step(run, op, env, "InvalidSleep", str(exc))
-    run = replace(run, planned=run.planned | {op.id})
-    run = _record(
-        run,
-        op.id,
-        name=op.display_name or op.id,
-        op="Sleep",
-        status=StepStatus.SLEEPING,
-        started_at=env.now,
-        output={"until": wake_at},
-    )
-    run, item = add_item(run, WorkKind.SLEEP, at=wake_at, step_id=op.id)
-    return Decision(run=run, enqueue=(item,))
-
-
-def _wait_for_event(run: Run, op: Op, env: Env) -> Decision:
-    if _already_outstanding(run, op.id):
-        return Decision.unchanged(run)
-    opts = op.opts or {}
-    event_name = str(opts.get("event") or op.name)
-    try:
-        timeout_ms = parse_duration(str(opts.get("timeout") or ""), field="waitForEvent.timeout")
-        condition = opts.get("if")
-        expression = expr.interpolate(str(condition), event=run.events[0]) if condition else None
-        if expression:
-            expr.validate(expression, field="waitForEvent.if")
-    except ValidationError as exc:
-        return _fail_step(run, op, env, "InvalidExpression", str(exc))
-    wait = Wait(
-        id=f"{run.id}/{op.id}",
-        run_id=run.id,
-        step_id=op.id,
-        kind=WaitKind.EVENT,
-        event=event_name,
-        expression=expression,
-        expires_at=env.now + timeout_ms,
-        created_at=env.now,
-    )
-    return _pause(run, op, wait, env, "WaitForEvent")
-
-
-def _invoke(run: Run, op: Op, env: Env) -> Decision:
-    if _already_outstanding(run, op.id):
-        return Decision.unchanged(run)
-    opts = op.opts or {}
-    payload = _mapping(opts.get("payload"))
-    try:
-        timeout = opts.get("timeout")
-        timeout_ms = (
-            parse_duration(str(timeout), field="invoke.timeout")
-            if timeout
-            else DEFAULT_INVOKE_TIMEOUT_MS
-        )
-    except ValidationError as exc:
-        return _fail_step(run, op, env, "InvalidInvoke", str(exc))
-    correlation_id = f"{run.id}.{op.id}"
-    wait = Wait(
-        id=f"{run.id}/{op.id}",
-        run_id=run.id,
-        step_id=op.id,
-        kind=WaitKind.INVOKE,
-        event=FUNCTION_FINISHED,
-        expression=f'async.data.correlation_id == "{correlation_id}"',
-        expires_at=env.now + timeout_ms,
-        created_at=env.now,
-    )
-    data = _mapping(payload.get("data"))
-    invoked: dict[str, JSON] = {
-        "name": FUNCTION_INVOKED,
-        "data": {
-            **data,
-            "_inngest": {
-                "fn_id": str(opts.get("function_id") or ""),
-                "correlation_id": correlation_id,
-                "expire": wait.expires_at,
-                "source_app_id": env.fn.app_id,
-                "source_fn_id": env.fn.id,
-                "source_fn_v": 1,
-                "name": op.label,
-            },
-        },
-    }
-    if payload.get("v"):
-        invoked["v"] = payload["v"]
-    decision = _pause(run, op, wait, env, "InvokeFunction")
-    return replace(decision, publish=(invoked,))
-
-
-def _mapping(value: JSON) -> Mapping[str, JSON]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _pause(run: Run, op: Op, wait: Wait, env: Env, op_name: str) -> Decision:
-    run = replace(run, planned=run.planned | {op.id}, waiting={**run.waiting, op.id: wait})
-    run = _record(
-        run,
-        op.id,
-        name=op.display_name or op.id,
-        op=op_name,
-        status=StepStatus.WAITING,
-        started_at=env.now,
-    )
-    run, timer = add_item(run, WorkKind.WAIT_TIMEOUT, at=wait.expires_at, step_id=op.id)
-    return Decision(run=run, enqueue=(timer,), waits=(wait,))
-
-
-_DEFERRED = {
-    "StepPlanned": _plan,
-    "Sleep": _sleep,
-    "WaitForEvent": _wait_for_event,
-    "InvokeFunction": _invoke,
-}
-
-
-def _fail_step(run: Run, op: Op, env: Env, name: str, message: str) -> Decision:
-    """Memoize an error for a step whose options were invalid; the SDK raises StepError."""
-    memo = {"error": {"name": name, "message": message}}
-    run = _save_memo(run, op, memo, StepStatus.FAILED, 1, env.now, env.now)
-    return _maybe_discover(run, env)
-
-
-# --------------------------------------------------------------------------- memos
-
-
-def _save_memo(
-    run: Run, op: Op, memo: JSON, status: StepStatus, attempts: int, started_at: int, now: int
-) -> Run:
-    if op.id in run.memos:
-        return replace(run, planned=run.planned - {op.id})
-    output = memo.get("data") if isinstance(memo, Mapping) else None
-    error = memo.get("error") if isinstance(memo, Mapping) else None
-    run = replace(
-        run,
-        memos={**run.memos, op.id: memo},
-        stack=(*run.stack, op.id),
-        planned=run.planned - {op.id},
-    )
-    return _record(
-        run,
-        op.id,
-        name=op.label,
-        op="StepRun",
-        status=status,
-        attempts=attempts,
-        started_at=started_at,
-        ended_at=now,
-        output=output,
-        error=error,
-    )
-
-
-def _complete_deferred(
-    run: Run, step_id: str, memo: JSON, env: Env, status: StepStatus
-) -> Decision:
-    record = run.step(step_id)
-    op = Op(
-        op=record.op if record else "Step",
-        id=step_id,
-        display_name=record.name if record else step_id,
-    )
-    started = record.started_at if record else env.now
-    run = _save_memo(run, op, memo, status, 1, started, env.now)
-    if record is not None and record.op != "StepRun":
-        updated = run.step(step_id)
-        if updated is not None:
-            run = run.with_step(replace(updated, op=record.op))
-    return _maybe_discover(run, env)
-
-
-def _maybe_discover(run: Run, env: Env) -> Decision:
-    """Enqueue discovery after a completion, coalesced per parallel batch."""
-    if run.planned and not run.race:
-        return Decision(run=run)
-    if any(p.kind is WorkKind.CALL and p.step_id is None for p in run.pending.values()):
-        return Decision(run=run)
-    if not run.planned:
-        run = replace(run, force_step_plan=False, race=False)
-    run, item = add_item(run, WorkKind.CALL, at=env.now)
-    return Decision(run=run, enqueue=(item,))
-
-
-def _record(
-    run: Run,
-    step_id: str,
-    *,
-    status: StepStatus,
-    name: str | None = None,
-    op: str | None = None,
-    attempts: int | None = None,
-    started_at: int | None = None,
-    ended_at: int | None = None,
-    output: JSON = None,
-    error: JSON = None,
-) -> Run:
-    """Upsert the timeline entry of a step, keeping fields that are not given."""
-    old = run.step(step_id) or StepRecord(
-        id=step_id, name=name or step_id, op=op or "StepRun", status=status
-    )
-    return run.with_step(
-        replace(
-            old,
-            name=name or old.name,
-            op=op or old.op,
-            status=status,
-            attempts=old.attempts if attempts is None else attempts,
-            started_at=old.started_at if started_at is None else started_at,
-            ended_at=ended_at,
-            output=old.output if output is None else output,
-            error=error,
-        )
-    )

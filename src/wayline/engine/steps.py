@@ -1,0 +1,132 @@
+"""Step bookkeeping shared by the machine and the opcode handlers: memos, the timeline,
+and when to rediscover."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+from .decision import Decision, Env, add_item
+from .model import JSON, Run, StepRecord, StepStatus, WorkKind
+from .protocol import Op
+
+
+def ensure_progress(decision: Decision, env: Env) -> Decision:
+    """A live run must always wait for something: if nothing is pending, rediscover.
+
+    This happens when a discovery call that was already in flight when a step completed
+    (race mode) reports only steps that are done or outstanding: the completion skipped
+    its own discovery because one was pending, and the stale one planned nothing new.
+    Discovery is a replay, so an extra one is harmless; a stalled run is not.
+    """
+    run = decision.run
+    if run.status.is_terminal or run.pending or run.waiting:
+        return decision
+    run, item = add_item(run, WorkKind.CALL, at=env.now)
+    return replace(decision, run=run, enqueue=(*decision.enqueue, item))
+
+
+def already_outstanding(run: Run, step_id: str) -> bool:
+    return (
+        step_id in run.memos
+        or step_id in run.waiting
+        or any(p.step_id == step_id for p in run.pending.values())
+    )
+
+
+def fail_step(run: Run, op: Op, env: Env, name: str, message: str) -> Decision:
+    """Memoize an error for a step whose options were invalid; the SDK raises StepError."""
+    memo = {"error": {"name": name, "message": message}}
+    run = save_memo(run, op, memo, StepStatus.FAILED, 1, env.now, env.now)
+    return maybe_discover(run, env)
+
+
+def save_memo(
+    run: Run, op: Op, memo: JSON, status: StepStatus, attempts: int, started_at: int, now: int
+) -> Run:
+    if op.id in run.memos:
+        return replace(run, planned=run.planned - {op.id})
+    output = memo.get("data") if isinstance(memo, Mapping) else None
+    error = memo.get("error") if isinstance(memo, Mapping) else None
+    run = replace(
+        run,
+        memos={**run.memos, op.id: memo},
+        stack=(*run.stack, op.id),
+        planned=run.planned - {op.id},
+    )
+    return record(
+        run,
+        op.id,
+        name=op.label,
+        op="StepRun",
+        status=status,
+        attempts=attempts,
+        started_at=started_at,
+        ended_at=now,
+        output=output,
+        error=error,
+    )
+
+
+def complete_deferred(run: Run, step_id: str, memo: JSON, env: Env, status: StepStatus) -> Decision:
+    record = run.step(step_id)
+    op = Op(
+        op=record.op if record else "Step",
+        id=step_id,
+        display_name=record.name if record else step_id,
+    )
+    started = record.started_at if record else env.now
+    run = save_memo(run, op, memo, status, 1, started, env.now)
+    if record is not None and record.op != "StepRun":
+        updated = run.step(step_id)
+        if updated is not None:
+            run = run.with_step(replace(updated, op=record.op))
+    return maybe_discover(run, env)
+
+
+def maybe_discover(run: Run, env: Env) -> Decision:
+    """Enqueue discovery after a completion, coalesced per parallel batch."""
+    if run.planned and not run.race:
+        return Decision(run=run)
+    if any(p.kind is WorkKind.CALL and p.step_id is None for p in run.pending.values()):
+        return Decision(run=run)
+    if not run.planned:
+        run = replace(run, force_step_plan=False, race=False)
+    run, item = add_item(run, WorkKind.CALL, at=env.now)
+    return Decision(run=run, enqueue=(item,))
+
+
+def record(
+    run: Run,
+    step_id: str,
+    *,
+    status: StepStatus,
+    name: str | None = None,
+    op: str | None = None,
+    attempts: int | None = None,
+    started_at: int | None = None,
+    ended_at: int | None = None,
+    output: JSON = None,
+    error: JSON = None,
+) -> Run:
+    """Upsert the timeline entry of a step, keeping fields that are not given."""
+    old = run.step(step_id) or StepRecord(
+        id=step_id, name=name or step_id, op=op or "StepRun", status=status
+    )
+    return run.with_step(
+        replace(
+            old,
+            name=name or old.name,
+            op=op or old.op,
+            status=status,
+            attempts=old.attempts if attempts is None else attempts,
+            started_at=old.started_at if started_at is None else started_at,
+            ended_at=ended_at,
+            output=old.output if output is None else output,
+            error=error,
+        )
+    )
+
+
+def as_mapping(value: JSON) -> Mapping[str, JSON]:
+    return value if isinstance(value, Mapping) else {}
