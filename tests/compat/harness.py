@@ -16,9 +16,11 @@ Nothing here is shared between tests, so the suite is safe under xdist.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -26,6 +28,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeAlias
 
@@ -37,6 +40,7 @@ import inngest.fast_api
 import inngest.flask
 import pytest
 import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from werkzeug.serving import BaseWSGIServer, make_server
 
 JSONDict: TypeAlias = dict[str, Any]
@@ -272,6 +276,57 @@ def build_web_app(
     return flask_app
 
 
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the app received: method, raw body bytes, lower-cased headers."""
+
+    method: str
+    body: bytes
+    headers: dict[str, str]
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class RecordingMiddleware:
+    """ASGI middleware recording every request to the serve path (as RecordedRequest).
+
+    Add it to a FastAPI app with ``app.add_middleware(RecordingMiddleware,
+    requests=recorder)``; the body is read in full, recorded, and replayed to the app.
+    """
+
+    def __init__(self, app: ASGIApp, requests: Recorder, path: str = SERVE_PATH) -> None:
+        self._app = app
+        self._requests = requests
+        self._path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != self._path:
+            await self._app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        self._requests.append(RecordedRequest(method=scope["method"], body=body, headers=headers))
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self._app(scope, replay, send)
+
+
 def start_web_app(web_app: WebApp) -> AppServer:
     if isinstance(web_app, fastapi.FastAPI):
         return UvicornAppServer(web_app)
@@ -286,6 +341,21 @@ def function_ids(functions: Iterable[inngest.Function[Any]]) -> list[str]:
         if fn.on_failure_fn_id is not None:
             ids.append(fn.on_failure_fn_id)
     return ids
+
+
+# --------------------------------------------------------------------------
+# Signing keys
+# --------------------------------------------------------------------------
+
+
+def bearer_token(signing_key: str) -> str:
+    """What SDKs send as ``Authorization: Bearer ...`` for ``signing_key``.
+
+    The SHA-256 hex digest of the bytes the key's hex spells, after dropping its
+    ``signkey-<env>-`` prefix (as the official SDKs compute it).
+    """
+    bare = re.sub(r"^signkey-\w+-", "", signing_key, count=1)
+    return hashlib.sha256(bytes.fromhex(bare)).hexdigest()
 
 
 # --------------------------------------------------------------------------
@@ -475,6 +545,7 @@ class Compat:
         self.server: DevServer | None = None
         self.app_server: AppServer | None = None
         self.app_url: str | None = None
+        self.signing_key: str | None = None
         self._http = httpx.Client(base_url=self.server_url, timeout=10.0)
 
     def __repr__(self) -> str:
@@ -483,13 +554,20 @@ class Compat:
 
     # -- setup -------------------------------------------------------------
 
-    def client(self, app_id: str = DEFAULT_APP_ID) -> inngest.Inngest:
-        """An official SDK client in dev mode pointed at this test's server."""
+    def client(
+        self, app_id: str = DEFAULT_APP_ID, *, signing_key: str | None = None
+    ) -> inngest.Inngest:
+        """An official SDK client in dev mode pointed at this test's server.
+
+        With ``signing_key`` the SDK authenticates its API calls (register, use_api
+        fetches) with it, as it must when the server is started with that key.
+        """
         return inngest.Inngest(
             app_id=app_id,
             is_production=False,
             api_base_url=self.server_url,
             event_api_base_url=self.server_url,
+            signing_key=signing_key,
         )
 
     def serve(
@@ -499,6 +577,7 @@ class Compat:
         functions: Sequence[inngest.Function[Any]],
         *,
         retry_interval: float = 1.0,
+        signing_key: str | None = None,
     ) -> None:
         """Serve ``functions`` with ``framework`` and start ``wayline dev -u <app>``."""
         web_app = build_web_app(framework, client, functions)
@@ -507,6 +586,7 @@ class Compat:
             app_id=client.app_id,
             function_ids=function_ids(functions),
             retry_interval=retry_interval,
+            signing_key=signing_key,
         )
 
     def serve_app(
@@ -516,11 +596,20 @@ class Compat:
         app_id: str,
         function_ids: Iterable[str],
         retry_interval: float = 1.0,
+        signing_key: str | None = None,
     ) -> None:
-        """Start an already-built app, then the server; wait for registration."""
+        """Start an already-built app, then the server; wait for registration.
+
+        With ``signing_key`` the server is started with ``--signing-key`` (it then
+        signs its calls to the app and requires the key on its API), and this
+        harness's API client authenticates with it.
+        """
         if self.server is not None:
             raise HarnessError("serve() may be called once per test")
         self.app_id = app_id
+        self.signing_key = signing_key
+        if signing_key is not None:
+            self._http.headers["authorization"] = f"Bearer {bearer_token(signing_key)}"
         self.expected_function_ids = list(function_ids)
         self.app_server = start_web_app(web_app)
         self.app_url = f"http://127.0.0.1:{self.app_server.port}{SERVE_PATH}"
@@ -531,6 +620,7 @@ class Compat:
             app_urls=[self.app_url],
             retry_interval=retry_interval,
             cwd=self.tmp_path,
+            extra_args=() if signing_key is None else ("--signing-key", signing_key),
         )
         self._require_server().start()
         self.wait_registered()
@@ -623,9 +713,16 @@ class Compat:
     def list_events(self, name: str) -> list[JSONDict]:
         return list(self._get_json("/v1/events", params={"name": name}).get("data") or [])
 
-    def cancel_run(self, run_id: str) -> None:
+    def cancel_run(self, run_id: str) -> JSONDict:
+        """``DELETE /v1/runs/{run_id}`` (must be a 200); returns the response's ``data``."""
         res = self._http.delete(f"/v1/runs/{run_id}")
         self._check(res, f"DELETE /v1/runs/{run_id}")
+        if res.status_code != 200:
+            raise HarnessError(f"DELETE /v1/runs/{run_id} -> {res.status_code}: {res.text[:2000]}")
+        data = res.json().get("data")
+        if not isinstance(data, dict):
+            raise HarnessError(f"DELETE /v1/runs/{run_id}: no run object: {res.text[:2000]}")
+        return data
 
     def advance_clock(self, ms: int) -> int:
         """Move the server's clock forward (``--test-api``); returns ``now_ms``."""

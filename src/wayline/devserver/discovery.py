@@ -7,12 +7,12 @@ server (out-of-band sync), so a 200 to the PUT means the app's functions are sto
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Sequence
 
 import aiohttp
 
+from .. import signing
 from ..engine.ports import Clock
 from .invoker import redact_url, server_headers
 
@@ -25,7 +25,7 @@ RESYNC_INTERVAL_S = 30.0
 async def sync_url(
     client: aiohttp.ClientSession, url: str, *, signing_key: str | None, clock: Clock
 ) -> bool:
-    body = json.dumps({"url": url}).encode()
+    body = signing.canonical_json({"url": url})  # the SDK verifies the JCS form
     headers = server_headers(signing_key=signing_key, body=body, clock=clock)
     try:
         async with client.put(url, data=body, headers=headers, allow_redirects=False) as resp:
