@@ -1,0 +1,240 @@
+// Test app for tests/compat_node: functions written with the OFFICIAL `inngest`
+// npm SDK, served by plain `node:http` through `inngest/node`'s serve handler.
+//
+//   PORT=3000 INNGEST_BASE_URL=http://127.0.0.1:8288 node server.mjs
+//
+// Routes:
+//   /api/inngest  the Inngest serve handler (GET/PUT/POST)
+//   GET /log      what the functions did, per run id, as JSON (see `record`)
+//   GET /ready    200 once listening
+//
+// Every function records into an in-memory log keyed by the run id Inngest
+// passes in, so the tests can count handler invocations and step-body
+// executions of one run without any shared state between runs.
+//
+// SDK version: `inngest` is pinned to 4.24.0 (package.json + package-lock.json),
+// the newest release when this app was written. v4 was chosen over 3.x: it is
+// the current major, ships a plain `node:http` handler (`inngest/node`, so no
+// web framework is needed) and is what new apps get. Its one wire difference
+// that matters here, async checkpointing, is switched on only by `ctx.fn_id`
+// in call requests, which Wayline leaves out, so v4 runs on the classic
+// 206/opcode protocol. Bumping the pin: edit package.json, run `npm install`
+// here, and update PINNED_INNGEST in ../test_node_sdk.py.
+
+import http from "node:http";
+import { Inngest, NonRetriableError } from "inngest";
+import { serve } from "inngest/node";
+
+// PORT=0 picks a free port; the "listening on" line below reports it.
+const port = Number.parseInt(process.env.PORT ?? "", 10);
+if (!Number.isInteger(port) || port < 0) {
+  console.error("server.mjs: set PORT to the port to listen on (0: any free port)");
+  process.exit(2);
+}
+
+const inngest = new Inngest({
+  id: "node-compat",
+  // NODE_COMPAT_CLOUD=1 (tests of request signing only): cloud mode, which
+  // verifies signatures with INNGEST_SIGNING_KEY and authenticates with it.
+  isDev: process.env.NODE_COMPAT_CLOUD !== "1",
+  baseUrl: process.env.INNGEST_BASE_URL,
+});
+
+// runId -> { fn, handler, attempts: [ctx attempt per handler call],
+//            steps: { [stepName]: { count, attempts: [...], at: [ms since epoch] } },
+//            events: [...], finished_at }
+const runs = {};
+
+function record(runId, fn, attempt) {
+  const run = (runs[runId] ??= { fn, handler: 0, attempts: [], steps: {} });
+  run.handler += 1;
+  run.attempts.push(attempt);
+  return run;
+}
+
+function stepBody(run, name, attempt) {
+  const step = (run.steps[name] ??= { count: 0, attempts: [], at: [] });
+  step.count += 1;
+  step.attempts.push(attempt);
+  step.at.push(Date.now());
+  return step.count;
+}
+
+const twoSteps = inngest.createFunction(
+  { id: "two-steps", retries: 0, triggers: [{ event: "node/two-steps" }] },
+  async ({ step, runId, attempt }) => {
+    const run = record(runId, "two-steps", attempt);
+    const a = await step.run("a", () => {
+      stepBody(run, "a", attempt);
+      return 1;
+    });
+    const b = await step.run("b", () => {
+      stepBody(run, "b", attempt);
+      return { prev: a, value: a + 1 };
+    });
+    return { a, b };
+  },
+);
+
+const sleepy = inngest.createFunction(
+  { id: "sleepy", retries: 0, triggers: [{ event: "node/sleepy" }] },
+  async ({ step, runId, attempt }) => {
+    const run = record(runId, "sleepy", attempt);
+    const before = await step.run("before", () => {
+      stepBody(run, "before", attempt);
+      return Date.now();
+    });
+    await step.sleep("nap", "2s");
+    const after = await step.run("after", () => {
+      stepBody(run, "after", attempt);
+      return Date.now();
+    });
+    return { slept_ms: after - before };
+  },
+);
+
+const waiter = inngest.createFunction(
+  { id: "waiter", retries: 0, triggers: [{ event: "node/wait" }] },
+  async ({ step, runId, attempt }) => {
+    record(runId, "waiter", attempt);
+    const ev = await step.waitForEvent("wait", {
+      event: "node/approve",
+      timeout: "5s",
+      match: "data.id",
+    });
+    return { event: ev ?? null };
+  },
+);
+
+const parallel = inngest.createFunction(
+  { id: "parallel", retries: 0, triggers: [{ event: "node/parallel" }] },
+  async ({ step, runId, attempt }) => {
+    const run = record(runId, "parallel", attempt);
+    const [a, b] = await Promise.all([
+      step.run("a", () => {
+        stepBody(run, "a", attempt);
+        return "A";
+      }),
+      step.run("b", () => {
+        stepBody(run, "b", attempt);
+        return "B";
+      }),
+    ]);
+    const after = await step.run("after", () => {
+      stepBody(run, "after", attempt);
+      return `${a}+${b}`;
+    });
+    return { a, b, after };
+  },
+);
+
+const child = inngest.createFunction(
+  { id: "child", retries: 0, triggers: [{ event: "node/child" }] },
+  async ({ event, runId, attempt }) => {
+    record(runId, "child", attempt);
+    return { x: event.data.x, doubled: event.data.x * 2 };
+  },
+);
+
+const invoker = inngest.createFunction(
+  { id: "invoker", retries: 0, triggers: [{ event: "node/invoke" }] },
+  async ({ step, runId, attempt }) => {
+    record(runId, "invoker", attempt);
+    const result = await step.invoke("call-child", { function: child, data: { x: 1 } });
+    return { child: result };
+  },
+);
+
+const flaky = inngest.createFunction(
+  { id: "flaky", retries: 1, triggers: [{ event: "node/flaky" }] },
+  async ({ step, runId, attempt }) => {
+    const run = record(runId, "flaky", attempt);
+    const value = await step.run("wobbly", () => {
+      const n = stepBody(run, "wobbly", attempt);
+      if (n === 1) {
+        throw new Error(`wobbly fails on its first attempt (attempt ${attempt})`);
+      }
+      return { ok: true, executions: n };
+    });
+    return { value };
+  },
+);
+
+const doomed = inngest.createFunction(
+  { id: "doomed", retries: 3, triggers: [{ event: "node/doomed" }] },
+  async ({ step, runId, attempt }) => {
+    const run = record(runId, "doomed", attempt);
+    await step.run("fatal", () => {
+      stepBody(run, "fatal", attempt);
+      throw new NonRetriableError("doomed: not worth retrying");
+    });
+    return "unreachable";
+  },
+);
+
+const noSteps = inngest.createFunction(
+  { id: "no-steps", retries: 0, triggers: [{ event: "node/no-steps" }] },
+  async ({ runId, attempt }) => {
+    record(runId, "no-steps", attempt);
+    return { hello: "world" };
+  },
+);
+
+const sender = inngest.createFunction(
+  { id: "sender", retries: 0, triggers: [{ event: "node/send" }] },
+  async ({ event, step, runId, attempt }) => {
+    record(runId, "sender", attempt);
+    // The SDK posts the event to `${baseUrl}/e/<key>` itself, inside a step.
+    const sent = await step.sendEvent("send-it", {
+      name: "node/no-steps",
+      data: { from: "sender", tag: event.data.tag },
+    });
+    return { sent };
+  },
+);
+
+const handler = serve({
+  client: inngest,
+  functions: [
+    twoSteps,
+    sleepy,
+    waiter,
+    parallel,
+    child,
+    invoker,
+    flaky,
+    doomed,
+    noSteps,
+    sender,
+  ],
+});
+
+const server = http.createServer((req, res) => {
+  const path = (req.url ?? "/").split("?", 1)[0];
+  if (path === "/api/inngest") {
+    return handler(req, res);
+  }
+  if (req.method === "GET" && path === "/log") {
+    res.writeHead(200, { "content-type": "application/json" });
+    return res.end(JSON.stringify({ runs }));
+  }
+  if (req.method === "GET" && path === "/ready") {
+    res.writeHead(200, { "content-type": "application/json" });
+    return res.end(JSON.stringify({ ok: true }));
+  }
+  res.writeHead(404, { "content-type": "application/json" });
+  return res.end(JSON.stringify({ error: `no route ${req.method} ${path}` }));
+});
+
+for (const signal of ["SIGTERM", "SIGINT"]) {
+  process.on(signal, () => {
+    server.close();
+    server.closeAllConnections();
+    process.exit(0);
+  });
+}
+
+server.listen(port, "127.0.0.1", () => {
+  const { port: bound } = server.address();
+  console.error(`node-compat app listening on http://127.0.0.1:${bound}/api/inngest`);
+});
