@@ -116,6 +116,14 @@ def broken(mutate: Any) -> dict[str, Any]:
             "retries must be an integer from 0 to 20",
         ),
         (
+            broken(lambda b: b["functions"][0].update(throttle={"limit": 1})),
+            "throttle.period is required",
+        ),
+        (
+            broken(lambda b: b["functions"][0].update(concurrency=[{"limit": 0}])),
+            "concurrency[0].limit must be an integer from 1 to 100000",
+        ),
+        (
             broken(lambda b: b["functions"].append(copy.deepcopy(b["functions"][0]))),
             "duplicate function ids",
         ),
@@ -168,3 +176,12 @@ def test_metadata_endpoint_is_refused_even_in_dev(client: httpx.Client) -> None:
     body["functions"][0]["steps"]["step"]["runtime"]["url"] = "http://[fd00:ec2::254]/x"
     assert client.post("/fn/register", json=body).status_code == 400
     assert client.get("/v1/apps/shop/functions").status_code == 404
+
+
+def test_unscoped_cancel_is_accepted_with_a_warning(client: httpx.Client) -> None:
+    body = payload()
+    body["functions"][0]["cancel"] = [{"event": "user/deleted"}]
+    resp = client.post("/fn/register", json=body)
+    assert resp.status_code == 200
+    (warning,) = resp.json()["warnings"]
+    assert "shop-send-email" in warning and "user/deleted" in warning

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import signing
 from ..engine import events as events_mod
+from ..engine.flow.config import flow_config
 from ..engine.model import Run
 from ..engine.registration import parse_register
 from ..engine.service import Service
@@ -174,7 +175,12 @@ class Api:
         except ValidationError as exc:
             return error(400, str(exc))
         modified = self._service.sync_app(app, functions)
-        return JSONResponse({"ok": True, "modified": modified, "app_id": app.id})
+        warnings = [f"function {f.id!r}: {w}" for f in functions for w in flow_config(f).warnings]
+        for warning in warnings:
+            log.warning("sync of app %r: %s", app.id, warning)
+        return JSONResponse(
+            {"ok": True, "modified": modified, "app_id": app.id, "warnings": warnings}
+        )
 
     async def app_functions(self, request: Request) -> Response:
         app_id = request.path_params["app_id"]

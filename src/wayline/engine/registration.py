@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from ..errors import ValidationError
 from . import cron, expr
+from .flow.config import parse_flow
 from .model import JSON, App, FunctionDef, Trigger
 from .retry import DEFAULT_RETRIES, MAX_RETRIES
 from .urls import check_app_url
@@ -69,6 +70,7 @@ def _function(raw: JSON, index: int, app_id: str, app_url: str, allow_private: b
         raise _err(f"{where}.id is required", f"{where}.id")
     where = f"function {fn_id!r}"
     triggers = _triggers(raw.get("triggers"), where)
+    parse_flow(raw, where=where)  # every flow-control option is checked at sync
     step = _mapping(_mapping(raw.get("steps")).get("step"))
     runtime = _mapping(step.get("runtime"))
     url = runtime.get("url") or f"{app_url}?fnId={fn_id}&stepId=step"

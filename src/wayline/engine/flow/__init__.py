@@ -1,0 +1,1 @@
+"""Flow control: pure decisions over counters the stores update atomically."""
