@@ -154,6 +154,11 @@ def make_full_run(run_id: str = "01HRUN00000000000000000FUL") -> Run:
         ),
         pending={"3": item},
         waiting={"s4": wait},
+        cancel_waits=(
+            make_wait(
+                "cancel-1", run_id=run_id, step_id="cancel:0", kind=WaitKind.CANCEL, created_at=3
+            ),
+        ),
         planned=frozenset({"s5", "s6"}),
         race=True,
         force_step_plan=True,

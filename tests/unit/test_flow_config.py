@@ -94,6 +94,26 @@ def test_no_options_is_the_empty_config() -> None:
     assert parse_flow(official_config(), where="fn") == FlowConfig()
 
 
+def test_the_failure_handler_config_parses() -> None:
+    """The SDK sends ``concurrency: []`` and ``cancel: []`` for on_failure functions."""
+    client = inngest.Inngest(app_id="app", is_production=False)
+
+    def handle_failure(ctx: inngest.ContextSync) -> None:
+        return None
+
+    @client.create_function(
+        fn_id="fn", trigger=inngest.TriggerEvent(event="e"), on_failure=handle_failure
+    )
+    def fn(ctx: inngest.ContextSync) -> None:
+        return None
+
+    failure = fn.get_config("http://127.0.0.1:1/api/inngest").on_failure
+    assert failure is not None
+    dumped = failure.to_dict()
+    assert isinstance(dumped, dict)
+    assert parse_flow(dumped, where="fn-failure") == FlowConfig()
+
+
 def test_a_bare_number_of_concurrency_is_one_fn_limit() -> None:
     assert parse_flow({"concurrency": 3}, where="f").concurrency == (Concurrency(3),)
 

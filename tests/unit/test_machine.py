@@ -78,7 +78,8 @@ def test_start_enqueues_one_discovery_call() -> None:
     item = only_item(decision.run)
     assert decision.enqueue == (item,)
     assert (item.kind, item.step_id, item.attempt, item.at) == (WorkKind.CALL, None, 0, T0)
-    assert decision.run.status is RunStatus.RUNNING
+    assert decision.run.status is RunStatus.QUEUED
+    assert decision.run.started_at is None
 
 
 def test_inline_step_run_memoizes_and_rediscovers() -> None:
@@ -134,7 +135,7 @@ def test_function_error_on_last_attempt_fails_with_sdk_body() -> None:
     run = start().run
     body = {"code": "unknown", "message": "boom", "name": "ValueError", "stack": "tb"}
     for _ in range(FN.max_attempts):
-        assert run.status is RunStatus.RUNNING
+        assert not run.status.is_terminal
         run = call(run, CallResponse(status=500, body=body)).run
     assert run.status is RunStatus.FAILED
     assert run.output == body
@@ -381,3 +382,48 @@ def test_stale_discovery_in_race_mode_never_stalls_the_run() -> None:
     d = call(d.run, ok(planned("b", race=True)), stale_discovery)
     follow_up = only_item(d.run)
     assert follow_up.step_id is None and follow_up.id != stale_discovery.id
+
+
+FLOW_FN = replace(
+    FN,
+    config={
+        "cancel": [
+            {"event": "order/cancelled", "if": "event.data.id == async.data.id"},
+            {"event": "never", "if": "event.data.id == 'someone-else'"},
+        ],
+        "timeouts": {"start": "10s", "finish": "1m"},
+    },
+)
+
+
+def test_cancel_on_listeners_are_interpolated_at_start() -> None:
+    d = start(FLOW_FN)
+    (wait,) = d.waits  # the second condition interpolates to a literal false: no listener
+    assert wait.kind is WaitKind.CANCEL and wait.event == "order/cancelled"
+    assert wait.expression == '"u1" == async.data.id'
+    assert d.run.cancel_waits == (wait,)
+    done = machine.apply_cancel(d.run, env(fn=FLOW_FN), reason="x")
+    assert wait.id in done.drop_waits
+
+
+def test_start_timeout_cancels_a_run_that_never_started() -> None:
+    d = start(FLOW_FN)
+    timer = next(i for i in d.run.pending.values() if i.kind is WorkKind.TIMEOUT)
+    assert timer.at == T0 + 10_000
+    late = machine.apply_timeout(d.run, timer, env(T0 + 10_000, FLOW_FN))
+    assert late.run.status is RunStatus.CANCELLED
+    assert "timeouts.start" in str(late.run.cancel_reason)
+
+
+def test_start_timeout_is_a_no_op_once_started_and_finish_timeout_takes_over() -> None:
+    d = start(FLOW_FN)
+    start_timer = next(i for i in d.run.pending.values() if i.kind is WorkKind.TIMEOUT)
+    started = machine.apply_started(d.run, env(T0 + 1, FLOW_FN))
+    assert started.run.status is RunStatus.RUNNING and started.run.started_at == T0 + 1
+    (finish_timer,) = started.enqueue
+    assert finish_timer.at == T0 + 1 + 60_000
+    after = machine.apply_timeout(started.run, start_timer, env(T0 + 10_000, FLOW_FN))
+    assert after.run.status is RunStatus.RUNNING
+    done = machine.apply_timeout(after.run, finish_timer, env(T0 + 60_001, FLOW_FN))
+    assert done.run.status is RunStatus.CANCELLED
+    assert "timeouts.finish" in str(done.run.cancel_reason)

@@ -9,14 +9,21 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+from . import expr
 from .decision import Decision, add_item
-from .model import JSON, FunctionDef, InvokeParent, Run, RunStatus, WorkKind
+from .flow.config import CancelOn, flow_config
+from .model import JSON, FunctionDef, InvokeParent, Run, RunStatus, Wait, WaitKind, WorkKind
 
 FUNCTION_FINISHED = "inngest/function.finished"
 FUNCTION_FAILED = "inngest/function.failed"
 FUNCTION_CANCELLED = "inngest/function.cancelled"
 FUNCTION_INVOKED = "inngest/function.invoked"
 SCHEDULED_TIMER = "inngest/scheduled.timer"
+
+TIMEOUT_START = "start"
+TIMEOUT_FINISH = "finish"
+MAX_CANCEL_WAIT_MS = 366 * 24 * 3600 * 1000
+"""A ``cancelOn`` without a timeout listens for the longest a run may sleep."""
 
 _NO_FINISH_EVENTS = frozenset({FUNCTION_FINISHED, FUNCTION_FAILED})
 """Runs triggered by these emit no finish events, so failure handlers cannot loop."""
@@ -32,22 +39,57 @@ def start_run(
     cron: str | None = None,
     parent: InvokeParent | None = None,
 ) -> Decision:
-    """A new run with its discovery call due now."""
+    """A new, queued run with its discovery call due now, its ``cancelOn`` listeners and
+    its ``timeouts.start`` timer."""
+    flow = flow_config(fn)
     run = Run(
         id=run_id,
         function_id=fn.id,
         app_id=fn.app_id,
-        status=RunStatus.RUNNING,
+        status=RunStatus.QUEUED,
         events=tuple(dict(e) for e in events),
         event_ids=tuple(event_ids),
         created_at=now,
-        started_at=now,
         version=1,
         cron=cron,
         parent=parent,
     )
+    run = replace(run, cancel_waits=cancel_waits(run, flow.cancel, now=now))
     run, item = add_item(run, WorkKind.CALL, at=now)
-    return Decision(run=run, enqueue=(item,))
+    enqueue = [item]
+    if flow.start_timeout_ms is not None:
+        run, timer = add_item(
+            run, WorkKind.TIMEOUT, at=now + flow.start_timeout_ms, step_id=TIMEOUT_START
+        )
+        enqueue.append(timer)
+    return Decision(run=run, enqueue=tuple(enqueue), waits=run.cancel_waits)
+
+
+def cancel_waits(run: Run, cancels: Sequence[CancelOn], *, now: int) -> tuple[Wait, ...]:
+    """One pause per ``cancelOn`` entry, with ``event.*`` replaced by the trigger's values.
+
+    An entry whose interpolated condition is the literal ``false`` can never match, so no
+    pause is created for it (as the Inngest executor does).
+    """
+    trigger = run.events[0] if run.events else {}
+    waits = []
+    for index, cancel in enumerate(cancels):
+        condition = expr.interpolate(cancel.condition, event=trigger) if cancel.condition else None
+        if condition and expr.is_literal_false(condition):
+            continue
+        waits.append(
+            Wait(
+                id=f"{run.id}/cancel/{index}",
+                run_id=run.id,
+                step_id=f"cancel:{index}",
+                kind=WaitKind.CANCEL,
+                event=cancel.event,
+                expression=condition,
+                expires_at=now + (cancel.timeout_ms or MAX_CANCEL_WAIT_MS),
+                created_at=now,
+            )
+        )
+    return tuple(waits)
 
 
 def standard_error(output: JSON) -> dict[str, JSON]:
@@ -74,12 +116,13 @@ def finish(
         ended_at=now,
         pending={},
         waiting={},
+        cancel_waits=(),
         planned=frozenset(),
         cancel_reason=reason,
     )
     return Decision(
         run=done,
-        drop_waits=tuple(w.id for w in run.waiting.values()),
+        drop_waits=tuple(w.id for w in (*run.waiting.values(), *run.cancel_waits)),
         publish=finish_events(done),
     )
 

@@ -20,7 +20,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from .decision import Decision, Env, add_item, drop_item
-from .lifecycle import finish
+from .flow.config import flow_config
+from .lifecycle import TIMEOUT_FINISH, TIMEOUT_START, finish
 from .model import JSON, Run, RunStatus, StepStatus, WaitKind, WorkItem, WorkKind
 from .opcodes import DEFERRED
 from .protocol import CallResponse, Op
@@ -40,6 +41,8 @@ __all__ = [
     "apply_call",
     "apply_cancel",
     "apply_sleep_elapsed",
+    "apply_started",
+    "apply_timeout",
     "apply_wait_resolved",
     "apply_wait_timeout",
 ]
@@ -60,13 +63,17 @@ def apply_call(
     if run.status.is_terminal or item.id not in run.pending:
         return Decision.unchanged(run)
     run = drop_item(run, item.id)
+    started = apply_started(run, replace(env, now=started_at))  # if no one marked it yet
+    run = started.run
     if resp.request_version is not None:
         run = replace(run, request_version=resp.request_version)
     if resp.is_sdk and resp.status == 200:
         return finish(run, RunStatus.COMPLETED, resp.body, now=env.now)
     if resp.is_sdk and resp.status == 206 and resp.ops is not None:
-        return ensure_progress(_apply_ops(run, item, resp, env, started_at), env)
-    return _call_failed(run, item, resp, env, started_at)
+        decision = ensure_progress(_apply_ops(run, item, resp, env, started_at), env)
+    else:
+        decision = _call_failed(run, item, resp, env, started_at)
+    return started.merge(decision) if not decision.run.status.is_terminal else decision
 
 
 def apply_sleep_elapsed(run: Run, item: WorkItem, env: Env) -> Decision:
@@ -103,6 +110,37 @@ def apply_wait_resolved(
     memo, status = _wait_memo(kind, event)
     decision = complete_deferred(run, step_id, memo, env, status)
     return replace(decision, drop_waits=(*decision.drop_waits, wait_id))
+
+
+def apply_started(run: Run, env: Env) -> Decision:
+    """The first SDK call of the run is about to be made: it is running from now on.
+
+    Written once per run, so ``timeouts.start`` can tell a queued run from a running one
+    and ``timeouts.finish`` can count from the first attempt.
+    """
+    if run.status.is_terminal or run.started_at is not None:
+        return Decision.unchanged(run)
+    run = replace(run, status=RunStatus.RUNNING, started_at=env.now)
+    finish_ms = flow_config(env.fn).finish_timeout_ms
+    if finish_ms is None:
+        return Decision(run=run)
+    run, timer = add_item(run, WorkKind.TIMEOUT, at=env.now + finish_ms, step_id=TIMEOUT_FINISH)
+    return Decision(run=run, enqueue=(timer,))
+
+
+def apply_timeout(run: Run, item: WorkItem, env: Env) -> Decision:
+    """``timeouts.start`` / ``timeouts.finish`` expired: cancel the run with the reason."""
+    if run.status.is_terminal or item.id not in run.pending:
+        return Decision.unchanged(run)
+    run = drop_item(run, item.id)
+    flow = flow_config(env.fn)
+    if item.step_id == TIMEOUT_START:
+        if run.started_at is not None:
+            return Decision(run=run)
+        reason = f"timeouts.start: not started within {flow.start_timeout_ms} ms"
+    else:
+        reason = f"timeouts.finish: not finished within {flow.finish_timeout_ms} ms of starting"
+    return finish(run, RunStatus.CANCELLED, None, now=env.now, reason=reason)
 
 
 def apply_cancel(run: Run, env: Env, *, reason: str) -> Decision:

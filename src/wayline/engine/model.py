@@ -107,6 +107,8 @@ class WorkKind(enum.StrEnum):
     """A waitForEvent / invoke pause expires at ``at`` unless it was resolved first."""
     CRON = "cron"
     """A cron tick of ``function_id`` for expression ``cron``, due at ``at``; not a run's."""
+    TIMEOUT = "timeout"
+    """``timeouts.start`` / ``timeouts.finish`` (``step_id`` says which) expire at ``at``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +151,8 @@ class StepRecord:
 class WaitKind(enum.StrEnum):
     EVENT = "event"
     INVOKE = "invoke"
+    CANCEL = "cancel"
+    """A ``cancelOn`` listener: a matching event cancels the run."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +200,8 @@ class Run:
     """Outstanding work items by item id: every live run has at least one, or a wait."""
     waiting: Mapping[str, Wait] = field(default_factory=dict)
     """Open pauses by step hash; kept whole so a lost wait record can be re-created."""
+    cancel_waits: tuple[Wait, ...] = ()
+    """``cancelOn`` listeners created at run start (``event.*`` already interpolated)."""
     planned: frozenset[str] = frozenset()
     """Planned steps of the current parallel batch that have not reported yet."""
     race: bool = False

@@ -30,6 +30,8 @@ from .model import (
     FunctionDef,
     InvokeParent,
     Run,
+    Wait,
+    WaitKind,
     WorkItem,
     WorkKind,
 )
@@ -157,8 +159,12 @@ class Service:
         self._resume_waits(event, wire)
 
     def _resume_waits(self, event: Event, wire: Mapping[str, JSON]) -> None:
+        now = self.now()
         for wait in self._store.waits.waits_for(event.name):
-            if not expr.matches(wait.expression, async_=wire, now_ms=self.now()):
+            if wait.expires_at < now or not expr.matches(wait.expression, async_=wire, now_ms=now):
+                continue
+            if wait.kind is WaitKind.CANCEL:
+                self._cancel_on(wait, event)
                 continue
             step_id = wait.step_id
 
@@ -166,6 +172,13 @@ class Service:
                 return machine.apply_wait_resolved(run, step_id=step_id, event=wire, env=env)
 
             self._transition(wait.run_id, resolve)
+
+    def _cancel_on(self, wait: Wait, event: Event) -> None:
+        # Only events received after the run started count: ULIDs order by time, so an
+        # event id below the run id was received before the run existed.
+        if event.internal_id <= wait.run_id:
+            return
+        self.cancel(wait.run_id, reason=f"cancelOn: event {event.name} ({event.internal_id})")
 
     # ------------------------------------------------------------------ runs
 
@@ -239,6 +252,11 @@ class Service:
         run = self._store.runs.get_run(item.run_id)
         if run is None or run.status.is_terminal or item.id not in run.pending:
             return None
+        if run.started_at is None:
+            started = self._transition(run.id, machine.apply_started)
+            run = started.run if started else run
+            if run.status.is_terminal:
+                return None
         fn = self._function_for(run)
         body = build_request(run, fn, item, disable_immediate_execution=run.force_step_plan)
         return PreparedCall(url=call_url(fn, item), body=body, run=run, fn=fn)
@@ -259,6 +277,8 @@ class Service:
             self._transition(
                 item.run_id, lambda run, env: machine.apply_wait_timeout(run, item, env)
             )
+        elif item.kind is WorkKind.TIMEOUT:
+            self._transition(item.run_id, lambda run, env: machine.apply_timeout(run, item, env))
         elif item.kind is WorkKind.CRON:
             self._cron_tick(item)
 
@@ -351,7 +371,7 @@ class Service:
             if run.status.is_terminal:
                 continue
             self._enqueue(list(run.pending.values()))
-            for wait in run.waiting.values():
+            for wait in (*run.waiting.values(), *run.cancel_waits):
                 self._store.waits.add_wait(wait)
             repaired += 1
         return repaired

@@ -242,6 +242,7 @@ def run_to_dict(run: Run) -> Body:
         "steps": [_step_to_dict(s) for s in run.steps],
         "pending": {k: work_item_to_dict(v) for k, v in run.pending.items()},
         "waiting": {k: wait_to_dict(v) for k, v in run.waiting.items()},
+        "cancel_waits": [wait_to_dict(w) for w in run.cancel_waits],
         # Sorted so that equal runs always encode to equal text.
         "planned": sorted(run.planned),
         "race": run.race,
@@ -273,6 +274,7 @@ def run_from_dict(d: Doc) -> Run:
         steps=tuple(_step_from_dict(s) for s in d.get("steps", ())),
         pending={k: work_item_from_dict(v) for k, v in d.get("pending", {}).items()},
         waiting={k: wait_from_dict(v) for k, v in d.get("waiting", {}).items()},
+        cancel_waits=tuple(wait_from_dict(w) for w in d.get("cancel_waits", [])),
         planned=frozenset(d.get("planned", ())),
         race=d.get("race", False),
         force_step_plan=d.get("force_step_plan", False),

@@ -195,8 +195,8 @@ def _concurrency(value: JSON, field: str) -> tuple[Concurrency, ...]:
         return (Concurrency(limit=_int(value, field, 1, MAX_LIMIT)),)
     if isinstance(value, Mapping):  # the newer {fn: [...], step: [...]} form
         value = [*_list(value.get("fn")), *_list(value.get("step"))]
-    if not isinstance(value, list) or not value:
-        raise _fail(f"{field} must be a number or a non-empty array of limits", field)
+    if not isinstance(value, list):
+        raise _fail(f"{field} must be a number or an array of limits", field)
     if len(value) > MAX_CONCURRENCY_LIMITS:
         raise _fail(
             f"{field} has {len(value)} limits; the limit is {MAX_CONCURRENCY_LIMITS}", field
