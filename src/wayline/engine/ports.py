@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from .model import App, Event, FunctionDef, Run, Wait, WorkItem
+from .model import JSON, App, Event, FunctionDef, Run, Wait, WorkItem
 
 
 class Clock(Protocol):
@@ -120,6 +120,49 @@ class WaitStore(Protocol):
         """Delete and return the pause: exactly one caller wins, the others get None."""
 
 
+class Leases(Protocol):
+    """Counting semaphores whose holders expire: concurrency slots and singleton locks.
+
+    A holder that crashes never leaks its slot: it stops counting at ``expires_at``.
+    """
+
+    def acquire(self, key: str, holder: str, *, limit: int, now: int, ttl_ms: int) -> bool:
+        """Take one of ``limit`` slots of ``key`` until ``now + ttl_ms``.
+
+        Expired holders do not count. A holder that already holds a slot renews it and gets
+        True. Atomic: concurrent callers never hold more than ``limit`` slots together.
+        """
+
+    def release(self, key: str, holder: str) -> None:
+        """Give the slot back (a no-op if ``holder`` holds none)."""
+
+    def holders(self, key: str, *, now: int) -> list[str]:
+        """Unexpired holders of ``key``, in the order they acquired."""
+
+
+@dataclass(frozen=True, slots=True)
+class Versioned:
+    value: JSON
+    version: int
+
+
+class Counters(Protocol):
+    """Small versioned JSON values: GCRA state, debounce and batch buffers.
+
+    Every write is a compare-and-set on ``version``; ``expected_version=0`` means "absent
+    (or expired)". Values expire at ``now + ttl_ms`` so abandoned keys clean themselves up.
+    """
+
+    def get(self, key: str, *, now: int) -> Versioned | None: ...
+
+    def put(self, key: str, value: JSON, *, expected_version: int, now: int, ttl_ms: int) -> bool:
+        """Write ``value`` as version ``expected_version + 1`` iff the stored version is
+        ``expected_version``; False (nothing written) otherwise."""
+
+    def delete(self, key: str, *, expected_version: int) -> bool:
+        """Remove the value iff its version is ``expected_version``."""
+
+
 @dataclass(frozen=True, slots=True)
 class Store:
     """The set of persistence ports one backend provides."""
@@ -130,3 +173,5 @@ class Store:
     queue: WorkQueue
     waits: WaitStore
     idempotency: Idempotency
+    leases: Leases
+    counters: Counters

@@ -18,6 +18,7 @@ from wayline.engine.ports import Store
 from .sqlite_apps import SqliteAppStore
 from .sqlite_db import Database
 from .sqlite_events import SqliteEventStore
+from .sqlite_flow import SqliteCounters, SqliteLeases
 from .sqlite_queue import SqliteIdempotency, SqliteWorkQueue
 from .sqlite_runs import SqliteRunStore
 from .sqlite_waits import SqliteWaitStore
@@ -36,6 +37,8 @@ class SqliteStore:
         self.queue = SqliteWorkQueue(self._db)
         self.waits = SqliteWaitStore(self._db)
         self.idempotency = SqliteIdempotency(self._db)
+        self.leases = SqliteLeases(self._db)
+        self.counters = SqliteCounters(self._db)
 
     def store(self) -> Store:
         return Store(
@@ -45,6 +48,8 @@ class SqliteStore:
             queue=self.queue,
             waits=self.waits,
             idempotency=self.idempotency,
+            leases=self.leases,
+            counters=self.counters,
         )
 
     def release_leases(self) -> int:

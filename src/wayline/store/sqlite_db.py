@@ -85,6 +85,20 @@ CREATE TABLE IF NOT EXISTS waits (
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS waits_by_event ON waits (event, created_at, id);
+
+CREATE TABLE IF NOT EXISTS leases (
+    key TEXT NOT NULL,
+    holder TEXT NOT NULL,
+    acquired_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (key, holder)
+);
+CREATE TABLE IF NOT EXISTS counters (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
 COMMIT;
 """
 
