@@ -124,3 +124,12 @@ def test_cron_item_round_trips(store: Store) -> None:
     assert unset_fields(item) == {"step_id", "attempt"}  # the rest is covered above
     store.queue.enqueue([item])
     assert store.queue.claim(now=7, lease_ms=10, limit=1) == [item]
+
+
+def test_deferred_item_comes_back_at_its_time(store: Store) -> None:
+    store.queue.enqueue([make_item("a", at=0), make_item("b", at=5)])
+    (first, second) = store.queue.claim(now=10, lease_ms=1000, limit=10)
+    store.queue.defer(first.id, until=50)
+    assert store.queue.claim(now=49, lease_ms=1000, limit=10) == []
+    assert [i.id for i in store.queue.claim(now=50, lease_ms=1000, limit=10)] == ["a"]
+    assert store.queue.next_due() == 1010  # b's lease, then a's new one

@@ -11,9 +11,10 @@ import asyncio
 import contextlib
 import logging
 
+from ..engine.gate import SLOT_TTL_MS
 from ..engine.model import WorkItem, WorkKind
 from ..engine.ports import Clock
-from ..engine.service import Service
+from ..engine.service import Blocked, PreparedCall, Service
 from .invoker import HttpInvoker
 
 log = logging.getLogger("wayline.worker")
@@ -21,6 +22,8 @@ log = logging.getLogger("wayline.worker")
 LEASE_MS = 60_000
 MAX_IDLE_S = 0.25
 CLAIM_BATCH = 64
+BLOCKED_RETRY_MS = 100
+"""How soon an item blocked by a full concurrency limit is tried again."""
 
 
 class Worker:
@@ -78,11 +81,13 @@ class Worker:
     async def _process(self, item: WorkItem) -> None:
         try:
             async with self._slots:
+                done = True
                 if item.kind is WorkKind.CALL:
-                    await self._call(item)
+                    done = await self._call(item)
                 else:
                     self._service.fire(item)
-            self._service.store.queue.ack(item.id)
+            if done:
+                self._service.store.queue.ack(item.id)
         except Exception:
             # Left leased: the item is claimed again when its lease expires.
             log.exception("work item failed", extra={"item_id": item.id, "run_id": item.run_id})
@@ -90,13 +95,30 @@ class Worker:
             self._in_flight.discard(item.id)
             self.wake()
 
-    async def _call(self, item: WorkItem) -> None:
+    async def _call(self, item: WorkItem) -> bool:
+        """Make the item's SDK call; False if a concurrency limit deferred it."""
         prepared = self._service.prepare_call(item)
+        if isinstance(prepared, Blocked):
+            # Keeps its place: the queue orders by ``at``, which a deferral leaves alone.
+            self._service.store.queue.defer(item.id, until=self._clock.now_ms() + BLOCKED_RETRY_MS)
+            return False
         if prepared is None:
-            return
+            return True
         started_at = self._clock.now_ms()
-        response = await self._invoker.call(prepared)
+        renew = asyncio.create_task(self._renew_slots(prepared, item)) if prepared.slots else None
+        try:
+            response = await self._invoker.call(prepared)
+        finally:
+            if renew:
+                renew.cancel()
+            self._service.release_call(prepared, item)
         self._service.complete_call(item, response, started_at=started_at)
+        return True
+
+    async def _renew_slots(self, prepared: PreparedCall, item: WorkItem) -> None:
+        while True:
+            await asyncio.sleep(SLOT_TTL_MS / 3000)
+            self._service.renew_call(prepared, item)
 
     async def stop(self) -> None:
         self._stopping = True

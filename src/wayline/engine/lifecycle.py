@@ -38,9 +38,11 @@ def start_run(
     now: int,
     cron: str | None = None,
     parent: InvokeParent | None = None,
+    first_call_at: int | None = None,
 ) -> Decision:
-    """A new, queued run with its discovery call due now, its ``cancelOn`` listeners and
-    its ``timeouts.start`` timer."""
+    """A new, queued run with its discovery call due at ``first_call_at`` (default now:
+    throttle and priority move it), its ``cancelOn`` listeners and its ``timeouts.start``
+    timer."""
     flow = flow_config(fn)
     run = Run(
         id=run_id,
@@ -55,7 +57,7 @@ def start_run(
         parent=parent,
     )
     run = replace(run, cancel_waits=cancel_waits(run, flow.cancel, now=now))
-    run, item = add_item(run, WorkKind.CALL, at=now)
+    run, item = add_item(run, WorkKind.CALL, at=now if first_call_at is None else first_call_at)
     enqueue = [item]
     if flow.start_timeout_ms is not None:
         run, timer = add_item(
@@ -63,6 +65,30 @@ def start_run(
         )
         enqueue.append(timer)
     return Decision(run=run, enqueue=tuple(enqueue), waits=run.cancel_waits)
+
+
+def skipped_run(
+    *,
+    run_id: str,
+    fn: FunctionDef,
+    events: Sequence[Mapping[str, JSON]],
+    event_ids: Sequence[str],
+    now: int,
+    reason: str,
+) -> Run:
+    """The record of a run flow control did not start: visible, terminal, no effects."""
+    return Run(
+        id=run_id,
+        function_id=fn.id,
+        app_id=fn.app_id,
+        status=RunStatus.SKIPPED,
+        events=tuple(dict(e) for e in events),
+        event_ids=tuple(event_ids),
+        created_at=now,
+        version=1,
+        ended_at=now,
+        cancel_reason=reason,
+    )
 
 
 def cancel_waits(run: Run, cancels: Sequence[CancelOn], *, now: int) -> tuple[Wait, ...]:

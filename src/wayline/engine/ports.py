@@ -102,6 +102,9 @@ class WorkQueue(Protocol):
     def ack(self, item_id: str) -> None:
         """Remove a claimed item for good."""
 
+    def defer(self, item_id: str, *, until: int) -> None:
+        """Keep a claimed item but hand it out again no sooner than ``until``."""
+
     def next_due(self) -> int | None:
         """The earliest time ``claim`` could return an item (None when the queue is empty).
 

@@ -21,6 +21,7 @@ from ..errors import StoreError, ValidationError
 from . import cron, expr, lifecycle, machine
 from .decision import Decision
 from .events import EventInput, dedupe_key, internal_event
+from .gate import FlowGate, Slots
 from .ids import seeded_event_id, ulid
 from .machine import Env
 from .model import (
@@ -54,6 +55,13 @@ class PreparedCall:
     body: dict[str, JSON]
     run: Run
     fn: FunctionDef
+    slots: Slots = ()
+    """Concurrency slots held for this call: release them when it returns."""
+
+
+@dataclass(frozen=True, slots=True)
+class Blocked:
+    """A concurrency limit is full: the item waits and is tried again shortly."""
 
 
 class Service:
@@ -72,6 +80,7 @@ class Service:
         self._retry_interval_ms = retry_interval_ms
         self._on_enqueue = on_enqueue or (lambda: None)
         self._functions_cache: list[FunctionDef] | None = None
+        self._gate = FlowGate(store, is_live=self._is_live)
 
     @property
     def store(self) -> Store:
@@ -191,26 +200,56 @@ class Service:
         parent: InvokeParent | None = None,
         key: str | None = None,
     ) -> str | None:
-        """Start a run of ``fn`` unless its idempotency key was already used (24 h)."""
+        """Start a run of ``fn``: event-id dedupe (24 h), then flow-control admission."""
         now = self.now()
         key = key or dedupe_key(fn.id, events[0])
         if key and not self._store.idempotency.claim(key, now=now, ttl_ms=EVENT_DEDUPE_TTL_MS):
             log.info("run skipped: duplicate", extra={"function_id": fn.id, "key": key})
             return None
+        run_id, trigger = self.new_id(), events[0].to_wire()
+        wire = [e.to_wire() for e in events]
+        event_ids = [e.internal_id for e in events]
+        admission = self._gate.admit(fn, trigger, run_id=run_id, now=now)
+        if admission.skip_reason:
+            self._store.runs.create_run(
+                lifecycle.skipped_run(
+                    run_id=run_id,
+                    fn=fn,
+                    events=wire,
+                    event_ids=event_ids,
+                    now=now,
+                    reason=admission.skip_reason,
+                )
+            )
+            log.info(
+                "run skipped: %s",
+                admission.skip_reason,
+                extra={"run_id": run_id, "function_id": fn.id},
+            )
+            return None
+        for old in admission.replaces:
+            self.cancel(old, reason=f"singleton: replaced by run {run_id}")
+        if admission.replaces:
+            self._gate.take_singleton(fn, trigger, run_id=run_id, now=now)
         decision = lifecycle.start_run(
-            run_id=self.new_id(),
+            run_id=run_id,
             fn=fn,
-            events=[e.to_wire() for e in events],
-            event_ids=[e.internal_id for e in events],
+            events=wire,
+            event_ids=event_ids,
             now=now,
             cron=cron_expr,
             parent=parent,
+            first_call_at=admission.first_call_at,
         )
         if not self._store.runs.create_run(decision.run):
             return None
         log.info("run started", extra={"run_id": decision.run.id, "function_id": fn.id})
         self._apply_effects(decision)
         return decision.run.id
+
+    def _is_live(self, run_id: str) -> bool:
+        run = self._store.runs.get_run(run_id)
+        return run is not None and not run.status.is_terminal
 
     def _start_invoked(self, event: Event) -> None:
         meta = event.data.get("_inngest")
@@ -247,19 +286,31 @@ class Service:
 
     # ------------------------------------------------------------------ work items
 
-    def prepare_call(self, item: WorkItem) -> PreparedCall | None:
-        """The SDK call ``item`` stands for, or None if the item is stale."""
+    def prepare_call(self, item: WorkItem) -> PreparedCall | Blocked | None:
+        """The SDK call ``item`` stands for; ``Blocked`` when a concurrency limit is full
+        (retry the item later); None if the item is stale."""
         run = self._store.runs.get_run(item.run_id)
         if run is None or run.status.is_terminal or item.id not in run.pending:
             return None
+        fn = self._function_for(run)
+        slots = self._gate.acquire_slots(fn, run, item.id, now=self.now())
+        if slots is None:
+            return Blocked()
         if run.started_at is None:
             started = self._transition(run.id, machine.apply_started)
             run = started.run if started else run
             if run.status.is_terminal:
+                self._gate.release_slots(slots, item.id)
                 return None
-        fn = self._function_for(run)
         body = build_request(run, fn, item, disable_immediate_execution=run.force_step_plan)
-        return PreparedCall(url=call_url(fn, item), body=body, run=run, fn=fn)
+        return PreparedCall(url=call_url(fn, item), body=body, run=run, fn=fn, slots=slots)
+
+    def renew_call(self, call: PreparedCall, item: WorkItem) -> None:
+        """Keep a long call's concurrency slots alive (a dead worker's slots lapse)."""
+        self._gate.renew_slots(call.slots, item.id, now=self.now())
+
+    def release_call(self, call: PreparedCall, item: WorkItem) -> None:
+        self._gate.release_slots(call.slots, item.id)
 
     def complete_call(self, item: WorkItem, response: CallResponse, *, started_at: int) -> None:
         self._transition(
@@ -334,12 +385,14 @@ class Service:
             saved = replace(decision.run, version=run.version + 1)
             if self._store.runs.save_run(saved, expected_version=run.version):
                 decision = replace(decision, run=saved)
-                self._log_transition(run, saved)
+                self._after_transition(run, saved)
                 self._apply_effects(decision)
                 return decision
         raise StoreError(f"run {run_id}: gave up after {MAX_SAVE_ATTEMPTS} conflicting writes")
 
-    def _log_transition(self, before: Run, after: Run) -> None:
+    def _after_transition(self, before: Run, after: Run) -> None:
+        if after.status.is_terminal and not before.status.is_terminal:
+            self._gate.release_singleton(self._function_for(after), after, now=self.now())
         if after.status is not before.status:
             log.info(
                 "run %s",

@@ -51,6 +51,10 @@ class SqliteWorkQueue:
                 "UPDATE queue SET lease_until = NULL WHERE lease_until IS NOT NULL"
             ).rowcount
 
+    def defer(self, item_id: str, *, until: int) -> None:
+        with self._db.autocommit() as conn:
+            conn.execute("UPDATE queue SET lease_until = ? WHERE id = ?", (until, item_id))
+
     def ack(self, item_id: str) -> None:
         with self._db.autocommit() as conn:
             conn.execute("DELETE FROM queue WHERE id = ?", (item_id,))
