@@ -138,7 +138,7 @@ def make_run(run_id: str = "01HRUN0000000000000000000A", **kw: Any) -> Run:
 
 def make_full_run(run_id: str = "01HRUN00000000000000000FUL") -> Run:
     """A run with every field set to a non-default value."""
-    item = WorkItem("3", run_id, WorkKind.SLEEP, 42, "s2", 1, "shop-charge", "0 * * * *")
+    item = WorkItem("3", run_id, WorkKind.SLEEP, 42, "s2", 1, "shop-charge", "0 * * * *", "r#1")
     wait = make_wait("wait-1", run_id=run_id, step_id="s4", created_at=9)
     return make_run(
         run_id,

@@ -121,7 +121,7 @@ def test_concurrent_claims_hand_out_each_item_once(store: Store) -> None:
 
 def test_cron_item_round_trips(store: Store) -> None:
     item = make_item("c", 7, "", kind=WorkKind.CRON, function_id="shop-a", cron="*/5 * * * *")
-    assert unset_fields(item) == {"step_id", "attempt"}  # the rest is covered above
+    assert unset_fields(item) == {"step_id", "attempt", "ref"}  # the rest is covered above
     store.queue.enqueue([item])
     assert store.queue.claim(now=7, lease_ms=10, limit=1) == [item]
 
@@ -133,3 +133,18 @@ def test_deferred_item_comes_back_at_its_time(store: Store) -> None:
     assert store.queue.claim(now=49, lease_ms=1000, limit=10) == []
     assert [i.id for i in store.queue.claim(now=50, lease_ms=1000, limit=10)] == ["a"]
     assert store.queue.next_due() == 1010  # b's lease, then a's new one
+
+
+def test_flow_timer_item_round_trips(store: Store) -> None:
+    item = make_item(
+        "d",
+        9,
+        "",
+        kind=WorkKind.DEBOUNCE,
+        function_id="shop-a",
+        step_id="debounce:shop-a:abc",
+        ref="debounce:shop-a:abc#3",
+    )
+    assert unset_fields(item) == {"attempt", "cron"}
+    store.queue.enqueue([item])
+    assert store.queue.claim(now=9, lease_ms=10, limit=1) == [item]

@@ -116,6 +116,10 @@ class WorkKind(enum.StrEnum):
     """A cron tick of ``function_id`` for expression ``cron``, due at ``at``; not a run's."""
     TIMEOUT = "timeout"
     """``timeouts.start`` / ``timeouts.finish`` (``step_id`` says which) expire at ``at``."""
+    DEBOUNCE = "debounce"
+    """A debounce window of ``function_id`` may close at ``at``; ``ref`` is its key#gen."""
+    BATCH = "batch"
+    """A batch of ``function_id`` times out at ``at``; ``ref`` is its key#batch id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +134,8 @@ class WorkItem:
     attempt: int = 0
     function_id: str | None = None
     cron: str | None = None
+    ref: str | None = None
+    """What a flow-control timer refers to (debounce generation, batch id)."""
 
 
 class StepStatus(enum.StrEnum):

@@ -21,6 +21,7 @@ from ..errors import StoreError, ValidationError
 from . import cron, expr, lifecycle, machine
 from .decision import Decision
 from .events import EventInput, dedupe_key, internal_event
+from .flow.config import flow_config
 from .gate import FlowGate, Slots
 from .ids import seeded_event_id, ulid
 from .machine import Env
@@ -39,6 +40,7 @@ from .model import (
 from .ports import Clock, IdSource, Store
 from .protocol import CallResponse, build_request, call_url
 from .triggers import functions_for_event
+from .windows import Windows
 
 log = logging.getLogger("wayline.engine")
 
@@ -81,6 +83,12 @@ class Service:
         self._on_enqueue = on_enqueue or (lambda: None)
         self._functions_cache: list[FunctionDef] | None = None
         self._gate = FlowGate(store, is_live=self._is_live)
+        self._windows = Windows(
+            store,
+            new_id=self.new_id,
+            enqueue=self._enqueue,
+            start=lambda fn, events, key: self.start(fn, events, key=key),
+        )
 
     @property
     def store(self) -> Store:
@@ -164,8 +172,16 @@ class Service:
         if event.name == lifecycle.FUNCTION_INVOKED:
             self._start_invoked(event)
         for fn in functions_for_event(self._functions(), wire, now_ms=now):
-            self.start(fn, [event])
+            self._admit_event(fn, event, now)
         self._resume_waits(event, wire)
+
+    def _admit_event(self, fn: FunctionDef, event: Event, now: int) -> None:
+        """A matching event starts a run now, or joins a debounce or batch window."""
+        flow = flow_config(fn)
+        if flow.debounce:
+            self._windows.debounce(fn, event, flow.debounce, now=now)
+        elif not (flow.batch and self._windows.batch(fn, event, flow.batch, now=now)):
+            self.start(fn, [event])
 
     def _resume_waits(self, event: Event, wire: Mapping[str, JSON]) -> None:
         now = self.now()
@@ -332,6 +348,8 @@ class Service:
             self._transition(item.run_id, lambda run, env: machine.apply_timeout(run, item, env))
         elif item.kind is WorkKind.CRON:
             self._cron_tick(item)
+        elif item.kind in (WorkKind.DEBOUNCE, WorkKind.BATCH):
+            self._windows.fire(item, now=self.now())
 
     def _cron_tick(self, item: WorkItem) -> None:
         fn = self._store.apps.get_function(item.function_id or "")

@@ -141,6 +141,7 @@ def work_item_to_dict(item: WorkItem) -> Body:
         "attempt": item.attempt,
         "function_id": item.function_id,
         "cron": item.cron,
+        "ref": item.ref,
     }
 
 
@@ -154,6 +155,7 @@ def work_item_from_dict(d: Doc) -> WorkItem:
         attempt=d.get("attempt", 0),
         function_id=d.get("function_id"),
         cron=d.get("cron"),
+        ref=d.get("ref"),
     )
 
 
