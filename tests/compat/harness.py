@@ -693,6 +693,11 @@ class Compat:
         ids = self.send_many([event])
         return ids[0]
 
+    @property
+    def http(self) -> httpx.Client:
+        """The client for the server's REST API (authorized when a signing key is set)."""
+        return self._http
+
     def send_many(self, events: Sequence[Mapping[str, object]]) -> list[str]:
         res = self._http.post("/e/test-key", json=[dict(e) for e in events])
         self._check(res, f"POST /e/test-key {_dump(list(events))}")

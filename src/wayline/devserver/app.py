@@ -19,6 +19,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import signing
 from ..engine import events as events_mod
+from ..engine import expr
+from ..engine.durations import parse_time
 from ..engine.flow.config import flow_config
 from ..engine.model import Run
 from ..engine.registration import parse_register
@@ -39,6 +41,12 @@ class ApiConfig:
     test_clock: OffsetClock | None = None
     allow_private_apps: bool = True
     """Local apps live on loopback; metadata endpoints are refused regardless."""
+
+
+def _composite(app_id: str, function_id: str) -> str:
+    """Accept a function's own id or its composite ``<app>-<fn>`` id."""
+    prefix = f"{app_id}-"
+    return function_id if function_id.startswith(prefix) else prefix + function_id
 
 
 def error(status: int, message: str, **extra: object) -> JSONResponse:
@@ -150,6 +158,43 @@ class Api:
             return error(404, f"run {run_id!r} not found")
         return data(run_summary(run))
 
+    async def bulk_cancel(self, request: Request) -> Response:
+        """``POST /v1/cancellations``: an empty filter is refused, never "cancel all"."""
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError as exc:
+            return error(400, f"body is not valid JSON: {exc}")
+        if not isinstance(body, dict):
+            return error(400, "body must be a JSON object")
+        function_id, before = body.get("function_id"), body.get("started_before")
+        if not function_id or not before:
+            return error(
+                400,
+                "a cancellation needs at least function_id and started_before "
+                "(an empty filter would cancel everything)",
+            )
+        if body.get("app_id"):
+            function_id = _composite(str(body["app_id"]), str(function_id))
+        if self._service.store.apps.get_function(str(function_id)) is None:
+            return error(404, f"function {function_id!r} not found")
+        try:
+            condition = body.get("if") or None
+            if condition:
+                expr.validate(str(condition), field="if")
+            cancelled = self._service.cancel_matching(
+                function_id=str(function_id),
+                started_before=parse_time(str(before), field="started_before"),
+                started_after=(
+                    parse_time(str(body["started_after"]), field="started_after")
+                    if body.get("started_after")
+                    else None
+                ),
+                condition=str(condition) if condition else None,
+            )
+        except ValidationError as exc:
+            return error(400, str(exc))
+        return data({"function_id": function_id, "cancelled": len(cancelled), "run_ids": cancelled})
+
     async def run_batch(self, request: Request) -> Response:
         run = self._run_or_404(request)
         return run if isinstance(run, Response) else JSONResponse([dict(e) for e in run.events])
@@ -231,6 +276,7 @@ class Api:
             Route("/v1/events/{event_id}/runs", g(self.event_runs), methods=["GET"]),
             Route("/v1/runs/{run_id}", g(self.get_run), methods=["GET"]),
             Route("/v1/runs/{run_id}", g(self.cancel_run), methods=["DELETE"]),
+            Route("/v1/cancellations", g(self.bulk_cancel), methods=["POST"]),
             Route("/v1/apps/{app_id}/functions", g(self.app_functions), methods=["GET"]),
             Route("/test/clock", self.advance_clock, methods=["POST"]),
         ]

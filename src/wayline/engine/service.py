@@ -300,6 +300,33 @@ class Service:
         )
         return decision.run if decision else None
 
+    def cancel_matching(
+        self,
+        *,
+        function_id: str,
+        started_before: int,
+        started_after: int | None = None,
+        condition: str | None = None,
+        limit: int = 10_000,
+    ) -> list[str]:
+        """Bulk cancel: live runs of one function created in a time range whose trigger
+        event matches ``condition``. Returns the ids it cancelled."""
+        cancelled = []
+        for run in self._store.runs.list_runs(function_id=function_id, limit=limit):
+            in_range = run.created_at < started_before and (
+                started_after is None or run.created_at > started_after
+            )
+            trigger = run.events[0] if run.events else {}
+            if (
+                run.status.is_terminal
+                or not in_range
+                or not expr.matches(condition, event=trigger, now_ms=self.now())
+            ):
+                continue
+            if self.cancel(run.id, reason="bulk cancellation") is not None:
+                cancelled.append(run.id)
+        return cancelled
+
     # ------------------------------------------------------------------ work items
 
     def prepare_call(self, item: WorkItem) -> PreparedCall | Blocked | None:
