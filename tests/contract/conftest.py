@@ -7,12 +7,16 @@ line in ``BACKENDS`` plus its ``Backend`` class.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
+from moto import mock_aws
+from moto.core.models import botocore_stubber
 
+from wayline.aws.clients import dynamodb_client
 from wayline.engine.model import (
     App,
     Event,
@@ -29,6 +33,7 @@ from wayline.engine.model import (
     WorkKind,
 )
 from wayline.engine.ports import Store
+from wayline.store.dynamodb import DynamoStore, create_table
 from wayline.store.sqlite import SqliteStore
 
 
@@ -59,9 +64,75 @@ class SqliteBackend:
             self._open.pop().close()
 
 
+class DynamoMotoBackend:
+    """DynamoDB on moto's in-process ``mock_aws``, one fresh table per test.
+
+    In-process, not moto's server: this suite pins what the ports do, not the HTTP wire
+    (botocore's serializer still runs; only the socket is skipped), and in-process is the
+    faster of the two. ``open()`` starts the mock with fake credentials and region in the
+    environment; ``close()`` stops it but keeps moto's data, so that a later ``open()``
+    reaches the same table, as the reopen tests require. The next backend's first
+    ``open()`` resets moto, so no test sees another's table.
+
+    moto checks a write's condition and applies the write in separate Python steps under
+    no lock, so two threads can both pass one condition (30 double wins in 150 eight-way
+    races when the GIL switches every microsecond); DynamoDB applies each write
+    atomically. A lock around moto's request handler restores that: it serializes the
+    fake's own work only, and the threads still race for the order of their requests.
+    """
+
+    durable = True
+    TABLE = "wayline-contract"
+    ENV = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+
+    def __init__(self) -> None:
+        self._mock = mock_aws()
+        self._patch = pytest.MonkeyPatch()
+        self._running = False
+        self._client: Any = None
+
+    def open(self) -> Store:
+        if not self._running:
+            self._start()
+        if self._client is None:
+            self._client = dynamodb_client()
+            create_table(self._client, self.TABLE, wait=False)
+        # A new store per open(), as a new process would build: only the client is shared
+        # (it is thread-safe and holds no data; building one costs ~0.1 s of model loading).
+        return DynamoStore(client=self._client, table_name=self.TABLE).store()
+
+    def close(self) -> None:
+        if self._running:
+            self._mock.stop(remove_data=False)
+            self._patch.undo()
+            self._running = False
+
+    def _start(self) -> None:
+        for name, value in self.ENV.items():
+            self._patch.setenv(name, value)
+        for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
+            self._patch.delenv(name, raising=False)
+        lock = threading.Lock()
+        handle = botocore_stubber.process_request
+
+        def one_at_a_time(request: Any) -> Any:
+            with lock:
+                return handle(request)
+
+        self._patch.setattr(botocore_stubber, "process_request", one_at_a_time)
+        self._mock.start(reset=self._client is None)
+        self._running = True
+
+
 BACKENDS: dict[str, Callable[[Path], Backend]] = {
     "sqlite-memory": lambda tmp: SqliteBackend(":memory:"),
     "sqlite-file": lambda tmp: SqliteBackend(tmp / "wayline.db"),
+    "dynamodb-moto": lambda tmp: DynamoMotoBackend(),
 }
 
 

@@ -128,7 +128,7 @@ def test_cron_item_round_trips(store: Store) -> None:
 
 def test_deferred_item_comes_back_at_its_time(store: Store) -> None:
     store.queue.enqueue([make_item("a", at=0), make_item("b", at=5)])
-    (first, second) = store.queue.claim(now=10, lease_ms=1000, limit=10)
+    (first, _) = store.queue.claim(now=10, lease_ms=1000, limit=10)
     store.queue.defer(first.id, until=50)
     assert store.queue.claim(now=49, lease_ms=1000, limit=10) == []
     assert [i.id for i in store.queue.claim(now=50, lease_ms=1000, limit=10)] == ["a"]

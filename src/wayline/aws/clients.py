@@ -1,0 +1,110 @@
+"""boto3 clients for Wayline, and the one place AWS errors become Wayline errors.
+
+Clients are built here, once per process (a Lambda container reuses them across
+invocations), each from its own ``boto3.session.Session``: the default session is not
+safe to create clients from in several threads at once, a client is. Every client gets
+the same botocore ``Config``: standard retries (exponential backoff with jitter on
+throttling and 5xx), short timeouts (a DynamoDB call takes milliseconds; a hung
+connection should fail over to a retry, not eat a Lambda's time budget), and a user
+agent suffix so that Wayline's calls can be told apart in CloudTrail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Literal
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from wayline import __version__
+from wayline.errors import StoreError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_s3.client import S3Client
+
+__all__ = ["client_config", "dynamodb_client", "error_code", "s3_client", "translate_errors"]
+
+USER_AGENT_EXTRA = f"wayline/{__version__}"
+
+
+def client_config(
+    *,
+    connect_timeout: float = 2.0,
+    read_timeout: float = 10.0,
+    max_attempts: int = 5,
+    retry_mode: Literal["standard", "adaptive"] = "standard",
+) -> Config:
+    """The botocore ``Config`` every Wayline client uses.
+
+    ``standard`` retries by default: ``adaptive`` adds a client-side rate limiter that
+    helps a long-lived process hammering one table, but in short-lived Lambda containers
+    it mostly delays the first calls after a throttle.
+    """
+    return Config(
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"mode": retry_mode, "total_max_attempts": max_attempts},
+        user_agent_extra=USER_AGENT_EXTRA,
+        tcp_keepalive=True,
+    )
+
+
+def dynamodb_client(
+    *,
+    region_name: str | None = None,
+    endpoint_url: str | None = None,
+    config: Config | None = None,
+) -> DynamoDBClient:
+    """A DynamoDB client; region and credentials come from the usual AWS sources."""
+    session = boto3.session.Session()
+    return session.client(
+        "dynamodb",
+        region_name=region_name,
+        endpoint_url=endpoint_url,
+        config=config or client_config(),
+    )
+
+
+def s3_client(
+    *,
+    region_name: str | None = None,
+    endpoint_url: str | None = None,
+    config: Config | None = None,
+) -> S3Client:
+    """An S3 client, with the same configuration as every other Wayline client."""
+    session = boto3.session.Session()
+    return session.client(
+        "s3",
+        region_name=region_name,
+        endpoint_url=endpoint_url,
+        config=config or client_config(),
+    )
+
+
+def error_code(exc: ClientError) -> str:
+    """The AWS error code of a failed call (``ConditionalCheckFailedException``, ...)."""
+    return str(exc.response.get("Error", {}).get("Code", "Unknown"))
+
+
+@contextmanager
+def translate_errors(service: str, operation: str) -> Iterator[None]:
+    """Turn any boto3/botocore failure inside the block into a ``StoreError``.
+
+    The message names the service, the operation and the AWS error code (plus the
+    request id, for AWS support), never AWS's own message: for a rejected write that
+    message can quote the item, and items hold user data.
+    """
+    try:
+        yield
+    except ClientError as exc:
+        request_id = exc.response.get("ResponseMetadata", {}).get("RequestId", "")
+        suffix = f" (request id {request_id})" if request_id else ""
+        raise StoreError(f"{service} {operation} failed: {error_code(exc)}{suffix}") from exc
+    except BotoCoreError as exc:
+        # Connection, timeout, credential or parameter errors: the class says which;
+        # str(exc) is left out because parameter errors echo the values sent.
+        raise StoreError(f"{service} {operation} failed: {type(exc).__name__}") from exc

@@ -1,0 +1,126 @@
+"""The DynamoDB table Wayline uses, defined once: ``create_table`` and template.yaml's
+``AWS::DynamoDB::Table`` are both generated from (or checked against) ``INDEXES`` here.
+
+One table, ``pk``/``sk`` strings, on-demand billing, TTL on ``expires_at`` (epoch
+seconds), and one sparse GSI per access pattern that a key lookup cannot serve. An item
+is in an index only if it has that index's key attributes, so each index holds one kind
+of item. Indexes over items that change often (runs, queue items) project keys only: a
+write that changes no projected attribute costs the index nothing, so a ``save_run``
+pays for the run item alone; the bodies are then fetched by key.
+
+Item layouts are in ``wayline.store.keys``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from wayline.aws.clients import translate_errors
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import (
+        CreateTableInputTypeDef,
+        GlobalSecondaryIndexTypeDef,
+        ProjectionTypeDef,
+    )
+
+PK = "pk"
+SK = "sk"
+TTL_ATTRIBUTE = "expires_at"
+"""Epoch seconds. Set on idempotency keys. Finished runs would get it in the save that
+finishes them (the run item; memos and event links need their own, written with a
+retention deadline when they are created). DynamoDB deletes expired items within days,
+not on time, so readers still check expiry themselves."""
+
+Projection = Literal["KEYS_ONLY", "INCLUDE", "ALL"]
+
+
+@dataclass(frozen=True, slots=True)
+class Index:
+    name: str
+    pk: str
+    sk: str
+    projection: Projection
+    purpose: str
+    include: tuple[str, ...] = ()
+
+
+INDEXES: tuple[Index, ...] = (
+    Index("events_by_name", "ev_name", "ev_id", "INCLUDE", "list_events(name=...)", ("rcv",)),
+    Index("events_by_time", "ev_shard", "ev_id", "INCLUDE", "list_events()", ("rcv",)),
+    Index("runs_by_function", "run_fn", "run_id", "KEYS_ONLY", "list_runs(function_id=...)"),
+    Index("runs_by_time", "run_shard", "run_id", "KEYS_ONLY", "list_runs()"),
+    Index("live_runs", "run_live", "run_id", "KEYS_ONLY", "list_live_runs()"),
+    Index("functions_by_app", "fn_app", "fn_id", "ALL", "list_functions(app_id)"),
+    Index("waits_by_event", "wait_event", "wait_order", "ALL", "waits_for(event_name)"),
+    Index("queue_due", "q_part", "q_due", "KEYS_ONLY", "WorkQueue.claim / next_due"),
+)
+"""``rcv`` (received_at) is projected so that the event listings filter on it in the index."""
+
+INDEX = {index.name: index for index in INDEXES}
+
+
+def _gsi(index: Index) -> GlobalSecondaryIndexTypeDef:
+    projection: ProjectionTypeDef = {"ProjectionType": index.projection}
+    if index.include:
+        projection["NonKeyAttributes"] = list(index.include)
+    return {
+        "IndexName": index.name,
+        "KeySchema": [
+            {"AttributeName": index.pk, "KeyType": "HASH"},
+            {"AttributeName": index.sk, "KeyType": "RANGE"},
+        ],
+        "Projection": projection,
+    }
+
+
+def _attributes() -> list[str]:
+    names = [PK, SK]
+    for index in INDEXES:
+        names += [name for name in (index.pk, index.sk) if name not in names]
+    return names
+
+
+def create_table_input(name: str) -> CreateTableInputTypeDef:
+    """The ``CreateTable`` request for a Wayline table named ``name``."""
+    return {
+        "TableName": name,
+        "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in _attributes()],
+        "KeySchema": [
+            {"AttributeName": PK, "KeyType": "HASH"},
+            {"AttributeName": SK, "KeyType": "RANGE"},
+        ],
+        "GlobalSecondaryIndexes": [_gsi(index) for index in INDEXES],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+
+
+def cloudformation_properties() -> dict[str, Any]:
+    """The same table as ``AWS::DynamoDB::Table`` properties (what template.yaml holds)."""
+    props: dict[str, Any] = dict(create_table_input("unused"))
+    del props["TableName"]  # template.yaml lets CloudFormation name the table
+    props["TimeToLiveSpecification"] = {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
+    return props
+
+
+def create_table(client: DynamoDBClient, name: str, *, wait: bool = True) -> None:
+    """Create the table (on-demand, with every index), then turn on TTL.
+
+    TTL can only be enabled once the table is ACTIVE, so ``wait=False`` skips it: use it
+    only where TTL does not matter (tests).
+    """
+    with translate_errors("DynamoDB", "CreateTable"):
+        client.create_table(**create_table_input(name))
+    if not wait:
+        return
+    with translate_errors("DynamoDB", "DescribeTable"):
+        client.get_waiter("table_exists").wait(
+            TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+        )
+    with translate_errors("DynamoDB", "UpdateTimeToLive"):
+        client.update_time_to_live(
+            TableName=name,
+            TimeToLiveSpecification={"AttributeName": TTL_ATTRIBUTE, "Enabled": True},
+        )

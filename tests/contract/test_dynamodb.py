@@ -1,0 +1,373 @@
+"""DynamoDB-only: what the shared contract cannot see (request counts, item layout, S3
+offload, error mapping, TTL, the table definition), on moto's in-process mock."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from wayline.aws.clients import dynamodb_client, s3_client
+from wayline.aws.s3 import S3Offload
+from wayline.engine.model import RunStatus, StepRecord, StepStatus
+from wayline.errors import StoreError
+from wayline.store import keys
+from wayline.store.codec import dumps
+from wayline.store.dynamodb import DynamoStore, create_table
+from wayline.store.dynamodb_schema import INDEXES, TTL_ATTRIBUTE, cloudformation_properties
+from wayline.store.dynamodb_table import INLINE_LIMIT, key_item
+
+from .conftest import (
+    DynamoMotoBackend,
+    make_app,
+    make_event,
+    make_function,
+    make_item,
+    make_run,
+    make_wait,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+TABLE = "wayline-test"
+BUCKET = "wayline-payloads"
+BIG = "x" * (INLINE_LIMIT + 1)
+
+
+@dataclass
+class Aws:
+    client: DynamoDBClient
+    calls: list[tuple[str, dict[str, Any]]]
+    """Every DynamoDB call made through ``client``: (operation, parameters)."""
+
+    def store(self, *, s3: bool = False, client: Any = None) -> DynamoStore:
+        offload = S3Offload(bucket=BUCKET, client=s3_client()) if s3 else None
+        return DynamoStore(client=client or self.client, table_name=TABLE, s3=offload)
+
+    def raw(self, key: keys.Key) -> dict[str, Any]:
+        return dict(self.client.get_item(TableName=TABLE, Key=key_item(key))["Item"])
+
+    def ops(self) -> list[str]:
+        return [op for op, _ in self.calls]
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    for name, value in DynamoMotoBackend.ENV.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        client = dynamodb_client()
+        create_table(client, TABLE)
+        s3_client().create_bucket(Bucket=BUCKET)
+        calls: list[tuple[str, dict[str, Any]]] = []
+
+        def record(model: Any, params: dict[str, Any], **_: Any) -> None:
+            calls.append((model.name, params))
+
+        client.meta.events.register("before-parameter-build.dynamodb", record)
+        yield Aws(client, calls)
+
+
+# -- cost: what a call sends ---------------------------------------------------------
+
+
+def test_sequential_step_save_is_one_transaction_of_two_writes_and_no_read(aws: Aws) -> None:
+    runs = aws.store().runs
+    run = make_run(memos={"s1": {"data": 1}})
+    runs.create_run(run)
+    loaded = runs.get_run(run.id)  # what the engine does before deciding
+    assert loaded is not None
+    aws.calls.clear()
+    step = replace(loaded, version=1, memos={**loaded.memos, "s2": {"data": 2}})
+    assert runs.save_run(step, expected_version=0)
+    assert aws.ops() == ["TransactWriteItems"]
+    (writes,) = [params["TransactItems"] for _, params in aws.calls]
+    assert [next(iter(w)) for w in writes] == ["Update", "Put"]  # the run, the new memo only
+    aws.calls.clear()
+    assert runs.save_run(replace(step, version=2), expected_version=1)  # no new memo
+    assert aws.ops() == ["UpdateItem"]
+
+
+def test_save_without_a_prior_load_reads_the_partition_once(aws: Aws) -> None:
+    run = make_run(memos={"s1": {"data": 1}})
+    aws.store().runs.create_run(run)
+    aws.calls.clear()
+    cold = aws.store().runs  # another process: it has not seen this run
+    assert cold.save_run(replace(run, version=1, memos={"s2": None}), expected_version=0)
+    assert aws.ops() == ["Query", "TransactWriteItems"]
+    got = cold.get_run(run.id)
+    assert got is not None and dict(got.memos) == {"s1": {"data": 1}, "s2": None}
+
+
+def test_stale_save_with_a_cold_cache_writes_nothing(aws: Aws) -> None:
+    run = make_run()
+    aws.store().runs.create_run(run)
+    aws.store().runs.save_run(replace(run, version=1), expected_version=0)
+    aws.calls.clear()
+    stale = aws.store().runs
+    assert not stale.save_run(replace(run, version=1, memos={"s": 1}), expected_version=0)
+    assert aws.ops() == ["Query"]  # the read already shows it lost: no write is tried
+
+
+def test_no_scan_anywhere(aws: Aws) -> None:
+    store = aws.store().store()
+    store.events.put_events([make_event("e1"), make_event("e2", "other")])
+    store.events.get_event("e1")
+    store.events.list_events()
+    store.events.list_events(name="other", before_id="e9", received_after=0, received_before=2)
+    store.apps.put_app(make_app(), [make_function("shop-a")])
+    store.apps.put_app(make_app(), [make_function("shop-b")])
+    store.apps.get_app("shop")
+    store.apps.list_apps()
+    store.apps.get_function("shop-b")
+    store.apps.list_functions()
+    store.apps.list_functions("shop")
+    run = make_run(memos={"a": 1})
+    store.runs.create_run(run)
+    store.runs.save_run(replace(run, version=1, status=RunStatus.COMPLETED), expected_version=0)
+    store.runs.get_run(run.id)
+    store.runs.list_runs()
+    store.runs.list_runs(function_id=run.function_id)
+    store.runs.list_runs(event_id=run.event_ids[0], function_id=run.function_id)
+    store.runs.list_live_runs()
+    store.queue.enqueue([make_item("1", at=5)])
+    store.queue.claim(now=5, lease_ms=10, limit=5)
+    store.queue.defer("1", until=20)
+    store.queue.next_due()
+    store.queue.ack("1")
+    store.waits.add_wait(make_wait("w1"))
+    store.waits.waits_for("shop/paid")
+    store.waits.take_wait("w1")
+    store.idempotency.claim("k", now=0, ttl_ms=10)
+    store.leases.acquire("k", "h", limit=1, now=0, ttl_ms=10)
+    store.leases.holders("k", now=0)
+    store.leases.release("k", "h")
+    store.counters.put("c", 1, expected_version=0, now=0, ttl_ms=10)
+    store.counters.get("c", now=0)
+    store.counters.delete("c", expected_version=1)
+    assert "Scan" not in aws.ops()
+    assert set(aws.ops()) <= {
+        "GetItem",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "Query",
+        "BatchGetItem",
+        "BatchWriteItem",
+        "TransactWriteItems",
+    }
+
+
+# -- item layout -------------------------------------------------------------------
+
+
+def test_step_outputs_are_stored_once_in_their_memo(aws: Aws) -> None:
+    runs = aws.store().runs
+    run = make_run()
+    runs.create_run(run)
+    output = {"rows": ["r" * 50] * 20}
+    memo = {"data": output}
+    record = StepRecord("s1", "load", "StepRun", StepStatus.COMPLETED, 1, 5, 9, output)
+    saved = replace(run, version=1, memos={"s1": memo}, steps=(record,))
+    assert runs.save_run(saved, expected_version=0)
+    body = aws.raw(keys.run(run.id))["body"]["S"]
+    assert "rrrr" not in body  # the record points at the memo instead of copying it
+    fresh = aws.store().runs.get_run(run.id)
+    assert fresh is not None
+    assert fresh == saved
+    assert fresh.steps[0].output is fresh.memos["s1"]["data"]
+
+
+def test_equal_but_distinct_outputs_are_kept_verbatim(aws: Aws) -> None:
+    runs = aws.store().runs
+    record = StepRecord("s1", "x", "StepRun", StepStatus.COMPLETED, output=True)
+    run = make_run(memos={"s1": {"data": 1}}, steps=(record,))  # 1 == True, but not the same
+    runs.create_run(run)
+    got = aws.store().runs.get_run(run.id)
+    assert got is not None and got.steps[0].output is True
+
+
+def test_finished_run_leaves_the_live_index(aws: Aws) -> None:
+    runs = aws.store().runs
+    run = make_run()
+    runs.create_run(run)
+    assert "run_live" in aws.raw(keys.run(run.id))
+    runs.save_run(replace(run, version=1, status=RunStatus.FAILED), expected_version=0)
+    assert "run_live" not in aws.raw(keys.run(run.id))
+    assert runs.list_live_runs() == []
+
+
+def test_idempotency_keys_carry_a_ttl_in_epoch_seconds(aws: Aws) -> None:
+    aws.store().idempotency.claim("k", now=1_700_000_000_001, ttl_ms=86_400_000)
+    item = aws.raw(keys.idempotency("k"))
+    assert int(item[TTL_ATTRIBUTE]["N"]) == math.ceil((1_700_000_000_001 + 86_400_000) / 1000)
+
+
+def test_a_read_that_catches_half_a_save_ignores_or_retries(aws: Aws) -> None:
+    runs = aws.store().runs
+    run = make_run(memos={"a": 1})
+    runs.create_run(run)
+    # A memo of a save not visible in the run item yet (version 1 > 0): left out.
+    later = {**key_item(keys.memo(run.id, "b")), "v": {"N": "1"}, "i": {"N": "0"}}
+    aws.client.put_item(TableName=TABLE, Item={**later, "body": {"S": "2"}})
+    assert aws.store().runs.get_run(run.id) == run
+    # The run item counts a memo that the read cannot see yet: read again, then give up.
+    aws.client.update_item(
+        TableName=TABLE,
+        Key=key_item(keys.run(run.id)),
+        UpdateExpression="SET memos = :n",
+        ExpressionAttributeValues={":n": {"N": "2"}},
+    )
+    with pytest.raises(StoreError, match="half-applied"):
+        aws.store().runs.get_run(run.id)
+
+
+# -- payloads over the item limit ------------------------------------------------------
+
+
+def test_oversized_memo_without_s3_names_run_step_and_size(aws: Aws) -> None:
+    runs = aws.store().runs
+    run = make_run()
+    runs.create_run(run)
+    size = len(dumps({"data": BIG}))
+    with pytest.raises(StoreError, match=rf"run {run.id} step big is {size} bytes"):
+        runs.save_run(replace(run, version=1, memos={"big": {"data": BIG}}), expected_version=0)
+    assert runs.get_run(run.id) == run  # nothing was written
+
+
+def test_too_many_new_memos_for_one_transaction_is_a_clear_error(aws: Aws) -> None:
+    run = make_run()
+    aws.store().runs.create_run(run)
+    many = replace(run, version=1, memos={f"s{i}": i for i in range(100)})
+    with pytest.raises(StoreError, match=rf"run {run.id}: 100 new memos"):
+        aws.store().runs.save_run(many, expected_version=0)
+    assert aws.store().runs.save_run(
+        replace(many, memos=dict(list(many.memos.items())[:99])), expected_version=0
+    )
+
+
+def test_oversized_memo_and_run_body_go_through_s3(aws: Aws) -> None:
+    runs = aws.store(s3=True).runs
+    run = make_run()
+    runs.create_run(run)
+    big = replace(run, version=1, memos={"big": {"data": BIG}}, output=BIG)
+    assert runs.save_run(big, expected_version=0)
+    item = aws.raw(keys.memo(run.id, "big"))
+    assert "body" not in item and item["body_ref"]["S"].startswith(f"memo/{run.id}/big/")
+    assert "body" not in aws.raw(keys.run(run.id))
+    assert aws.store(s3=True).runs.get_run(run.id) == big
+    small = replace(big, version=2, output=None)  # back under the limit: inline again
+    assert runs.save_run(small, expected_version=1)
+    assert "body_ref" not in aws.raw(keys.run(run.id))
+    assert aws.store(s3=True).runs.get_run(run.id) == small
+    with pytest.raises(StoreError, match="no S3 offload"):
+        aws.store().runs.get_run(run.id)  # its memo is in S3, and this store cannot reach it
+
+
+def test_oversized_event_is_offloaded_or_refused(aws: Aws) -> None:
+    event = make_event("e1", data={"blob": BIG})
+    with pytest.raises(StoreError, match=r"event e1 \(app/thing.happened\) is \d+ bytes"):
+        aws.store().events.put_events([event])
+    assert aws.store().events.get_event("e1") is None
+    aws.store(s3=True).events.put_events([event])
+    assert aws.store(s3=True).events.get_event("e1") == event
+    assert aws.store(s3=True).events.list_events() == [event]
+
+
+# -- errors ----------------------------------------------------------------------------
+
+
+def test_aws_errors_name_the_operation_and_code_but_not_the_item(aws: Aws) -> None:
+    aws.client.delete_table(TableName=TABLE)
+    store = aws.store().store()
+    with pytest.raises(StoreError, match="DynamoDB GetItem failed: ResourceNotFoundException"):
+        store.events.get_event("e1")
+    with pytest.raises(StoreError) as caught:
+        store.events.put_events([make_event("e1", data={"card": "4111-secret"})])
+    assert "PutItem" in str(caught.value) and "secret" not in str(caught.value)
+    assert isinstance(caught.value.__cause__, ClientError)
+
+
+class _Conflicting:
+    """A client whose next ``fail`` calls of ``operation`` fail with ``code``, as DynamoDB
+    does when a transaction holds the item (moto never does: it runs one call at a time)."""
+
+    def __init__(self, client: Any, operation: str, code: str, fail: int) -> None:
+        self._client, self._operation, self._code, self._fail = client, operation, code, fail
+
+    def __getattr__(self, name: str) -> Any:
+        real = getattr(self._client, name)
+        if name != self._operation:
+            return real
+
+        def maybe_fail(**params: Any) -> Any:
+            if self._fail:
+                self._fail -= 1
+                error: dict[str, Any] = {"Error": {"Code": self._code, "Message": "busy"}}
+                if self._code == "TransactionCanceledException":
+                    error["CancellationReasons"] = [{"Code": "TransactionConflict"}] * 2
+                raise ClientError(error, name)  # type: ignore[arg-type]
+            return real(**params)
+
+        return maybe_fail
+
+
+@pytest.mark.parametrize(
+    ("operation", "code", "memos"),
+    [
+        ("transact_write_items", "TransactionCanceledException", {"s": 1}),
+        ("update_item", "TransactionConflictException", {}),
+    ],
+)
+def test_transaction_conflicts_are_retried_not_reported_as_lost(
+    aws: Aws, operation: str, code: str, memos: dict[str, Any]
+) -> None:
+    run = make_run()
+    aws.store().runs.create_run(run)
+    runs = aws.store(client=_Conflicting(aws.client, operation, code, fail=2)).runs
+    assert runs.save_run(replace(run, version=1, memos=memos), expected_version=0)
+    assert aws.store().runs.get_run(run.id) == replace(run, version=1, memos=memos)
+    other = make_run("01HRUN0000000000000000000B")
+    aws.store().runs.create_run(other)
+    stuck = aws.store(client=_Conflicting(aws.client, operation, code, fail=99)).runs
+    with pytest.raises(StoreError, match="TransactionConflict"):
+        stuck.save_run(replace(other, version=1, memos=memos), expected_version=0)
+
+
+def test_a_sync_that_loses_a_race_replans_on_the_winners_app(aws: Aws) -> None:
+    loser, winner = aws.store().apps, aws.store().apps
+    loser.put_app(make_app(), [make_function("shop-a"), make_function("shop-b")])
+
+    def sync_in_between(**_: Any) -> None:
+        aws.client.meta.events.unregister("before-call.dynamodb.TransactWriteItems", hook)
+        winner.put_app(make_app(sdk="py:v2"), [make_function("shop-a"), make_function("shop-c")])
+
+    hook: Callable[..., None] = sync_in_between
+    aws.client.meta.events.register("before-call.dynamodb.TransactWriteItems", hook)
+    fns = [make_function("shop-a", retries=9), make_function("shop-d")]
+    assert loser.put_app(make_app(), fns) is True
+    assert loser.get_app("shop") == make_app()
+    assert loser.list_functions() == fns  # c (the winner's) and b are gone, d is there
+
+
+# -- the table ---------------------------------------------------------------------------
+
+
+def test_table_is_on_demand_with_ttl_and_every_index(aws: Aws) -> None:
+    table = aws.client.describe_table(TableName=TABLE)["Table"]
+    assert table.get("BillingModeSummary", {}).get("BillingMode") == "PAY_PER_REQUEST"
+    names = {gsi["IndexName"] for gsi in table.get("GlobalSecondaryIndexes", [])}
+    assert names == {index.name for index in INDEXES}
+    ttl = aws.client.describe_time_to_live(TableName=TABLE)["TimeToLiveDescription"]
+    assert ttl.get("AttributeName") == TTL_ATTRIBUTE
+    assert ttl.get("TimeToLiveStatus") == "ENABLED"
+    props = cloudformation_properties()
+    assert "TableName" not in props
+    assert props["TimeToLiveSpecification"] == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
