@@ -1,20 +1,21 @@
-"""Debounce and batch windows through the real service on an in-memory SQLite store, with
-storage failures injected at the points that lost batches elsewhere (user-asks §17)."""
+"""Debounce and batch windows through the real service, on SQLite and on DynamoDB (moto),
+with storage failures injected at the points that lost batches elsewhere (user-asks §17)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from contract.conftest import BACKENDS
 from wayline.engine.events import validate_event
 from wayline.engine.model import App, FunctionDef, RunStatus, Trigger, WorkItem, WorkKind
 from wayline.engine.ports import Counters, Store, Versioned
 from wayline.engine.service import Service
 from wayline.errors import StoreError
-from wayline.store.sqlite import SqliteStore
 
 T0 = 1_800_000_000_000
 
@@ -93,10 +94,14 @@ class Harness:
         )
 
 
-def make(config: dict[str, Any]) -> Iterator[Harness]:
-    sqlite = SqliteStore(":memory:")
+def make(
+    config: dict[str, Any], backend: str = "sqlite-memory", tmp: Path | None = None
+) -> Generator[Harness, None, None]:
+    """A service with one function ``app-fn`` (trigger ``e``) on the given store backend."""
+    opened = BACKENDS[backend](tmp or Path())
+    base = opened.open()
     fail: list[str] = []
-    store = replace(sqlite.store(), counters=FlakyCounters(sqlite.store().counters, fail))
+    store = replace(base, counters=FlakyCounters(base.counters, fail))
     clock = Clock()
     service = Service(store, clock, Entropy())
     fn = FunctionDef(
@@ -109,18 +114,29 @@ def make(config: dict[str, Any]) -> Iterator[Harness]:
         config=config,
     )
     service.sync_app(App(id="app", url="http://127.0.0.1:1/"), [fn])
-    yield Harness(service, store, clock, fail)
-    sqlite.close()
+    try:
+        yield Harness(service, store, clock, fail)
+    finally:
+        opened.close()
+
+
+STORES = ["sqlite-memory", "dynamodb-moto"]
+"""Flow control must behave the same on the dev server's store and on AWS's."""
+
+
+@pytest.fixture(params=STORES)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 @pytest.fixture
-def batcher() -> Iterator[Harness]:
-    yield from make({"batchEvents": {"maxSize": 3, "timeout": "5s"}})
+def batcher(backend: str, tmp_path: Path) -> Iterator[Harness]:
+    yield from make({"batchEvents": {"maxSize": 3, "timeout": "5s"}}, backend, tmp_path)
 
 
 @pytest.fixture
-def debouncer() -> Iterator[Harness]:
-    yield from make({"debounce": {"period": "5s"}})
+def debouncer(backend: str, tmp_path: Path) -> Iterator[Harness]:
+    yield from make({"debounce": {"period": "5s"}}, backend, tmp_path)
 
 
 def test_each_batched_event_runs_exactly_once(batcher: Harness) -> None:
