@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -74,14 +76,112 @@ def test_engine_files_were_found() -> None:
 def test_public_api_is_pinned() -> None:
     assert sorted(wayline.__all__) == [
         "AuthError",
+        "Batch",
+        "Cancel",
+        "Concurrency",
+        "ConfigError",
+        "Context",
+        "Debounce",
+        "Event",
+        "EventSender",
+        "Function",
         "InvalidCronError",
         "InvalidDurationError",
         "InvalidExpressionError",
+        "NonDeterminismError",
+        "NonRetriableError",
         "NotFoundError",
+        "Priority",
+        "RateLimit",
+        "RetryAfterError",
+        "SendEventsError",
+        "SerializationError",
+        "Singleton",
+        "StepError",
         "StoreError",
+        "SyncContext",
+        "Throttle",
+        "Timeouts",
+        "TriggerCron",
+        "TriggerEvent",
         "ValidationError",
+        "Wayline",
         "WaylineError",
         "__version__",
     ]
     for name in wayline.__all__:
         assert hasattr(wayline, name), name
+
+
+SDK_FILES = sorted((SRC / "sdk").glob("*.py"))
+SDK_FORBIDDEN = {
+    "boto3",
+    "botocore",
+    "fastapi",
+    "flask",
+    "django",
+    "starlette",
+    "sqlite3",
+    "uvicorn",
+}
+"""The SDK runs inside users' apps: no AWS SDK, no web framework, no storage."""
+SDK_WAYLINE_ALLOWED = {
+    "wayline.engine.ids",
+    "wayline.engine.durations",
+    "wayline.signing",
+    "wayline.errors",
+}
+"""Pure helpers it shares with the server; never the engine service, stores or dev server."""
+
+
+def wayline_imports(path: Path) -> set[str]:
+    """Absolute names of the ``wayline`` modules a file under ``src/wayline/sdk`` imports."""
+    package = ["wayline", "sdk"]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] == "wayline")
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *(node.module.split(".") if node.module else [])])
+            if module.split(".")[0] != "wayline":
+                continue
+            for alias in node.names:
+                # `from wayline import signing` imports the module wayline.signing
+                found.add(
+                    f"{module}.{alias.name}" if module in ("wayline", "wayline.engine") else module
+                )
+    return found
+
+
+@pytest.mark.parametrize("path", SDK_FILES, ids=lambda p: p.name)
+def test_sdk_imports_no_framework_aws_or_storage(path: Path) -> None:
+    forbidden = imported_roots(path) & SDK_FORBIDDEN
+    assert not forbidden, f"sdk/{path.name} imports {sorted(forbidden)}"
+    outside = {
+        m
+        for m in wayline_imports(path)
+        if not m.startswith("wayline.sdk") and m not in SDK_WAYLINE_ALLOWED
+    }
+    assert not outside, f"sdk/{path.name} imports {sorted(outside)}"
+
+
+def test_sdk_files_were_found() -> None:
+    assert len(SDK_FILES) >= 10
+
+
+def test_importing_wayline_loads_no_framework() -> None:
+    """``import wayline`` in a fresh interpreter pulls in no web framework or AWS SDK."""
+    code = (
+        "import sys, wayline, wayline.sdk.comm\n"
+        f"print(sorted(m for m in {sorted(SDK_FORBIDDEN)!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_the_server_side_does_not_load_the_sdk() -> None:
+    """Engine, stores and handlers import ``wayline.errors``: the SDK must not come along."""
+    code = "import sys, wayline.errors\nprint(sorted(m for m in sys.modules if 'wayline.sdk' in m))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -1,0 +1,86 @@
+"""The SDK's types, as users meet them: ``mypy --strict`` passes on the tour of every
+feature (``examples/sdk_tour.py``) and flags the mistakes its signatures exist to catch."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import examples.sdk_tour as tour
+
+ROOT = Path(__file__).resolve().parents[3]
+
+MISTAKES = """
+from typing import Any
+import pydantic
+import wayline
+
+class SignedUp(pydantic.BaseModel):
+    email: str
+
+client = wayline.Wayline(app_id="shop")
+typed = wayline.TriggerEvent(event="user/signed-up", model=SignedUp)
+
+@client.function(id="a", trigger=typed)  # E: the trigger is typed, the context is not
+async def bare_context(ctx: wayline.Context) -> None: ...
+
+@client.function(id="b", trigger=typed)  # E: a plain def takes a SyncContext
+def sync_with_async_context(ctx: wayline.Context[SignedUp]) -> None: ...
+
+@client.function(id="c", trigger=typed)
+async def fine(ctx: wayline.Context[SignedUp]) -> int:
+    ctx.event.data.emial  # E: typo in a typed field
+    text: str = await ctx.step.run("n", lambda: 1)  # E: a step's type is its callable's
+    await ctx.step.run("args", lambda x: x, 1, 2)  # E: arguments are checked too
+    ev = await ctx.step.wait_for_event("w", event="x", timeout="1h", model=SignedUp)
+    ev.data.email  # E: None when the wait times out
+    return 1
+
+async def needs_str(ctx: wayline.Context) -> None:
+    n: str = await ctx.step.invoke("i", function=fine)  # E: invoke returns the function's type
+
+wayline.Wayline(app_id=1)  # E: app_id is a string
+wayline.Throttle(limit=1, period=60)  # E: durations are str or timedelta
+"""
+
+
+def test_the_tour_runs() -> None:
+    result = tour.try_it()
+    assert result.status == "completed", result.error
+    assert result.steps[:3] == ["send", "wait-48h", "verified"]
+    assert result.output["charge"].startswith("skipped: nothing to charge")
+
+
+def test_mypy_strict_accepts_the_tour_and_rejects_the_mistakes(tmp_path: Path) -> None:
+    mistakes = tmp_path / "mistakes.py"
+    mistakes.write_text(MISTAKES)
+    # In a subprocess: mypy raises the interpreter's recursion limit, which other tests notice.
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
+            # Its own incremental cache (gitignored): warm runs take a second, not seven.
+            "--cache-dir",
+            str(ROOT / ".mypy_cache" / "sdk-typing-test"),
+            str(ROOT / "examples" / "sdk_tour.py"),
+            str(mistakes),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    stdout, stderr = result.stdout, result.stderr
+    errors = [line for line in stdout.splitlines() if ": error:" in line]
+    assert not [e for e in errors if "sdk_tour.py" in e], stdout + stderr
+    flagged = sorted(
+        {int(m.group(1)) for e in errors if (m := re.search(r"mistakes\.py:(\d+):", e))}
+    )
+    expected = [i + 1 for i, line in enumerate(MISTAKES.splitlines()) if "# E:" in line]
+    assert flagged == expected, stdout + stderr
