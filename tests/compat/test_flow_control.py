@@ -211,3 +211,29 @@ def test_priority_orders_the_backlog(compat: Compat) -> None:
     for event_id in [blocker, *ids]:
         compat.wait_run(event_id, status=COMPLETED, timeout=30)
     assert order.items == ["blocker", "vip", "plain-1", "plain-2"]
+
+
+def test_start_timeout_cancels_a_run_stuck_behind_the_limit(compat: Compat) -> None:
+    client, gate = compat.client(), threading.Event()
+
+    @client.create_function(
+        fn_id="impatient",
+        retries=0,
+        trigger=inngest.TriggerEvent(event="compat/impatient"),
+        concurrency=[inngest.Concurrency(limit=1)],
+        timeouts=inngest.Timeouts(start=datetime.timedelta(seconds=5)),
+    )
+    def fn(ctx: inngest.ContextSync) -> str:
+        ctx.step.run("work", lambda: gate.wait(10))
+        return "ok"
+
+    compat.serve("fastapi", client, [fn])
+    first = compat.send("compat/impatient")
+    compat.wait_run(first, status=RUNNING, timeout=10)
+    time.sleep(0.3)  # the first run's step holds the only slot
+    second = compat.send("compat/impatient")
+    compat.advance_clock(6_000)
+    cancelled = compat.wait_run(second, status=CANCELLED, timeout=10)
+    assert "timeouts.start" in str(cancelled["cancel_reason"])
+    gate.set()
+    assert compat.wait_run(first, status=COMPLETED, timeout=10)["output"] == "ok"

@@ -125,3 +125,39 @@ def test_cancel_on_matches_only_later_matching_events(harness: Make) -> None:
     assert statuses(h) == [RunStatus.QUEUED, RunStatus.QUEUED]
     h.send("stop", id="a")
     assert statuses(h) == [RunStatus.CANCELLED, RunStatus.QUEUED]
+
+
+def test_keyed_concurrency_limits_each_key(harness: Make) -> None:
+    h = harness({"concurrency": [{"limit": 1, "key": "event.data.user"}]})
+    for user in "aab":
+        h.send("e", user=user)
+    items = [next(iter(r.pending.values())) for r in runs(h)]
+    prepared = [h.service.prepare_call(i) for i in items]
+    assert [type(p) for p in prepared] == [PreparedCall, Blocked, PreparedCall]
+
+
+def test_finish_timeout_cancels_a_run_running_too_long(harness: Make) -> None:
+    h = harness({"timeouts": {"finish": "10s"}})
+    h.send("e", n=0)
+    (run,) = runs(h)
+    assert isinstance(h.service.prepare_call(next(iter(run.pending.values()))), PreparedCall)
+    (run,) = runs(h)
+    timer = next(i for i in run.pending.values() if i.kind is WorkKind.TIMEOUT)
+    assert timer.at == h.clock.now + 10_000
+    h.clock.now += 10_000
+    h.service.fire(timer)
+    (run,) = runs(h)
+    assert run.status is RunStatus.CANCELLED and "timeouts.finish" in str(run.cancel_reason)
+
+
+def test_bulk_cancel_filters_by_time_and_expression(harness: Make) -> None:
+    h = harness({})
+    for tenant in "aab":
+        h.send("e", tenant=tenant)
+        h.clock.now += 1_000
+    cancelled = h.service.cancel_matching(
+        function_id="app-fn", started_before=h.clock.now, condition="event.data.tenant == 'a'"
+    )
+    assert len(cancelled) == 2
+    assert statuses(h) == [RunStatus.CANCELLED, RunStatus.CANCELLED, RunStatus.QUEUED]
+    assert h.service.cancel_matching(function_id="app-fn", started_before=h.clock.now - 5_000) == []
