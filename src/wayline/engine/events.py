@@ -161,10 +161,12 @@ def internal_event(raw: Mapping[str, JSON]) -> EventInput:
     return validate_event(raw, internal=True)
 
 
-def dedupe_key(function_id: str, event: Event) -> str | None:
-    """The 24 h run-idempotency key of a user-supplied event id, per function."""
+def dedupe_key(function_id: str, event: Event) -> str:
+    """The 24 h run-idempotency key of an event, per function: its user-supplied ``id``
+    (Inngest's event-id dedupe), else its internal id (so a redelivered or re-routed event
+    never starts a second run)."""
     if event.id == event.internal_id:
-        return None
+        return f"event:{function_id}:{event.internal_id}"
     return f"event-id:{function_id}:{event.id}"
 
 

@@ -162,12 +162,12 @@ class Service:
         return event
 
     def _route(self, event: Event) -> None:
+        """Start, resume or cancel what ``event`` concerns. Safe to repeat: a redelivered
+        event (a client retry with the same seed, a crashed consumer) routes again, and
+        every effect is idempotent - run starts are keyed by event, waits and cancels are
+        state-checked, windows skip an event they hold - so nothing is lost to a crash
+        between claiming and routing."""
         now = self.now()
-        # A client retry with the same seed re-sends the same internal ids: route once.
-        if not self._store.idempotency.claim(
-            f"route:{event.internal_id}", now=now, ttl_ms=EVENT_DEDUPE_TTL_MS
-        ):
-            return
         wire = event.to_wire()
         if event.name == lifecycle.FUNCTION_INVOKED:
             self._start_invoked(event)

@@ -107,6 +107,8 @@ class Windows:
         key = fn_key("batch", fn.id, config.key, wire, now_ms=now)
 
         def update(old: Buffer | None) -> Buffer:
+            if old is not None and event.internal_id in old.events:
+                return old  # a redelivered event is already in its batch
             if old is None:
                 return Buffer(
                     window=f"{key}#{self._new_id()}",
