@@ -28,7 +28,7 @@ test: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy src tests examples bench
+	$(BIN)/mypy src tests examples bench handlers
 
 check: lint test
 
@@ -42,3 +42,6 @@ bench: venv
 		$(PY) "$$script" || exit $$?; \
 	done; \
 	[ "$$found" = 1 ] || echo "no benchmarks in bench/"
+
+# `sam build` runs the build-<Function> targets defined here (BuildMethod: makefile).
+include infra/lambda.mk

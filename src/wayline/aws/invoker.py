@@ -1,0 +1,83 @@
+"""Signed HTTP calls from the dispatch function to an app's serve endpoint (sync, httpx).
+
+The same request the dev server's invoker sends (``wayline.devserver.invoker``: JCS body,
+``X-Inngest-Signature``, request version, run id), except that a Lambda function handles
+one call at a time, so this one is synchronous, and the server kind is ``cloud``: on AWS,
+Wayline plays Inngest Cloud to apps running the SDKs in production mode.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import httpx
+
+from wayline import signing
+from wayline.devserver.invoker import USER_AGENT, redact_url
+from wayline.engine.ports import Clock
+from wayline.engine.protocol import CallResponse, parse_response
+from wayline.engine.service import PreparedCall
+
+__all__ = ["SERVER_KIND", "SyncInvoker", "server_headers"]
+
+log = logging.getLogger("wayline.aws.invoker")
+
+SERVER_KIND = "cloud"
+
+
+def server_headers(*, signing_key: str | None, body: bytes, clock: Clock) -> dict[str, str]:
+    """Headers on every server -> SDK request (as the dev server's, with kind ``cloud``)."""
+    headers = {
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+        "x-inngest-server-kind": SERVER_KIND,
+    }
+    if signing_key:
+        headers["x-inngest-signature"] = signing.sign(
+            body, signing_key, unix_s=clock.now_ms() // 1000
+        )
+    return headers
+
+
+class SyncInvoker:
+    """One httpx client per container (keep-alive across invocations), no redirects.
+
+    ``signing_key`` is a callable so that a rotated key (cached from SSM) is picked up
+    without a cold start.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        signing_key: Callable[[], str | None],
+        timeout_s: float,
+        client: httpx.Client | None = None,
+    ) -> None:
+        self._clock = clock
+        self._signing_key = signing_key
+        self._client = client or httpx.Client(
+            timeout=httpx.Timeout(timeout_s, connect=10.0), follow_redirects=False
+        )
+
+    def call(self, prepared: PreparedCall) -> CallResponse:
+        body = signing.canonical_json(prepared.body)
+        headers = server_headers(signing_key=self._signing_key(), body=body, clock=self._clock)
+        headers["x-inngest-req-version"] = str(max(prepared.run.request_version, 2))
+        headers["x-run-id"] = prepared.run.id
+        try:
+            response = self._client.post(prepared.url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            where = redact_url(prepared.url)
+            log.warning(
+                "SDK call failed: cannot reach %s (%s)",
+                where,
+                type(exc).__name__,
+                extra={"run_id": prepared.run.id},
+            )
+            return CallResponse.failed_transport(f"could not reach {where}: {type(exc).__name__}")
+        return parse_response(response.status_code, dict(response.headers), response.content)
+
+    def close(self) -> None:
+        self._client.close()

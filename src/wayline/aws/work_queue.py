@@ -1,0 +1,81 @@
+"""The engine's ``WorkQueue`` port on AWS: SQS for wake-ups up to 15 minutes away,
+EventBridge Scheduler one-time schedules (delivering to the same queue) beyond.
+
+Which port methods do what here::
+
+    enqueue    due within 900 s -> SQS SendMessageBatch, DelaySeconds = ceil(at - now)
+               later            -> Scheduler at(at - lead) -> the work queue, then the
+                                   dispatcher re-delays it by the remaining seconds (so a
+                                   long sleep still ends to the second, not the minute)
+               CRON items whose trigger AWS cron can express -> nothing: per-trigger
+                                   cron() schedules (made at app sync) own those ticks
+    claim      [] : Lambda's SQS event source mapping receives (and leases) messages
+    ack        no-op: the mapping deletes a message when its record succeeds
+    defer      no-op: the dispatcher re-sends a blocked item with a delay itself
+    next_due   None: nothing here polls
+
+``enqueue`` is idempotent the way the engine needs: a Scheduler wake-up is named after its
+item (a second create is refused), and a duplicate SQS message is harmless, because the
+service ignores an item that is no longer in its run's ``pending`` set and every state
+change is a conditional write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from wayline.engine.model import WorkItem, WorkKind
+from wayline.engine.ports import Clock
+
+from .scheduler import Schedules, is_aws_cron
+from .sqs import MAX_DELAY_S, WorkSender
+
+__all__ = ["SCHEDULER_LEAD_MS", "AwsWorkQueue"]
+
+SCHEDULER_LEAD_MS = 60_000
+"""Scheduler fires within a minute of its time: aim a minute early, then re-delay."""
+
+
+class AwsWorkQueue:
+    def __init__(
+        self,
+        *,
+        sender: WorkSender,
+        schedules: Schedules,
+        queue_arn: str,
+        clock: Clock,
+        lead_ms: int = SCHEDULER_LEAD_MS,
+    ) -> None:
+        self._sender = sender
+        self._schedules = schedules
+        self._queue_arn = queue_arn
+        self._clock = clock
+        self._lead_ms = lead_ms
+
+    def enqueue(self, items: Sequence[WorkItem]) -> None:
+        now = self._clock.now_ms()
+        soon: list[tuple[WorkItem, int]] = []
+        for item in items:
+            if item.kind is WorkKind.CRON and item.cron and is_aws_cron(item.cron):
+                continue
+            delay_ms = item.at - now
+            if delay_ms <= MAX_DELAY_S * 1000:
+                soon.append((item, max(0, -(-delay_ms // 1000))))  # ceil: never early
+            else:
+                self._schedules.wake_up(
+                    item, fire_at_ms=item.at - self._lead_ms, queue_arn=self._queue_arn
+                )
+        if soon:
+            self._sender.send_delayed(soon)
+
+    def claim(self, *, now: int, lease_ms: int, limit: int) -> list[WorkItem]:
+        return []
+
+    def ack(self, item_id: str) -> None:
+        return None
+
+    def defer(self, item_id: str, *, until: int) -> None:
+        return None
+
+    def next_due(self) -> int | None:
+        return None
