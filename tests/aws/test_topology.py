@@ -19,9 +19,11 @@ import inngest
 import inngest.fast_api
 import pytest
 
+import wayline
 from compat.harness import Counter, UvicornAppServer
 from wayline import signing
 from wayline.aws.eventbridge import EventBus
+from wayline.aws.sender import EventBridgeSender
 from wayline.engine.model import Run, RunStatus
 
 from .conftest import Stack, VirtualClock
@@ -238,3 +240,24 @@ def test_a_crashed_dispatch_is_redelivered_and_the_run_completes(topology: Topol
     # a and b were saved before the crash and never re-ran; the crashed call (c) re-ran.
     assert [topology.count(s) for s in "abc"] == [1, 1, 2]
     assert json.dumps(run.memos)  # the memo state is plain JSON
+
+
+def test_client_send_in_aws_mode_puts_events_on_the_bus(topology: Topology) -> None:
+    """``wayline.Wayline(sender=EventBridgeSender(...)).send()``: the ids it returns are the
+    ids the engine stores, and the run starts through the bus -> queue -> ingest path."""
+    sender = EventBridgeSender(bus_name=topology.stack.bus, client=topology.stack.events)
+    client = wayline.Wayline(app_id="sender", is_dev=True, sender=sender)
+    (event_id,) = client.send(wayline.Event(name="t/multi", data={"order": 2}))
+    topology.driver.settle()
+    run = topology.run("multi")
+    assert run.status is RunStatus.COMPLETED
+    assert run.event_ids == (event_id,)
+    stored = topology.driver.runtime.store.events.get_event(event_id)
+    assert stored is not None and stored.data == {"order": 2}
+
+
+def test_client_send_reports_refused_events(topology: Topology) -> None:
+    sender = EventBridgeSender(bus_name="no-such-bus", client=topology.stack.events)
+    with pytest.raises(wayline.SendEventsError) as info:
+        sender.send([{"name": "t/multi", "data": {}}])
+    assert info.value.ids == []
