@@ -104,7 +104,26 @@ def build_app(counts: dict[str, Counter]) -> tuple[inngest.Inngest, list[inngest
         )
         return None if approved is None else approved.data
 
-    return client, [multi, napper, waiter]
+    @client.create_function(fn_id="child", retries=0, trigger=inngest.TriggerEvent(event="t/never"))
+    def child(ctx: inngest.ContextSync) -> dict[str, int]:
+        return {"doubled": int(str(ctx.event.data["n"])) * 2}
+
+    @client.create_function(
+        fn_id="parent", retries=0, trigger=inngest.TriggerEvent(event="t/parent")
+    )
+    def parent(ctx: inngest.ContextSync) -> Any:
+        return ctx.step.invoke("call-child", function=child, data={"n": 21})
+
+    @client.create_function(fn_id="flaky", retries=2, trigger=inngest.TriggerEvent(event="t/flaky"))
+    def flaky(ctx: inngest.ContextSync) -> str:
+        def attempt() -> str:
+            if counts["a"].incr() < 2:
+                raise ValueError("first attempt fails")
+            return "ok"
+
+        return str(ctx.step.run("attempt", attempt))
+
+    return client, [multi, napper, waiter, child, parent, flaky]
 
 
 @pytest.fixture
@@ -261,3 +280,24 @@ def test_client_send_reports_refused_events(topology: Topology) -> None:
     with pytest.raises(wayline.SendEventsError) as info:
         sender.send([{"name": "t/multi", "data": {}}])
     assert info.value.ids == []
+
+
+def test_invoke_runs_the_child_and_returns_its_output(topology: Topology) -> None:
+    topology.put_events("t/parent")
+    topology.driver.settle()
+    parent = topology.run("parent")
+    assert parent.status is RunStatus.COMPLETED and parent.output == {"doubled": 42}
+    assert topology.run("child").status is RunStatus.COMPLETED
+
+
+def test_a_failed_step_is_retried_after_its_backoff(topology: Topology) -> None:
+    topology.put_events("t/flaky")
+    topology.driver.settle()
+    run = topology.run("flaky")
+    assert run.status is RunStatus.RUNNING and topology.count("a") == 1
+    assert topology.delayed_messages() == 1  # the retry waits out its backoff on SQS
+    topology.clock.advance(MIN)  # past the first backoff (15 s + up to 30 s of jitter)
+    topology.driver.settle()
+    run = topology.run("flaky")
+    assert run.status is RunStatus.COMPLETED and run.output == "ok"
+    assert topology.count("a") == 2
