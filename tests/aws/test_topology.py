@@ -20,6 +20,7 @@ import inngest.fast_api
 import pytest
 
 import wayline
+import wayline.fastapi
 from compat.harness import Counter, UvicornAppServer
 from wayline import signing
 from wayline.aws.eventbridge import EventBus
@@ -301,3 +302,36 @@ def test_a_failed_step_is_retried_after_its_backoff(topology: Topology) -> None:
     run = topology.run("flaky")
     assert run.status is RunStatus.COMPLETED and run.output == "ok"
     assert topology.count("a") == 2
+
+
+def test_a_wayline_sdk_app_runs_on_the_topology(stack: Stack, clock: VirtualClock) -> None:
+    """The same path with an app on Wayline's own SDK, in production mode (signed calls)."""
+    client = wayline.Wayline(app_id="wl", signing_key=SIGNING_KEY, base_url="http://127.0.0.1:9")
+
+    @client.function(id="sum", trigger=wayline.TriggerEvent(event="t/wl"), retries=0)
+    async def total(ctx: wayline.Context) -> int:
+        a = await ctx.step.run("a", lambda: 1)
+        await ctx.step.sleep("nap", "1m")
+        b = await ctx.step.run("b", lambda: 2)
+        return a + b
+
+    web = fastapi.FastAPI()
+    wayline.fastapi.serve(web, client, [total])
+    server = UvicornAppServer(web)
+    try:
+        driver = Driver(stack, clock, make_runtime(stack, clock))
+        auth = {"authorization": f"Bearer {signing.hash_signing_key(SIGNING_KEY)}"}
+        url = f"http://127.0.0.1:{server.port}/api/inngest"
+        status, body = driver.api("PUT", "/v1/apps/sync", {"url": url}, auth)
+        assert (status, body["app_id"]) == (200, "wl"), body
+        (result,) = EventBus(bus_name=stack.bus, client=stack.events).publish([{"name": "t/wl"}])
+        assert result.ok
+        driver.settle()
+        clock.advance(2 * MIN)
+        driver.settle()
+        (run,) = driver.runtime.store.runs.list_runs(function_id="wl-sum")
+        assert run.status is RunStatus.COMPLETED and run.output == 3
+        assert [s.name for s in run.steps] == ["a", "nap", "b"]
+    finally:
+        server.stop()
+        client.close()
