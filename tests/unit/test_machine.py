@@ -273,6 +273,8 @@ def test_wait_resolved_by_event_then_timer_is_a_no_op() -> None:
     matched = {"name": "other/event", "data": {"x": 1}, "id": "e2", "ts": T0, "user": {}}
     d = machine.apply_wait_resolved(d.run, step_id=hash_step_id("w"), event=matched, env=env())
     assert d.run.memos[hash_step_id("w")] == matched
+    record = d.run.step(hash_step_id("w"))
+    assert record is not None and record.op == "WaitForEvent" and record.output == matched
     assert d.drop_waits == (f"run1/{hash_step_id('w')}",)
     late = machine.apply_wait_timeout(d.run, timer, env(T0 + 60_000))
     assert not late.changed

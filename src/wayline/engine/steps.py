@@ -77,10 +77,11 @@ def complete_deferred(run: Run, step_id: str, memo: JSON, env: Env, status: Step
     )
     started = record.started_at if record else env.now
     run = save_memo(run, op, memo, status, 1, started, env.now)
-    if record is not None and record.op != "StepRun":
-        updated = run.step(step_id)
-        if updated is not None:
-            run = run.with_step(replace(updated, op=record.op))
+    updated = run.step(step_id)
+    if record is not None and updated is not None and record.op != "StepRun":
+        # A waitForEvent memo is the bare event, not a {"data": ...} wrapper: show it whole.
+        output = memo if record.op == "WaitForEvent" else updated.output
+        run = run.with_step(replace(updated, op=record.op, output=output))
     return maybe_discover(run, env)
 
 
