@@ -1,10 +1,13 @@
-"""The quick-start example app, end to end, with a 1 s nudge delay."""
+"""The official-SDK quick-start example (examples/quickstart_inngest), end to end, with a
+1 s nudge delay: an app built with the official inngest SDK runs on Wayline unchanged.
+
+The Wayline-SDK quick start (examples/quickstart) is tested in tests/functional."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
-from examples.quickstart import app as quickstart
+from examples.quickstart_inngest import app as quickstart
 
 from .harness import COMPLETED, Compat, step_named, steps_named
 
