@@ -31,10 +31,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wayline import signing
 from wayline.devserver.app import Api, ApiConfig, error
-from wayline.devserver.invoker import redact_url
 from wayline.engine import events as events_mod
 from wayline.engine.ids import seeded_event_id
 from wayline.engine.ports import Clock, IdSource
+from wayline.engine.protocol import redact_url
 from wayline.engine.registration import parse_register
 from wayline.engine.service import Service
 from wayline.engine.urls import check_app_url

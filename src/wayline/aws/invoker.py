@@ -14,9 +14,9 @@ from collections.abc import Callable
 import httpx
 
 from wayline import signing
-from wayline.devserver.invoker import USER_AGENT, redact_url
+from wayline.engine import protocol
 from wayline.engine.ports import Clock
-from wayline.engine.protocol import CallResponse, parse_response
+from wayline.engine.protocol import CallResponse, parse_response, redact_url
 from wayline.engine.service import PreparedCall
 
 __all__ = ["SERVER_KIND", "SyncInvoker", "server_headers"]
@@ -27,17 +27,10 @@ SERVER_KIND = "cloud"
 
 
 def server_headers(*, signing_key: str | None, body: bytes, clock: Clock) -> dict[str, str]:
-    """Headers on every server -> SDK request (as the dev server's, with kind ``cloud``)."""
-    headers = {
-        "content-type": "application/json",
-        "user-agent": USER_AGENT,
-        "x-inngest-server-kind": SERVER_KIND,
-    }
-    if signing_key:
-        headers["x-inngest-signature"] = signing.sign(
-            body, signing_key, unix_s=clock.now_ms() // 1000
-        )
-    return headers
+    """Headers on every server -> SDK request, with this server's kind."""
+    return protocol.server_headers(
+        kind=SERVER_KIND, body=body, signing_key=signing_key, now_ms=clock.now_ms()
+    )
 
 
 class SyncInvoker:

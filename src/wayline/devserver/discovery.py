@@ -14,7 +14,8 @@ import aiohttp
 
 from .. import signing
 from ..engine.ports import Clock
-from .invoker import redact_url, server_headers
+from ..engine.protocol import redact_url
+from .invoker import server_headers
 
 log = logging.getLogger("wayline.discovery")
 

@@ -3,41 +3,27 @@
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlsplit
 
 import aiohttp
 
 from .. import signing
+from ..engine import protocol
 from ..engine.ports import Clock
-from ..engine.protocol import CallResponse, parse_response
+from ..engine.protocol import CallResponse, parse_response, redact_url
 from ..engine.service import PreparedCall
 
 log = logging.getLogger("wayline.invoker")
 
 SERVER_KIND = "dev"
-USER_AGENT = "wayline/0.1.0"
 CALL_TIMEOUT_S = 2 * 3600.0
 """A single function or step request may last at most 2 h, as on Inngest."""
 
 
 def server_headers(*, signing_key: str | None, body: bytes, clock: Clock) -> dict[str, str]:
-    """Headers the server sends on every request to an SDK (calls and sync PUTs)."""
-    headers = {
-        "content-type": "application/json",
-        "user-agent": USER_AGENT,
-        "x-inngest-server-kind": SERVER_KIND,
-    }
-    if signing_key:
-        headers["x-inngest-signature"] = signing.sign(
-            body, signing_key, unix_s=clock.now_ms() // 1000
-        )
-    return headers
-
-
-def redact_url(url: str) -> str:
-    """Scheme, host and path only: query strings may carry tokens."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+    """Headers on every server -> SDK request, with this server's kind."""
+    return protocol.server_headers(
+        kind=SERVER_KIND, body=body, signing_key=signing_key, now_ms=clock.now_ms()
+    )
 
 
 class HttpInvoker:

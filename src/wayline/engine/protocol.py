@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
+from .. import signing
 from .model import JSON, FunctionDef, Run, WorkItem
 
+USER_AGENT = "wayline/0.1.0"
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 """Above this the server sends ``use_api: true`` and the SDK fetches state itself."""
 
@@ -183,3 +186,24 @@ def _request(
             "stack": {"stack": list(run.stack), "current": len(run.stack)},
         },
     }
+
+
+def server_headers(
+    *, kind: str, body: bytes, signing_key: str | None, now_ms: int
+) -> dict[str, str]:
+    """Headers the server sends on every request to an SDK (calls and sync PUTs), signed
+    over exactly ``body`` (which must be the JCS bytes the SDK will verify)."""
+    headers = {
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+        "x-inngest-server-kind": kind,
+    }
+    if signing_key:
+        headers["x-inngest-signature"] = signing.sign(body, signing_key, unix_s=now_ms // 1000)
+    return headers
+
+
+def redact_url(url: str) -> str:
+    """Scheme, host and path only, for logs and errors: query strings may carry tokens."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
