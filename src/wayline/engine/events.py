@@ -10,7 +10,7 @@ the request, and the error names its index and field.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..errors import ValidationError
@@ -168,7 +168,3 @@ def dedupe_key(function_id: str, event: Event) -> str:
     if event.id == event.internal_id:
         return f"event:{function_id}:{event.internal_id}"
     return f"event-id:{function_id}:{event.id}"
-
-
-def batch_names(events: Sequence[Event]) -> list[str]:
-    return [e.name for e in events]

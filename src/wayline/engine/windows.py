@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from ..errors import StoreError
 from . import expr
-from .flow.config import Batch, Debounce, flow_config
+from .flow.config import Batch, Debounce
 from .flow.keys import fn_key
 from .model import JSON, Event, FunctionDef, WorkItem, WorkKind
 from .ports import Store, Versioned
@@ -226,8 +226,3 @@ class Windows:
             function_id=fn.id,
             ref=buffer.window,
         )
-
-
-def window_kind(fn: FunctionDef) -> Debounce | Batch | None:
-    flow = flow_config(fn)
-    return flow.debounce or flow.batch
