@@ -27,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +110,32 @@ class Counter:
 
     def __repr__(self) -> str:
         return f"Counter({self.value})"
+
+
+class Tally:
+    """Thread-safe counters and notes, keyed by ``<test key>:<what>`` (apps run on threads)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = defaultdict(int)
+        self._notes: dict[str, list[Any]] = defaultdict(list)
+
+    def incr(self, name: str) -> int:
+        with self._lock:
+            self._counts[name] += 1
+            return self._counts[name]
+
+    def count(self, name: str) -> int:
+        with self._lock:
+            return self._counts[name]
+
+    def note(self, name: str, value: object) -> None:
+        with self._lock:
+            self._notes[name].append(value)
+
+    def notes(self, name: str) -> list[Any]:
+        with self._lock:
+            return list(self._notes[name])
 
 
 class Recorder:

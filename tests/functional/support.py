@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import threading
 import types
 import uuid
-from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias, cast
@@ -63,32 +61,6 @@ def trigger(scenario: str, flavor: Flavor) -> wayline.TriggerEvent:
 def fn_id(scenario: str, flavor: Flavor) -> str:
     """The local id of ``scenario``'s function in ``flavor``: ``<scenario>-<flavor>``."""
     return f"{scenario}-{flavor}"
-
-
-class Tally:
-    """Thread-safe counters and notes, keyed by ``<test key>:<what>`` (apps run on threads)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: dict[str, int] = defaultdict(int)
-        self._notes: dict[str, list[Any]] = defaultdict(list)
-
-    def incr(self, name: str) -> int:
-        with self._lock:
-            self._counts[name] += 1
-            return self._counts[name]
-
-    def count(self, name: str) -> int:
-        with self._lock:
-            return self._counts[name]
-
-    def note(self, name: str, value: object) -> None:
-        with self._lock:
-            self._notes[name].append(value)
-
-    def notes(self, name: str) -> list[Any]:
-        with self._lock:
-            return list(self._notes[name])
 
 
 def key_of(ctx: wayline.Context | wayline.SyncContext) -> str:

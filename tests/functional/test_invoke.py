@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 import wayline
-from compat.harness import FAILED, step_named, wait_until
+from compat.harness import FAILED, Tally, step_named, wait_until
 
-from .support import Dev, Flavor, Framework, Functions, Tally, flavors, key_of, serve, trigger
+from .support import Dev, Flavor, Framework, Functions, flavors, key_of, serve, trigger
 
 NEVER = wayline.TriggerEvent(event="fn/never")
 TIMEOUT_MESSAGE = "Timed out waiting for invoked function to complete"

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 import wayline
-from compat.harness import COMPLETED, FAILED, wait_until
+from compat.harness import COMPLETED, FAILED, Tally, wait_until
 
-from .support import Dev, Flavor, Framework, Functions, Tally, flavors, key_of, serve, trigger
+from .support import Dev, Flavor, Framework, Functions, flavors, key_of, serve, trigger
 
 tally = Tally()
 

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 import pytest
 
 import wayline
-from compat.harness import step_named
+from compat.harness import Tally, step_named
 
-from .support import Dev, Flavor, Framework, Functions, Tally, flavors, key_of, serve, trigger
+from .support import Dev, Flavor, Framework, Functions, flavors, key_of, serve, trigger
 
 SLOW_STEP_SECONDS = 0.8
 tally = Tally()

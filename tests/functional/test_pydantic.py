@@ -11,9 +11,9 @@ import pydantic
 import pytest
 
 import wayline
-from compat.harness import FAILED, step_named
+from compat.harness import FAILED, Tally, step_named
 
-from .support import Dev, Flavor, Framework, Functions, Tally, event_name, flavors, serve
+from .support import Dev, Flavor, Framework, Functions, event_name, flavors, serve
 
 tally = Tally()
 CONFIRMED = "fn/typed.confirmed"

@@ -14,9 +14,9 @@ from datetime import timedelta
 import pytest
 
 import wayline
-from compat.harness import COMPLETED, FAILED, step_named
+from compat.harness import COMPLETED, FAILED, Tally, step_named
 
-from .support import Dev, Flavor, Framework, Functions, Tally, flavors, key_of, serve, trigger
+from .support import Dev, Flavor, Framework, Functions, flavors, key_of, serve, trigger
 
 RETRY_INTERVAL = 2.5
 tally = Tally()

@@ -9,14 +9,13 @@ from typing import Any
 import pytest
 
 import wayline
-from compat.harness import Compat, step_by_id, step_named
+from compat.harness import Compat, Tally, step_by_id, step_named
 
 from .support import (
     Dev,
     Flavor,
     Framework,
     Functions,
-    Tally,
     build_web_app,
     flavors,
     key_of,

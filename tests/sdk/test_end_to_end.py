@@ -9,10 +9,8 @@ The SDK-call counts of the parallel tests are the official Python SDK's (researc
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -23,35 +21,9 @@ import pytest
 
 import wayline
 import wayline.fastapi
-from compat.harness import COMPLETED, FAILED, Compat, step_named, wait_until
+from compat.harness import COMPLETED, FAILED, Compat, Tally, step_named, wait_until
 
 pytestmark = pytest.mark.timeout(60)
-
-
-class Tally:
-    """Thread-safe counters and timestamps, keyed by ``<test key>:<what>``."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: dict[str, int] = defaultdict(int)
-        self._log: dict[str, list[Any]] = defaultdict(list)
-
-    def incr(self, name: str) -> int:
-        with self._lock:
-            self._counts[name] += 1
-            return self._counts[name]
-
-    def count(self, name: str) -> int:
-        with self._lock:
-            return self._counts[name]
-
-    def note(self, name: str, value: object) -> None:
-        with self._lock:
-            self._log[name].append(value)
-
-    def notes(self, name: str) -> list[Any]:
-        with self._lock:
-            return list(self._log[name])
 
 
 class SignedUp(pydantic.BaseModel):
