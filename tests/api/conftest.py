@@ -12,7 +12,7 @@ import httpx
 import pytest
 import uvicorn
 
-from wayline.devserver.app import ApiConfig, create_app
+from wayline.api.rest import ApiConfig, create_app
 from wayline.engine.service import Service
 from wayline.store.sqlite import SqliteStore
 

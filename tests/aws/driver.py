@@ -27,7 +27,7 @@ from handlers import ingest as ingest_handler
 from handlers import timers as timers_handler
 
 from wayline.aws.runtime import Clients, Deps, Runtime, build_runtime
-from wayline.devserver.clock import OsEntropy
+from wayline.clock import OsEntropy
 
 from .conftest import REGION, Stack, VirtualClock
 

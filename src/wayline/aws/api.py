@@ -1,6 +1,6 @@
 """The api function's HTTP API: the dev server's routes, with the AWS differences.
 
-Reused as is from ``wayline.devserver.app.Api``: request validation, auth guards, error
+Reused as is from ``wayline.api.rest.Api``: request validation, auth guards, error
 messages, ``POST /fn/register`` and the REST API (``/v0``, ``/v1``). Different on AWS:
 
 * ``POST /e/{key}`` validates the events exactly as the dev server does, then publishes
@@ -30,7 +30,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wayline import signing
-from wayline.devserver.app import Api, ApiConfig, error
+from wayline.api.rest import Api, ApiConfig, error
 from wayline.engine import events as events_mod
 from wayline.engine.ids import seeded_event_id
 from wayline.engine.ports import Clock, IdSource

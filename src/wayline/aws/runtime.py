@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from wayline.devserver.clock import OsEntropy, SystemClock
+from wayline.clock import OsEntropy, SystemClock
 from wayline.engine.model import App, FunctionDef
 from wayline.engine.ports import Clock, IdSource, Store
 from wayline.engine.service import Service

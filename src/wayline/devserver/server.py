@@ -18,10 +18,10 @@ from pathlib import Path
 
 import uvicorn
 
+from ..api.rest import ApiConfig, create_app
+from ..clock import OffsetClock, OsEntropy, SystemClock
 from ..engine.service import Service
 from ..store.sqlite import SqliteStore
-from .app import ApiConfig, create_app
-from .clock import OffsetClock, OsEntropy, SystemClock
 from .discovery import discover_forever
 from .invoker import HttpInvoker
 from .worker import Worker

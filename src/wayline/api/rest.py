@@ -18,6 +18,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import signing
+from ..clock import OffsetClock
 from ..engine import events as events_mod
 from ..engine import expr
 from ..engine.durations import parse_time
@@ -26,7 +27,6 @@ from ..engine.model import Run
 from ..engine.registration import parse_register
 from ..engine.service import Service
 from ..errors import ValidationError
-from .clock import OffsetClock
 from .views import event_view, function_view, run_summary, run_view
 
 log = logging.getLogger("wayline.api")

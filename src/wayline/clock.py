@@ -1,4 +1,5 @@
-"""The dev server's clock and entropy: the only place that reads real time and randomness."""
+"""Real time and entropy for every composition root (dev server, Lambda handlers): the only
+place that reads the system clock and randomness."""
 
 from __future__ import annotations
 
