@@ -50,19 +50,33 @@ class Crash(BaseException):
 
 @dataclass
 class FaultPlan:
-    """Which calls fail: each call is a fault with ``rate`` until ``budget`` runs out."""
+    """Which calls fail: the ``targeted`` ones, and each call with probability ``rate``
+    until ``budget`` runs out."""
 
-    rng: random.Random
-    rate: float
-    budget: int
+    rng: random.Random = field(default_factory=random.Random)
+    rate: float = 0.0
+    budget: int = 0
     enabled: bool = True
     injected: list[str] = field(default_factory=list)
+    targeted: list[tuple[str, bool, bool]] = field(default_factory=list)
+    """(where, after the write?, crash?) faults to inject once each, at their next call."""
+
+    def fail_next(self, where: str, *, after: bool = False, crash: bool = True) -> None:
+        """Fail the next call of ``where`` (``"runs.save_run"``): before it, or after it
+        took effect; as a crash or as a reported error."""
+        self.targeted.append((where, after, crash))
 
     def maybe_fail(self, where: str, *, applied: bool) -> None:
+        for target in self.targeted:
+            if target[:2] == (where, applied):
+                self.targeted.remove(target)
+                self._fail(where, applied=applied, crash=target[2])
         if not self.enabled or self.budget <= 0 or self.rng.random() >= self.rate:
             return
         self.budget -= 1
-        crash = self.rng.random() < 0.5
+        self._fail(where, applied=applied, crash=self.rng.random() < 0.5)
+
+    def _fail(self, where: str, *, applied: bool, crash: bool) -> None:
         self.injected.append(
             f"{'crash' if crash else 'error'} {'after' if applied else 'before'} {where}"
         )
