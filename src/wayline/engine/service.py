@@ -26,6 +26,7 @@ from . import cron, expr, lifecycle, machine
 from .decision import Decision
 from .events import EventInput, dedupe_key, internal_event
 from .flow.config import flow_config
+from .functions import DEFAULT_CHECK_EVERY_MS, FunctionCache
 from .gate import FlowGate, Slots
 from .ids import seeded_event_id, ulid
 from .machine import Env
@@ -83,13 +84,16 @@ class Service:
         *,
         retry_interval_ms: int | None = None,
         on_enqueue: Callable[[], None] | None = None,
+        sync_check_ms: int = DEFAULT_CHECK_EVERY_MS,
     ) -> None:
+        """``sync_check_ms``: how stale this process's view of the synced functions may get
+        when another process syncs (see ``engine.functions``)."""
         self._store = store
         self._clock = clock
         self._ids = ids
         self._retry_interval_ms = retry_interval_ms
         self._on_enqueue = on_enqueue or (lambda: None)
-        self._functions_cache: list[FunctionDef] | None = None
+        self._functions = FunctionCache(store, clock, check_every_ms=sync_check_ms)
         self._gate = FlowGate(store, is_live=self._is_live)
         self._windows = Windows(
             store,
@@ -113,17 +117,16 @@ class Service:
     def sync_app(self, app: App, functions: Sequence[FunctionDef]) -> bool:
         """Store the app's functions (replacing the old set) and schedule their crons."""
         changed = self._store.apps.put_app(app, functions)
-        self._functions_cache = None
+        self._functions.bump()
         self._schedule_crons(functions, after=self.now())
         log.info(
             "app synced", extra={"app_id": app.id, "functions": len(functions), "changed": changed}
         )
         return changed
 
-    def _functions(self) -> list[FunctionDef]:
-        if self._functions_cache is None:
-            self._functions_cache = self._store.apps.list_functions()
-        return self._functions_cache
+    def function(self, function_id: str) -> FunctionDef | None:
+        """A synced function, from this process's cache (see ``engine.functions``)."""
+        return self._functions.get(function_id)
 
     def _schedule_crons(self, functions: Sequence[FunctionDef], *, after: int) -> None:
         items = [
@@ -184,7 +187,7 @@ class Service:
         wire = event.to_wire()
         if event.name == lifecycle.FUNCTION_INVOKED:
             self._start_invoked(event)
-        for fn in functions_for_event(self._functions(), wire, now_ms=now):
+        for fn in functions_for_event(self._functions.all(), wire, now_ms=now):
             self._admit_event(fn, event, now)
         self._resume_waits(event, wire)
 
@@ -306,7 +309,7 @@ class Service:
         meta = event.data.get("_inngest")
         meta = meta if isinstance(meta, Mapping) else {}
         correlation_id = str(meta.get("correlation_id") or "")
-        fn = self._store.apps.get_function(str(meta.get("fn_id") or ""))
+        fn = self._functions.get(str(meta.get("fn_id") or ""))
         if fn is None:
             self.emit(
                 {
@@ -414,7 +417,7 @@ class Service:
             self._windows.fire(item, now=self.now())
 
     def _cron_tick(self, item: WorkItem) -> None:
-        fn = self._store.apps.get_function(item.function_id or "")
+        fn = self._functions.get(item.function_id or "")
         if fn is None or not any(t.cron == item.cron for t in fn.triggers):
             return  # the trigger was removed or changed at a later sync
         event = internal_event(
@@ -431,7 +434,7 @@ class Service:
     # ------------------------------------------------------------------ plumbing
 
     def _function_for(self, run: Run) -> FunctionDef:
-        fn = self._store.apps.get_function(run.function_id)
+        fn = self._functions.get(run.function_id)
         if fn is not None:
             return fn
         # The function was removed at a later sync: finish what we can with no retries.
