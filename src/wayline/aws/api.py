@@ -17,7 +17,6 @@ messages, ``POST /fn/register`` and the REST API (``/v0``, ``/v1``). Different o
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -30,8 +29,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wayline import signing
-from wayline.api.rest import Api, ApiConfig, error
+from wayline.api.rest import Api, ApiConfig, error, json_body
 from wayline.engine import events as events_mod
+from wayline.engine import json_input
 from wayline.engine.ids import seeded_event_id
 from wayline.engine.ports import Clock, IdSource
 from wayline.engine.protocol import redact_url
@@ -107,11 +107,12 @@ class AwsApi(Api):
                 {"ids": [], "status": 401, "error": "event key not found"}, status_code=401
             )
         try:
+            seed = events_mod.check_seed(request.headers.get(events_mod.SEED_HEADER))
             inputs = events_mod.parse_request(await request.body())
         except ValidationError as exc:
             return JSONResponse({"ids": [], "status": 400, "error": str(exc)}, status_code=400)
         seeds = event_seeds(
-            request.headers.get("x-inngest-event-id-seed"),
+            seed,
             len(inputs),
             now_ms=self._clock.now_ms(),
             entropy=self._entropy.entropy(10),
@@ -132,7 +133,7 @@ class AwsApi(Api):
     async def sync(self, request: Request) -> Response:
         """``PUT /v1/apps/sync`` ``{"url": ...}``: ask the app at ``url`` to sync."""
         try:
-            body = json.loads(await request.body() or b"{}")
+            body = await json_body(request, empty={})
             raw = body.get("url") if isinstance(body, dict) else None
             url = check_app_url(
                 raw if isinstance(raw, str) else "",
@@ -175,7 +176,7 @@ class AwsApi(Api):
         except AuthError as exc:
             return error(502, f"app at {redact_url(url)} sent an unsigned sync reply: {exc}")
         try:
-            config: Any = json.loads(reply.content)
+            config: Any = json_input.parse(reply.content, field="sync reply")
             register = {
                 "url": config.get("url") or url,
                 "appName": config.get("app_id"),

@@ -204,6 +204,10 @@ def server_headers(
 
 
 def redact_url(url: str) -> str:
-    """Scheme, host and path only, for logs and errors: query strings may carry tokens."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+    """Scheme, host, port and path only, for logs and errors: user info (``user:password@``)
+    and query strings may carry secrets. Never raises, whatever the text."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid URL>"
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
