@@ -42,6 +42,7 @@ from wayline.errors import AuthError, ValidationError
 
 from .eventbridge import EventBus, event_seeds
 from .invoker import SERVER_KIND, server_headers
+from .pinning import pinned_client
 
 __all__ = ["AwsApi", "create_api"]
 
@@ -88,15 +89,15 @@ class AwsApi(Api):
         bus: EventBus,
         clock: Clock,
         entropy: IdSource,
-        http: Callable[[], httpx.Client] = lambda: httpx.Client(
-            timeout=SYNC_TIMEOUT_S, follow_redirects=False
-        ),
+        http: Callable[[], httpx.Client] | None = None,
     ) -> None:
         super().__init__(service, config)
         self._bus = bus
         self._clock = clock
         self._entropy = entropy
-        self._http = http
+        self._http = http or (
+            lambda: pinned_client(allow_private=config.allow_private_apps, timeout=SYNC_TIMEOUT_S)
+        )
 
     async def send_events(self, request: Request) -> Response:
         key = str(request.path_params["key"]).encode()
@@ -152,6 +153,8 @@ class AwsApi(Api):
         try:
             with self._http() as client:
                 reply = client.put(url, content=payload, headers=headers)
+        except ValidationError as exc:
+            return error(400, str(exc))  # the name resolves to an address we never call
         except httpx.HTTPError as exc:
             return error(502, f"could not reach {redact_url(url)}: {type(exc).__name__}")
         if reply.headers.get("x-inngest-sync-kind") != "in_band":

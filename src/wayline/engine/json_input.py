@@ -33,6 +33,10 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+class NotJsonError(ValidationError):
+    """The text is not JSON at all (as opposed to JSON holding a value we refuse)."""
+
+
 def parse(body: bytes | str, *, field: str = "body") -> JSON:
     """Decode ``body`` and check every value in it; ``field`` names the root in errors."""
     value = decode(body, field=field)
@@ -49,7 +53,7 @@ def decode(body: bytes | str, *, field: str = "body") -> JSON:
             f"{field} is nested too deeply; the limit is {MAX_DEPTH} levels", field=field
         ) from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"{field} is not valid JSON: {exc}", field=field) from None
+        raise NotJsonError(f"{field} is not valid JSON: {exc}", field=field) from None
     return value
 
 
