@@ -31,8 +31,6 @@ from .views import event_view, function_view, run_summary, run_view
 log = logging.getLogger("wayline.api")
 
 Handler = Callable[[Request], Awaitable[Response]]
-MAX_CLOCK_ADVANCE_MS = 10 * 366 * 24 * 3600 * 1000
-"""The test clock moves at most 10 years per request (dates stay printable)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,10 +262,11 @@ class Api:
         advance = body.get("advance_ms", 0) if isinstance(body, dict) else None
         if isinstance(advance, bool) or not isinstance(advance, int):
             return error(400, f"advance_ms must be an integer, got {advance!r}")
-        if not 0 <= advance <= MAX_CLOCK_ADVANCE_MS:
+        limit = events_mod.MAX_TS_MS - clock.now_ms()  # dates stay within what events allow
+        if not 0 <= advance <= limit:
             return error(
                 400,
-                f"advance_ms must be from 0 to {MAX_CLOCK_ADVANCE_MS} (10 years), got {advance}",
+                f"advance_ms must be from 0 to {limit} (the clock stops at 2100), got {advance}",
             )
         now = clock.advance(advance)
         self._on_clock_advanced()
