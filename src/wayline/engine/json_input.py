@@ -26,9 +26,10 @@ MAX_DEPTH = 100
 """Deep enough for any real payload, far from the interpreter's recursion limit (the
 server nests client data a few levels deeper when it builds an SDK call)."""
 
-_MAX_INT_BITS = 1024
-"""Integers wider than this overflow a double (what JCS and JavaScript SDKs read)."""
+_SAFE_INT_BITS = 1000
+"""Integers this narrow always fit a double; wider ones are converted to find out."""
 
+_PLAIN = (bool, int, type(None))
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -61,7 +62,11 @@ def check(value: JSON, *, path: str) -> None:
     """Raise ``ValidationError`` for the first value JSON-in-practice cannot hold.
 
     Iterative, not recursive: a value nested past the limit is reported, not overflowed.
+    A quick pass without paths clears the common, valid case; only a value with a
+    problem pays for the second pass that names where it is.
     """
+    if _clean(value):
+        return
     stack: list[tuple[JSON, str, int]] = [(value, path, 0)]
     while stack:
         item, where, depth = stack.pop()
@@ -74,7 +79,7 @@ def check(value: JSON, *, path: str) -> None:
                     field=where,
                 )
         elif isinstance(item, int) and not isinstance(item, bool):
-            if item.bit_length() > _MAX_INT_BITS:
+            if not _fits_double(item):
                 raise ValidationError(
                     f"{where}: number out of range; the limit is a 64-bit float (about 1.8e308)",
                     field=where,
@@ -85,6 +90,44 @@ def check(value: JSON, *, path: str) -> None:
                     f"{where} is nested too deeply; the limit is {MAX_DEPTH} levels", field=where
                 )
             stack.extend(reversed(_children(item, where, depth + 1)))
+
+
+def _clean(value: JSON) -> bool:
+    """True if ``check`` would pass: the same rules, no paths built (the hot path)."""
+    stack: list[tuple[JSON, int]] = [([value], -1)]  # the root is a child like any other
+    while stack:
+        item, depth = stack.pop()
+        if depth >= MAX_DEPTH:
+            return False
+        children = item.items() if isinstance(item, dict) else enumerate(item)
+        for key, child in children:
+            if type(key) is str and not key.isascii() and _SURROGATE.search(key):
+                return False
+            kind = type(child)
+            if kind is dict or kind is list:
+                stack.append((child, depth + 1))
+            elif kind is str:
+                if not child.isascii() and _SURROGATE.search(child):
+                    return False
+            elif kind is float:
+                if not math.isfinite(child):
+                    return False
+            elif kind is int and not _fits_double(child):
+                return False
+            elif kind not in _PLAIN:
+                return False  # anything else (a Mapping subclass...) gets the careful pass
+    return True
+
+
+def _fits_double(number: int) -> bool:
+    """Canonical JSON (and every JavaScript SDK) reads numbers as doubles."""
+    if number.bit_length() <= _SAFE_INT_BITS:
+        return True
+    try:
+        float(number)
+    except OverflowError:
+        return False
+    return True
 
 
 def _children(
