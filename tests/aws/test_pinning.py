@@ -3,12 +3,19 @@ the SSRF rules and connects only to the address it checked (real HTTP on loopbac
 
 from __future__ import annotations
 
+import datetime
+import ssl
 import threading
 from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from wayline.aws.invoker import SyncInvoker
 from wayline.aws.pinning import Resolver, pinned_client
@@ -147,3 +154,58 @@ def test_an_unresolvable_name_is_an_ordinary_transport_failure() -> None:
 def test_httpx_errors_still_map(app_port: int) -> None:
     with pinned_client(allow_private=True, timeout=5) as client, pytest.raises(httpx.ConnectError):
         client.post("http://127.0.0.1:9/api")  # nothing listens on port 9
+
+
+# ------------------------------------------------------------------ TLS keeps the name
+
+
+def _certificate(name: str, directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for ``name`` (it is its own authority)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_tls_verifies_the_name_while_connecting_to_the_pinned_address(tmp_path: Path) -> None:
+    cert, key = _certificate("app.example.test", tmp_path)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    Recorder.seen = []
+    port = int(server.server_address[1])
+    trust = ssl.create_default_context(cafile=str(cert))
+    resolve = resolver({"app.example.test": ["127.0.0.1"], "other.example.test": ["127.0.0.1"]})
+    try:
+        with pinned_client(allow_private=True, timeout=5, resolve=resolve, verify=trust) as c:
+            assert c.post(f"https://app.example.test:{port}/api").status_code == 200
+            with pytest.raises(httpx.ConnectError, match=r"CERTIFICATE_VERIFY_FAILED|mismatch"):
+                c.post(f"https://other.example.test:{port}/api")  # same address, wrong name
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert Recorder.seen == [("/api", f"app.example.test:{port}")]

@@ -260,6 +260,8 @@ class Api:
         except ValidationError as exc:
             return error(400, str(exc))
         advance = body.get("advance_ms", 0) if isinstance(body, dict) else None
+        if isinstance(advance, float) and advance.is_integer():
+            advance = int(advance)  # 1000.0 from a client that computed it
         if isinstance(advance, bool) or not isinstance(advance, int):
             return error(400, f"advance_ms must be an integer, got {advance!r}")
         limit = events_mod.MAX_TS_MS - clock.now_ms()  # dates stay within what events allow

@@ -17,6 +17,7 @@ URL is forbidden" from "this app is down" and say so.
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 import typing
 from collections.abc import Callable, Iterable, Sequence
@@ -100,11 +101,12 @@ class PinnedTransport(httpx.HTTPTransport):
         allow_private: bool,
         resolve: Resolver = system_resolver,
         limits: httpx.Limits = LIMITS,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
-        super().__init__(limits=limits, trust_env=False)
+        super().__init__(limits=limits, trust_env=False, verify=verify)
         # httpx builds its pool without a way to pass a network backend: rebuild it.
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=httpx.create_ssl_context(verify=verify),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
@@ -117,10 +119,12 @@ def pinned_client(
     allow_private: bool,
     timeout: httpx.Timeout | float,
     resolve: Resolver = system_resolver,
+    verify: ssl.SSLContext | bool = True,
 ) -> httpx.Client:
-    """An httpx client that connects only to checked addresses and follows no redirects."""
+    """An httpx client that connects only to checked addresses and follows no redirects.
+    ``verify`` is for tests with their own certificate authority."""
     return httpx.Client(
-        transport=PinnedTransport(allow_private=allow_private, resolve=resolve),
+        transport=PinnedTransport(allow_private=allow_private, resolve=resolve, verify=verify),
         timeout=timeout,
         follow_redirects=False,
         trust_env=False,
