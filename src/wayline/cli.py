@@ -10,6 +10,8 @@ import sys
 from collections.abc import Sequence
 
 from .devserver.server import DevConfig, serve
+from .engine.urls import check_app_url
+from .errors import ValidationError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,7 +27,9 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="APP_URL",
-        help="serve URL of an app to sync (repeatable)",
+        type=_app_url,
+        help="serve URL of an app to sync (repeatable; loopback and private addresses "
+        "allowed, cloud metadata and link-local never)",
     )
     dev.add_argument(
         "--db",
@@ -71,6 +75,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     dev.add_argument("--app-port", type=int, default=3000, help="port for --app (default 3000)")
     return parser
+
+
+def _app_url(text: str) -> str:
+    """``-u`` URLs pass the same SSRF checks as registered ones (private targets allowed,
+    as for every app of the dev server); the error never repeats the URL (credentials)."""
+    try:
+        return check_app_url(text, field="app URL", allow_private=True)
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -44,7 +44,7 @@ class HttpInvoker:
         return self._session
 
     async def call(self, prepared: PreparedCall) -> CallResponse:
-        body = signing.canonical_json(prepared.body)
+        body = prepared.payload or signing.canonical_json(prepared.body)
         headers = server_headers(signing_key=self._signing_key, body=body, clock=self._clock)
         headers["x-inngest-req-version"] = str(max(prepared.run.request_version, 2))
         headers["x-run-id"] = prepared.run.id

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 
+from .. import signing
 from ..errors import StoreError, ValidationError
 from . import cron, expr, lifecycle, machine
 from .decision import Decision
@@ -68,6 +69,8 @@ class PreparedCall:
     fn: FunctionDef
     slots: Slots = ()
     """Concurrency slots held for this call: release them when it returns."""
+    payload: bytes = b""
+    """``body`` as the JCS bytes to sign and send (made once, when the call is prepared)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,7 +387,18 @@ class Service:
                 self._gate.release_slots(slots, item.id)
                 return None
         body = build_request(run, fn, item, disable_immediate_execution=run.force_step_plan)
-        return PreparedCall(url=call_url(fn, item), body=body, run=run, fn=fn, slots=slots)
+        try:
+            payload = signing.canonical_json(body)
+        except (ValueError, TypeError, ArithmeticError, RecursionError) as exc:
+            self._gate.release_slots(slots, item.id)
+            reason = f"{type(exc).__name__}: {exc}"
+            self._transition(
+                run.id, lambda r, env: machine.apply_call_unbuildable(r, item, env, reason=reason)
+            )
+            return None
+        return PreparedCall(
+            url=call_url(fn, item), body=body, run=run, fn=fn, slots=slots, payload=payload
+        )
 
     def renew_call(self, call: PreparedCall, item: WorkItem) -> None:
         """Keep a long call's concurrency slots alive (a dead worker's slots lapse)."""
