@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from .devserver.claim import StartupError
 from .devserver.server import DevConfig, serve
 
 
@@ -98,4 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(serve(config))
         except KeyboardInterrupt:
             return 0
+        except StartupError as exc:
+            sys.stderr.write(f"wayline dev: {exc}\n")
+            return 1
     return 0
