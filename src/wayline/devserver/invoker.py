@@ -12,6 +12,7 @@ from ..engine import protocol
 from ..engine.ports import Clock
 from ..engine.protocol import CallResponse, parse_response, redact_url
 from ..engine.service import PreparedCall
+from .lenient_http import lenient_connector
 
 log = logging.getLogger("wayline.invoker")
 
@@ -47,7 +48,7 @@ class HttpInvoker:
         if self._fresh is None:
             self._fresh = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=CALL_TIMEOUT_S, sock_connect=10.0),
-                connector=aiohttp.TCPConnector(force_close=True),
+                connector=lenient_connector(force_close=True),
                 auto_decompress=True,
             )
         return self._fresh
@@ -58,7 +59,7 @@ class HttpInvoker:
             trace.on_connection_reuseconn.append(_mark_reused)
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=CALL_TIMEOUT_S, sock_connect=10.0),
-                connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=KEEPALIVE_S),
+                connector=lenient_connector(limit=256, keepalive_timeout=KEEPALIVE_S),
                 auto_decompress=True,
                 trace_configs=[trace],
             )
