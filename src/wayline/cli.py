@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from .devserver.claim import StartupError
 from .devserver.server import DevConfig, serve
 from .engine.urls import check_app_url
 from .errors import ValidationError
@@ -111,4 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(serve(config))
         except KeyboardInterrupt:
             return 0
+        except StartupError as exc:
+            sys.stderr.write(f"wayline dev: {exc}\n")
+            return 1
     return 0

@@ -29,7 +29,7 @@ from .events import EventInput, dedupe_key, internal_event
 from .flow.config import flow_config
 from .functions import DEFAULT_CHECK_EVERY_MS, FunctionCache
 from .gate import FlowGate, Slots
-from .ids import seeded_event_id, ulid
+from .ids import next_ulid, seeded_event_id
 from .machine import Env
 from .model import (
     JSON,
@@ -97,6 +97,7 @@ class Service:
         self._retry_interval_ms = retry_interval_ms
         self._on_enqueue = on_enqueue or (lambda: None)
         self._functions = FunctionCache(store, clock, check_every_ms=sync_check_ms)
+        self._last_id: str | None = None
         self._gate = FlowGate(store, is_live=self._is_live)
         self._windows = Windows(
             store,
@@ -113,7 +114,10 @@ class Service:
         return self._clock.now_ms()
 
     def new_id(self) -> str:
-        return ulid(self.now(), self._ids.entropy(10))
+        # Monotonic: runs started in one millisecond keep their order in the queue.
+        made = next_ulid(self._last_id, self.now(), self._ids.entropy(10))
+        self._last_id = made
+        return made
 
     # ------------------------------------------------------------------ apps
 
