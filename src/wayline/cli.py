@@ -115,6 +115,13 @@ def _client_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
         help="only runs in this status (repeatable)",
     )
     listing.add_argument("--limit", type=_positive, default=20, help="at most N runs (20)")
+    listing.add_argument(
+        "--if",
+        dest="condition",
+        metavar="EXPR",
+        help="CEL over the triggering event, e.g. 'event.data.user_id == \"u1\"'",
+    )
+    listing.add_argument("--cursor", help="the next page, as the previous listing printed it")
     show = actions.add_parser("show", parents=[server, as_json], help="a run and its steps")
     show.add_argument("run_id")
     cancel = actions.add_parser("cancel", parents=[server], help="cancel a run")
@@ -143,6 +150,8 @@ def _run_client(args: argparse.Namespace) -> int:
                 function=args.function,
                 statuses=args.status,
                 limit=args.limit,
+                condition=args.condition,
+                cursor=args.cursor,
                 as_json=args.json,
                 out=out,
                 err=err,

@@ -59,7 +59,7 @@ class HttpInvoker:
                 return parse_response(resp.status, dict(resp.headers), content)
         except (aiohttp.ClientError, TimeoutError) as exc:
             reason = describe(exc)
-            self.reachability.failed(prepared.url, reason, _context(prepared))
+            self.reachability.failed(prepared.url, reason, call_context(prepared))
             where = redact_url(prepared.url)
             return CallResponse.failed_transport(f"could not reach {where}: {reason}")
 
@@ -68,8 +68,11 @@ class HttpInvoker:
             await self._session.close()
 
 
-def _context(prepared: PreparedCall) -> dict[str, object]:
-    """What a log line about this call is about: the run, its function and the step."""
+def call_context(prepared: PreparedCall) -> dict[str, object]:
+    """What a log line about this call is about: the run, its function and the step (none
+    for a discovery call, which runs the function to find its next step)."""
     ctx = prepared.body.get("ctx")
     step_id = ctx.get("step_id") if isinstance(ctx, dict) else None
+    if step_id == protocol.STEP_QUERY_DISCOVERY:
+        step_id = None
     return {"run_id": prepared.run.id, "function_id": prepared.fn.id, "step_id": step_id}
