@@ -182,7 +182,17 @@ class StepRecord:
     output: JSON = None
     error: JSON = None
     history: tuple[Attempt, ...] = ()
-    """Every try of the step, oldest first (empty for sleeps and waits)."""
+    """The step's tries, oldest first, when there was more than one or one failed; read
+    ``tries`` for every try (a step that succeeded at once keeps no history)."""
+
+    @property
+    def tries(self) -> tuple[Attempt, ...]:
+        """Every try of the step, oldest first; none for a sleep or a wait."""
+        if self.history or self.op != "StepRun" or self.ended_at is None:
+            return self.history
+        if self.status is not StepStatus.COMPLETED or self.attempts < 1:
+            return self.history
+        return (Attempt(self.attempts, self.started_at, self.ended_at, StepStatus.COMPLETED),)
 
 
 class WaitKind(enum.StrEnum):
