@@ -13,6 +13,7 @@ from ..engine.ports import Clock
 from ..engine.protocol import CallResponse, parse_response, redact_url
 from ..engine.service import PreparedCall
 from .lenient_http import lenient_connector
+from .reachability import Reachability, describe
 
 log = logging.getLogger("wayline.invoker")
 
@@ -42,6 +43,7 @@ class HttpInvoker:
         self._signing_key = signing_key
         self._session: aiohttp.ClientSession | None = None
         self._fresh: aiohttp.ClientSession | None = None
+        self.reachability = Reachability(log)
 
     def _fresh_client(self) -> aiohttp.ClientSession:
         """A session that never reuses a connection, for the retry of a stale one."""
@@ -71,16 +73,14 @@ class HttpInvoker:
         headers["x-inngest-req-version"] = str(max(prepared.run.request_version, 2))
         headers["x-run-id"] = prepared.run.id
         try:
-            return await self._post(prepared.url, body, headers)
+            response = await self._post(prepared.url, body, headers)
         except (aiohttp.ClientError, TimeoutError) as exc:
             where = redact_url(prepared.url)
-            log.warning(
-                "SDK call failed: cannot reach %s (%s)",
-                where,
-                type(exc).__name__,
-                extra={"run_id": prepared.run.id},
-            )
-            return CallResponse.failed_transport(f"could not reach {where}: {type(exc).__name__}")
+            reason = describe(exc)
+            self.reachability.failed(prepared.url, reason, call_context(prepared))
+            return CallResponse.failed_transport(f"could not reach {where}: {reason}")
+        self.reachability.reached(prepared.url)
+        return response
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> CallResponse:
         """POST once; again on a new connection if a reused one was already dead.
@@ -132,3 +132,13 @@ async def _mark_reused(
 ) -> None:
     if ctx.trace_request_ctx is not None:
         ctx.trace_request_ctx.reused = True
+
+
+def call_context(prepared: PreparedCall) -> dict[str, object]:
+    """What a log line about this call is about: the run, its function and the step (none
+    for a discovery call, which runs the function to find its next step)."""
+    ctx = prepared.body.get("ctx")
+    step_id = ctx.get("step_id") if isinstance(ctx, dict) else None
+    if step_id == protocol.STEP_QUERY_DISCOVERY:
+        step_id = None
+    return {"run_id": prepared.run.id, "function_id": prepared.fn.id, "step_id": step_id}

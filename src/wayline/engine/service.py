@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 
 from .. import signing
 from ..errors import StoreError, ValidationError
-from . import cron, expr, lifecycle, machine
+from . import cron, expr, lifecycle, machine, search
 from .decision import Decision
 from .events import EventInput, dedupe_key, internal_event
 from .flow.config import flow_config
@@ -44,7 +44,7 @@ from .model import (
     WorkItem,
     WorkKind,
 )
-from .ports import Clock, IdSource, Store
+from .ports import Clock, IdSource, RunQuery, Store
 from .protocol import CallResponse, build_request, call_url
 from .triggers import functions_for_event
 from .windows import Windows
@@ -372,6 +372,18 @@ class Service:
                 cancelled.append(run.id)
         return cancelled
 
+    def search_runs(
+        self,
+        query: RunQuery,
+        condition: str | None = None,
+        scan_budget: int = search.DEFAULT_SCAN_BUDGET,
+    ) -> search.SearchResult:
+        """Runs matching ``query`` and, if given, the CEL ``condition`` over each run's
+        triggering event, reading at most ``scan_budget`` runs (see ``engine.search``)."""
+        return search.search_runs(
+            self._store.runs, query, condition=condition, scan_budget=scan_budget, now_ms=self.now()
+        )
+
     # ------------------------------------------------------------------ work items
 
     def prepare_call(self, item: WorkItem) -> PreparedCall | Blocked | None:
@@ -511,7 +523,10 @@ class Service:
                     self.new_id(), received_at=now, keep_internal=True
                 )
             except ValidationError:
-                log.exception("internal event rejected", extra={"run_id": decision.run.id})
+                log.exception(
+                    "internal event rejected",
+                    extra={"run_id": decision.run.id, "function_id": decision.run.function_id},
+                )
                 continue
             publish.append(event)
         return Outbox(
