@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Protocol
 
 from ..engine.gate import SLOT_TTL_MS
 from ..engine.model import WorkItem, WorkKind
 from ..engine.ports import Clock
+from ..engine.protocol import CallResponse
 from ..engine.service import Blocked, PreparedCall, Service
-from .invoker import HttpInvoker
 
 log = logging.getLogger("wayline.worker")
 
@@ -26,9 +27,15 @@ BLOCKED_RETRY_MS = 100
 """How soon an item blocked by a full concurrency limit is tried again."""
 
 
+class Invoker(Protocol):
+    """Makes an SDK call (``devserver.invoker.HttpInvoker`` over real HTTP)."""
+
+    async def call(self, prepared: PreparedCall) -> CallResponse: ...
+
+
 class Worker:
     def __init__(
-        self, service: Service, invoker: HttpInvoker, clock: Clock, *, max_in_flight: int = 256
+        self, service: Service, invoker: Invoker, clock: Clock, *, max_in_flight: int = 256
     ) -> None:
         self._service = service
         self._invoker = invoker

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
+from . import aigateway
 from .decision import Decision, Env, add_item, drop_item
 from .flow.config import flow_config
 from .lifecycle import TIMEOUT_FINISH, TIMEOUT_START, finish
@@ -248,14 +249,11 @@ def _apply_ops(run: Run, item: WorkItem, resp: CallResponse, env: Env, started_a
     for op in ops:
         step = _apply_op(decision.run, item, op, resp, env, started_at)
         if step is None:
-            message = f"opcode {op.op!r} (step {op.label!r}) is not supported by Wayline"
-            return finish(
-                decision.run, RunStatus.FAILED, {"name": "Error", "message": message}, now=env.now
-            )
+            return decision.merge(_unsupported(decision.run, op, env))
         if step.run.status.is_terminal:
             return decision.merge(step)
         decision = decision.merge(step)
-        completed = completed or _is_completion(op, resp, item, env)
+        completed = completed or _is_completion(op, resp, item, env, decision.run)
     run = decision.run
     if len(ops) > 1:
         run = replace(run, force_step_plan=True)
@@ -268,9 +266,30 @@ def _apply_ops(run: Run, item: WorkItem, resp: CallResponse, env: Env, started_a
     return decision.merge(maybe_discover(run, env)) if completed else decision
 
 
-def _is_completion(op: Op, resp: CallResponse, item: WorkItem, env: Env) -> bool:
+def _unsupported(run: Run, op: Op, env: Env) -> Decision:
+    """Fail the run over an opcode Wayline does not know, showing the step that sent it."""
+    error: dict[str, JSON] = {
+        "name": "Error",
+        "message": f"opcode {op.op!r} (step {op.label!r}) is not supported by Wayline",
+    }
+    run = record(
+        run,
+        op.id,
+        name=op.label,
+        op=op.op or "Unknown",
+        status=StepStatus.FAILED,
+        started_at=env.now,
+        ended_at=env.now,
+        error=error,
+    )
+    return finish(run, RunStatus.FAILED, error, now=env.now)
+
+
+def _is_completion(op: Op, resp: CallResponse, item: WorkItem, env: Env, run: Run) -> bool:
     if op.op in ("StepRun", "Step", "StepFailed"):
         return True
+    if op.op == aigateway.OPCODE:
+        return op.id in run.memos
     return op.op == "StepError" and not _can_retry(item, resp, env)
 
 
@@ -316,5 +335,12 @@ def _apply_op(
                 run, op, memo, StepStatus.FAILED, attempts, started_at, env.now, attempt=failed
             )
         )
+    if op.op == aigateway.OPCODE:
+
+        def retry_at() -> int | None:
+            can = _can_retry(item, resp, env)
+            return env.now + _retry_delay(item, resp, env) if can else None
+
+        return aigateway.apply(run, item, op, env, started_at=started_at, retry_at=retry_at)
     handler = DEFERRED.get(op.op)
     return None if handler is None else handler(run, op, env)

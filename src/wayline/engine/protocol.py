@@ -67,6 +67,9 @@ def _lower(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def _parse_op(raw: Mapping[str, JSON]) -> Op:
+    if raw.get("op") == "AIGateway":
+        # Its result comes from the provider, never from the SDK (which sends "data": null).
+        raw = {k: v for k, v in raw.items() if k not in ("data", "error")}
     return Op(
         op=str(raw.get("op", "")),
         id=str(raw.get("id", "")),
