@@ -18,6 +18,7 @@ from pathlib import Path
 
 import uvicorn
 
+from ..api.dashboard import LOOPBACK_HOSTS, DashboardConfig
 from ..api.rest import ApiConfig, create_app
 from ..clock import OffsetClock, OsEntropy, SystemClock
 from ..engine.service import Service
@@ -103,6 +104,11 @@ async def serve(config: DevConfig) -> None:
         ),
         lifespan=lifespan,
         on_clock_advanced=worker.wake,
+        dashboard=DashboardConfig(
+            store_label=f"dev · sqlite · {config.db}",
+            app_urls=tuple(urls),
+            allowed_hosts=LOOPBACK_HOSTS | {config.host} if config.host != "0.0.0.0" else None,
+        ),
     )
     server = uvicorn.Server(
         uvicorn.Config(
