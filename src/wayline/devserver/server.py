@@ -22,6 +22,7 @@ from ..api.dashboard import LOOPBACK_HOSTS, DashboardConfig
 from ..api.rest import ApiConfig, create_app
 from ..clock import OffsetClock, OsEntropy, SystemClock
 from ..engine.service import Service
+from ..otel import traces_from_env
 from ..store.sqlite import SqliteStore
 from .discovery import discover_forever
 from .invoker import HttpInvoker
@@ -58,12 +59,14 @@ async def serve(config: DevConfig) -> None:
     store = sqlite.store()
     keys = tuple(k for k in (config.signing_key, config.signing_key_fallback) if k)
     worker_ref: list[Worker] = []
+    traces = traces_from_env(os.environ)
     service = Service(
         store,
         clock,
         OsEntropy(),
         retry_interval_ms=int(config.retry_interval_s * 1000) if config.retry_interval_s else None,
         on_enqueue=lambda: worker_ref[0].wake() if worker_ref else None,
+        on_run_ended=traces.run_ended if traces else None,
     )
     invoker = HttpInvoker(clock=clock, signing_key=config.signing_key)
     worker = Worker(service, invoker, clock)
@@ -94,6 +97,8 @@ async def serve(config: DevConfig) -> None:
             await asyncio.gather(*tasks, return_exceptions=True)
             await invoker.close()
             sqlite.close()
+            if traces:
+                traces.shutdown()  # flushes the spans still batched
 
     api = create_app(
         service,
