@@ -5,17 +5,11 @@ Read-only: no action is rendered and no write route is served."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 import pytest
-import uvicorn
-from starlette.types import ASGIApp
 
+from api.serving import serving
 from wayline.aws.clients import cloudformation_client, dynamodb_client, s3_client
 from wayline.aws.stack import dashboard_app
 from wayline.cli import main
@@ -65,27 +59,6 @@ def _failed_run() -> Run:
             ),
         ),
     )
-
-
-@contextmanager
-def serving(app: ASGIApp) -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "dashboard did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture

@@ -19,10 +19,15 @@ class CardDeclinedError(Exception):
 
 def functions(client: inngest.Inngest) -> list[inngest.Function[Any]]:
     @client.create_function(
-        fn_id="greet", name="Greet user", retries=0, trigger=inngest.TriggerEvent(event="demo/greet")
+        fn_id="greet",
+        name="Greet user",
+        retries=0,
+        trigger=inngest.TriggerEvent(event="demo/greet"),
     )
     def greet(ctx: inngest.ContextSync) -> dict[str, Any]:
-        user = ctx.step.run("load-user", lambda: {"id": ctx.event.data.get("user_id"), "plan": "pro"})
+        user = ctx.step.run(
+            "load-user", lambda: {"id": ctx.event.data.get("user_id"), "plan": "pro"}
+        )
         text = ctx.step.run("say-hello", lambda: f"hello {user['id']}")
         return {"greeting": text}
 
@@ -30,7 +35,10 @@ def functions(client: inngest.Inngest) -> list[inngest.Function[Any]]:
         raise CardDeclinedError("card declined: insufficient funds")
 
     @client.create_function(
-        fn_id="charge", name="Charge card", retries=0, trigger=inngest.TriggerEvent(event="demo/charge")
+        fn_id="charge",
+        name="Charge card",
+        retries=0,
+        trigger=inngest.TriggerEvent(event="demo/charge"),
     )
     def charge(ctx: inngest.ContextSync) -> str:
         ctx.step.run("load-order", lambda: {"order_id": "o-17", "amount": 12.5})
@@ -38,7 +46,10 @@ def functions(client: inngest.Inngest) -> list[inngest.Function[Any]]:
         return "charged"
 
     @client.create_function(
-        fn_id="onboard", name="Onboard user", retries=0, trigger=inngest.TriggerEvent(event="demo/onboard")
+        fn_id="onboard",
+        name="Onboard user",
+        retries=0,
+        trigger=inngest.TriggerEvent(event="demo/onboard"),
     )
     def onboard(ctx: inngest.ContextSync) -> str:
         ctx.step.run("send-welcome", lambda: "sent")
@@ -47,7 +58,9 @@ def functions(client: inngest.Inngest) -> list[inngest.Function[Any]]:
         return "done"
 
     @client.create_function(
-        fn_id="approve", name="Wait for approval", retries=0,
+        fn_id="approve",
+        name="Wait for approval",
+        retries=0,
         trigger=inngest.TriggerEvent(event="demo/approve"),
     )
     def approve(ctx: inngest.ContextSync) -> str:

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
@@ -30,7 +30,6 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..engine.model import FunctionDef, Run
-from ..engine.protocol import redact_url
 from ..engine.service import Service
 from ..errors import ValidationError
 from ..trace import build_trace
@@ -39,6 +38,8 @@ from . import dashboard_format as fmt
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
 CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:"
+MAX_FORM_BYTES = 4 * 1024 * 1024
+"""An urlencoded send-event form; the event itself is then held to the event API's limits."""
 EXAMPLE_DATA = '{\n  "user_id": "u1"\n}'
 
 Page = Callable[[Request], Awaitable[Response]]
@@ -209,8 +210,11 @@ class Dashboard:
     async def send_event(self, request: Request) -> Response:
         if self._config.read_only:
             return HTMLResponse("this dashboard is read-only", 405)
-        form = await request.form()
-        name, text = str(form.get("name") or ""), str(form.get("data") or "")
+        body = await request.body()
+        if len(body) > MAX_FORM_BYTES:
+            return HTMLResponse(f"form body over {MAX_FORM_BYTES} bytes", 413)
+        form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+        name, text = (form.get("name") or [""])[0], (form.get("data") or [""])[0]
         event, errors = data.parse_event_form(name, text)
         if event is None:
             return self._events_page(request, name=name, data_text=text, errors=errors, status=400)
@@ -257,7 +261,7 @@ class Dashboard:
             unsynced=[u for u in urls if u not in {a.url for a in apps}],
             functions_by_app={a.id: [f for f in functions if f.app_id == a.id] for a in apps},
             health=health,
-            redact=redact_url,
+            redact=data.redact_url,
         )
 
     async def home(self, request: Request) -> Response:

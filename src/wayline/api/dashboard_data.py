@@ -10,13 +10,13 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
 
 from ..engine import events as events_mod
 from ..engine.events import EventInput
 from ..engine.model import JSON, Run, RunStatus
-from ..engine.protocol import redact_url
 from ..engine.service import Service
 from ..errors import ValidationError
 
@@ -119,6 +119,19 @@ def parse_event_form(name: str, data_text: str) -> tuple[EventInput | None, Form
 
 
 # ----------------------------------------------------------------------------- app health
+
+
+def redact_url(url: str) -> str:
+    """Scheme, host, port and path: no ``user:password@``, no query (it may hold tokens)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 @dataclass(frozen=True, slots=True)

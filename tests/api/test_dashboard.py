@@ -1,0 +1,193 @@
+"""The dashboard's pages over real loopback HTTP (no browser): content is server-rendered,
+bad input is a 4xx that says what is wrong and stores nothing, actions need our own
+origin, pages answer only to loopback names and never contain a key."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from wayline.api.dashboard import DashboardConfig
+from wayline.api.rest import ApiConfig, create_app
+from wayline.engine.model import App, FunctionDef, Run, RunStatus, StepRecord, StepStatus, Trigger
+from wayline.engine.service import Service
+from wayline.store.sqlite import SqliteStore
+
+from .conftest import CountingEntropy, FixedClock
+from .serving import serving
+
+SIGNING_KEY = "signkey-test-0123456789abcdef"
+EVENT_KEY = "event-key-secret-42"
+
+
+@pytest.fixture
+def service() -> Iterator[Service]:
+    sqlite = SqliteStore(":memory:")
+    yield Service(sqlite.store(), FixedClock(), CountingEntropy())
+    sqlite.close()
+
+
+@pytest.fixture
+def http(service: Service) -> Iterator[httpx.Client]:
+    app = create_app(
+        service,
+        ApiConfig(signing_keys=(SIGNING_KEY,), event_keys=(EVENT_KEY,)),
+        dashboard=DashboardConfig(probe_apps=False),
+    )
+    with serving(app) as url, httpx.Client(base_url=url, timeout=10) as client:
+        yield client
+
+
+def _sync(service: Service) -> None:
+    fn = FunctionDef(
+        id="shop-greet",
+        app_id="shop",
+        name="Greet",
+        url="http://user:pw@127.0.0.1:9/api/inngest",
+        triggers=(Trigger(event="shop/greet"),),
+        retries=0,
+    )
+    service.sync_app(App(id="shop", url=fn.url, sdk="py:v0.5"), [fn])
+
+
+def _run(service: Service, run_id: str, status: RunStatus, **extra: object) -> Run:
+    now = service.now()
+    run = Run(
+        id=run_id,
+        function_id="shop-greet",
+        app_id="shop",
+        status=status,
+        events=({"name": "shop/greet", "data": {"user": "<script>x</script>"}, "id": "e"},),
+        event_ids=("e",),
+        created_at=now - 5000,
+        ended_at=now - 1000 if status.is_terminal else None,
+        **extra,  # type: ignore[arg-type]
+    )
+    assert service.store.runs.create_run(run)
+    return run
+
+
+def test_pages_render_their_content_server_side(service: Service, http: httpx.Client) -> None:
+    _sync(service)
+    failed = _run(
+        service,
+        "01JFAILED00000000000000000",
+        RunStatus.FAILED,
+        output={"name": "ValueError", "message": "boom", "stack": "Traceback: line 7"},
+    )
+    _run(service, "01JDONE000000000000000000Z", RunStatus.COMPLETED)
+    home = http.get("/")
+    assert home.status_code == 200
+    assert failed.id in home.text
+    assert home.headers["content-security-policy"].startswith("default-src 'self'")
+
+    only_failed = http.get("/runs", params={"status": "Failed"}).text
+    assert failed.id in only_failed and "01JDONE000000000000000000Z" not in only_failed
+
+    page = http.get(f"/runs/{failed.id}").text
+    assert "ValueError" in page and "Traceback: line 7" in page
+    # Payloads are escaped, never rendered as markup.
+    assert "<script>x</script>" not in page and "&lt;script&gt;" in page
+    assert "Cancel run" not in page  # a finished run has no Cancel button
+
+    assert "shop-greet" in http.get("/functions").text
+    apps = http.get("/apps").text
+    assert "pw@" not in apps and "127.0.0.1:9/api/inngest" in apps  # URL password redacted
+
+
+def test_no_page_contains_a_key(service: Service, http: httpx.Client) -> None:
+    _sync(service)
+    _run(service, "01JLIVE000000000000000000Z", RunStatus.RUNNING)
+    for path in ("/", "/runs", "/runs/01JLIVE000000000000000000Z", "/events", "/functions"):
+        text = http.get(path).text
+        assert SIGNING_KEY not in text and EVENT_KEY not in text
+        assert "0123456789abcdef" not in text
+
+
+def test_empty_states_and_not_found(http: httpx.Client) -> None:
+    assert "No runs yet — and no app synced" in http.get("/runs").text
+    assert "No events yet" in http.get("/events").text
+    assert "No functions yet" in http.get("/functions").text
+    assert "No app synced yet" in http.get("/apps").text
+    missing = http.get("/runs/01JNOPE")
+    assert missing.status_code == 404 and "No run 01JNOPE" in missing.text
+    filtered = http.get("/runs", params={"status": "Failed"}).text
+    assert "No runs match: status = Failed" in filtered
+
+
+def test_a_bad_filter_is_a_400_naming_the_parameter(http: httpx.Client) -> None:
+    res = http.get("/runs", params={"status": "Exploded"})
+    assert res.status_code == 400
+    assert "status must be one of" in res.text and "Exploded" in res.text
+
+
+def test_send_event_form_shows_json_errors_inline_and_stores_nothing(
+    service: Service, http: httpx.Client
+) -> None:
+    bad = http.post("/events", data={"name": "shop/greet", "data": '{\n  "a": 1,,\n}'})
+    assert bad.status_code == 400
+    assert re.search(r"Line 2, column \d+: Expecting property name", bad.text)
+    assert service.store.events.list_events() == []
+
+    not_object = http.post("/events", data={"name": "shop/greet", "data": "[1]"})
+    assert not_object.status_code == 400 and "data must be a JSON object" in not_object.text
+    reserved = http.post("/events", data={"name": "inngest/x", "data": "{}"})
+    assert reserved.status_code == 400 and "inngest/" in reserved.text
+    assert service.store.events.list_events() == []
+
+    ok = http.post("/events", data={"name": "shop/greet", "data": '{"user": "u1"}'})
+    assert ok.status_code == 200 and "Accepted" in ok.text
+    [event] = service.store.events.list_events()
+    assert event.name == "shop/greet" and dict(event.data) == {"user": "u1"}
+
+
+def test_actions_refuse_other_origins_and_other_hosts(service: Service, http: httpx.Client) -> None:
+    _sync(service)
+    run = _run(service, "01JLIVE000000000000000000Z", RunStatus.RUNNING)
+    cross = http.post(f"/runs/{run.id}/cancel", headers={"origin": "https://evil.example"})
+    assert cross.status_code == 403
+    sneaky = http.post(f"/runs/{run.id}/cancel", headers={"sec-fetch-site": "cross-site"})
+    assert sneaky.status_code == 403
+    got = service.store.runs.get_run(run.id)
+    assert got is not None and got.status is RunStatus.RUNNING
+
+    rebound = http.get("/runs", headers={"host": "attacker.example:8288"})
+    assert rebound.status_code == 403
+
+    own = http.post(
+        f"/runs/{run.id}/cancel",
+        headers={"origin": str(http.base_url).rstrip("/")},
+        follow_redirects=False,
+    )
+    assert own.status_code == 303 and own.headers["location"] == f"/runs/{run.id}"
+    got = service.store.runs.get_run(run.id)
+    assert got is not None and got.status is RunStatus.CANCELLED
+    page = http.get(f"/runs/{run.id}").text
+    assert "cancelled from the dashboard" in page
+
+
+def test_sleeping_step_shows_its_wake_time(service: Service, http: httpx.Client) -> None:
+    _sync(service)
+    now = service.now()
+    wake = now + 3 * 86_400_000
+    _run(
+        service,
+        "01JSLEEP00000000000000000Z",
+        RunStatus.RUNNING,
+        steps=(
+            StepRecord(
+                id="s" * 40,
+                name="wait-3-days",
+                op="Sleep",
+                status=StepStatus.SLEEPING,
+                started_at=now - 4000,
+                output={"until": wake},
+            ),
+        ),
+    )
+    page = http.get("/runs/01JSLEEP00000000000000000Z").text
+    assert "Sleep until" in page and "in 3 d" in page
+    assert "until" in http.get("/runs").text
