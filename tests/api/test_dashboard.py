@@ -139,7 +139,9 @@ def test_send_event_form_shows_json_errors_inline_and_stores_nothing(
     assert service.store.events.list_events() == []
 
     ok = http.post("/events", data={"name": "shop/greet", "data": '{"user": "u1"}'})
-    assert ok.status_code == 200 and "Accepted" in ok.text
+    assert ok.status_code == 303  # post/redirect/get: a reload does not send again
+    shown = http.get(ok.headers["location"])
+    assert shown.status_code == 200 and "Accepted" in shown.text
     [event] = service.store.events.list_events()
     assert event.name == "shop/greet" and dict(event.data) == {"user": "u1"}
 

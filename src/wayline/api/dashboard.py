@@ -29,7 +29,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..engine.model import FunctionDef, Run
+from ..engine.model import FunctionDef, Run, RunStatus, StepRecord
 from ..engine.service import Service
 from ..errors import ValidationError
 from ..trace import build_trace
@@ -160,6 +160,7 @@ class Dashboard:
             trace=trace,
             waterfall=fmt.waterfall(trace, self._service.now()),
             selected=selected,
+            failed_at=_failed_at(run),
             events=run.events,
             function=self._service.store.apps.get_function(run.function_id),
             live_url=_with_fragment(request, "body"),
@@ -175,7 +176,13 @@ class Dashboard:
     # ------------------------------------------------------------ events
 
     async def events(self, request: Request) -> Response:
-        return self._events_page(request, name="", data_text=EXAMPLE_DATA)
+        sent = [
+            i
+            for i in request.query_params.getlist("sent")[:10]
+            if self._service.store.events.get_event(i) is not None
+        ]
+        name = request.query_params.get("name") or ""
+        return self._events_page(request, name=name, data_text=EXAMPLE_DATA, sent=sent)
 
     def _events_page(
         self,
@@ -219,7 +226,9 @@ class Dashboard:
         if event is None:
             return self._events_page(request, name=name, data_text=text, errors=errors, status=400)
         ids = self._service.send_events([event])
-        return self._events_page(request, name=name, data_text=text, sent=ids)
+        # Post/redirect/get: a reload shows the result again instead of sending again.
+        query = urlencode([("name", name), *(("sent", i) for i in ids)])
+        return RedirectResponse(f"/events?{query}#send", status_code=303)
 
     async def event(self, request: Request) -> Response:
         event_id = request.path_params["event_id"]
@@ -314,6 +323,26 @@ def _same_origin(request: Request) -> bool:
 def _with_fragment(request: Request, fragment: str) -> str:
     params = {k: v for k, v in request.query_params.items() if k != "fragment"}
     return f"{request.url.path}?{urlencode({**params, 'fragment': fragment})}"
+
+
+def _failed_at(run: Run) -> StepRecord | None:
+    """The step whose error failed the run (same name and message), if any."""
+    if run.status is not RunStatus.FAILED:
+        return None
+    error = fmt.error_view(run.output)
+    for step in reversed(run.steps):
+        step_error = fmt.error_view(step.error)
+        if (
+            error
+            and step_error
+            and (step_error.name, step_error.message)
+            == (
+                error.name,
+                error.message,
+            )
+        ):
+            return step
+    return None
 
 
 def _selected_step(run: Run, step_id: str | None) -> str | None:
