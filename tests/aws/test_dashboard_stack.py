@@ -16,7 +16,8 @@ from wayline.cli import main
 from wayline.engine.model import Run, RunStatus, StepRecord, StepStatus
 from wayline.store.dynamodb import DynamoStore, create_table
 
-from .conftest import REGION
+from .conftest import REGION, Stack, VirtualClock
+from .driver import Driver, make_runtime
 
 STACK = "wayline-prod"
 TABLE = "wayline-prod-state"
@@ -62,7 +63,7 @@ def _failed_run() -> Run:
 
 
 @pytest.fixture
-def stack(mocked: None) -> Run:
+def deployed(mocked: None) -> Run:
     create_table(dynamodb_client(region_name=REGION), TABLE)
     s3_client(region_name=REGION).create_bucket(Bucket=BUCKET)
     run = _failed_run()
@@ -76,7 +77,8 @@ def stack(mocked: None) -> Run:
     return run
 
 
-def test_the_stack_dashboard_reads_the_table_its_outputs_name(stack: Run) -> None:
+def test_the_stack_dashboard_reads_the_table_its_outputs_name(deployed: Run) -> None:
+    stack = deployed
     app, found = dashboard_app(STACK, region=REGION)
     assert (found.table, found.bucket) == (TABLE, BUCKET)
     with serving(app) as url, httpx.Client(base_url=url) as http:
@@ -111,3 +113,9 @@ def test_a_stack_without_the_outputs_is_refused_by_name(
     assert "has no TableName output" in capsys.readouterr().err
     assert main(["dashboard", "--stack", "missing", "--region", REGION]) == 1
     assert "stack 'missing' not found" in capsys.readouterr().err
+
+
+def test_the_public_aws_api_serves_no_dashboard(stack: Stack, clock: VirtualClock) -> None:
+    driver = Driver(stack, clock, make_runtime(stack, clock))
+    for path in ("/", "/runs", "/events", "/apps", "/static/app.js"):
+        assert driver.api("GET", path)[0] == 404, path
