@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .. import signing
 from ..clock import OffsetClock
 from ..engine import events as events_mod
-from ..engine import expr
+from ..engine import expr, search
 from ..engine.durations import parse_time
 from ..engine.flow.config import flow_config
 from ..engine.model import Run
@@ -28,6 +28,7 @@ from ..engine.registration import parse_register
 from ..engine.service import Service
 from ..errors import ValidationError
 from .dashboard import Dashboard, DashboardConfig
+from .run_search import parse_run_search
 from .views import event_view, function_view, run_summary, run_view
 
 log = logging.getLogger("wayline.api")
@@ -142,6 +143,22 @@ class Api:
         return data([run_summary(r) for r in runs])
 
     # ------------------------------------------------------------ runs
+
+    async def search_runs(self, request: Request) -> Response:
+        """``GET /v1/runs``: newest first; ``metadata.scanned`` says how many runs the
+        ``if`` filter read (at most ``DEFAULT_SCAN_BUDGET``), ``metadata.cursor`` where
+        the next page starts (null at the end)."""
+        try:
+            query, condition = parse_run_search(request.query_params)
+            found = self._service.search_runs(query, condition, search.DEFAULT_SCAN_BUDGET)
+        except ValidationError as exc:
+            return error(400, str(exc), parameter=exc.field)
+        return JSONResponse(
+            {
+                "data": [run_summary(r) for r in found.runs],
+                "metadata": {"cursor": found.cursor, "scanned": found.scanned},
+            }
+        )
 
     def _run_or_404(self, request: Request) -> Run | JSONResponse:
         run_id = request.path_params["run_id"]
@@ -275,6 +292,7 @@ class Api:
             Route("/v1/events", g(self.list_events), methods=["GET"]),
             Route("/v1/events/{event_id}", g(self.get_event), methods=["GET"]),
             Route("/v1/events/{event_id}/runs", g(self.event_runs), methods=["GET"]),
+            Route("/v1/runs", g(self.search_runs), methods=["GET"]),
             Route("/v1/runs/{run_id}", g(self.get_run), methods=["GET"]),
             Route("/v1/runs/{run_id}", g(self.cancel_run), methods=["DELETE"]),
             Route("/v1/cancellations", g(self.bulk_cancel), methods=["POST"]),

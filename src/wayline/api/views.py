@@ -1,16 +1,24 @@
-"""JSON shapes of the REST API, following Inngest's v1 objects (``{"data": ...}``)."""
+"""JSON shapes of the REST API, following Inngest's v1 objects (``{"data": ...}``).
+
+Every time the API returns is one format: ISO 8601 in UTC with milliseconds
+(``2026-11-29T05:21:32.120Z``), whatever the stored time or the server's zone.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from ..engine.model import JSON, Event, FunctionDef, Run, StepRecord
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-def _iso(ms: int | None) -> str | None:
+
+def iso_ms(ms: int | None) -> str | None:
+    """Epoch milliseconds as ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (None stays None)."""
     if ms is None:
         return None
-    import datetime as _dt
-
-    return _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.UTC).isoformat().replace("+00:00", "Z")
+    moment = _EPOCH + timedelta(milliseconds=ms)  # exact: no float rounding of the ms
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 def event_view(event: Event) -> dict[str, JSON]:
@@ -22,7 +30,7 @@ def event_view(event: Event) -> dict[str, JSON]:
         "user": dict(event.user),
         "ts": event.ts,
         "v": event.v,
-        "received_at": _iso(event.received_at),
+        "received_at": iso_ms(event.received_at),
     }
 
 
@@ -35,8 +43,8 @@ def step_view(step: StepRecord) -> dict[str, JSON]:
         "attempts": step.attempts,
         "output": step.output,
         "error": step.error,
-        "started_at": _iso(step.started_at) if step.started_at else None,
-        "ended_at": _iso(step.ended_at),
+        "started_at": iso_ms(step.started_at) if step.started_at else None,
+        "ended_at": iso_ms(step.ended_at),
     }
 
 
@@ -49,8 +57,9 @@ def run_summary(run: Run) -> dict[str, JSON]:
         "event_id": run.event_ids[0] if run.event_ids else None,
         "batch_id": None,
         "cron": run.cron,
-        "run_started_at": _iso(run.started_at or run.created_at),
-        "ended_at": _iso(run.ended_at),
+        "created_at": iso_ms(run.created_at),
+        "run_started_at": iso_ms(run.started_at or run.created_at),
+        "ended_at": iso_ms(run.ended_at),
         "output": run.output,
     }
 

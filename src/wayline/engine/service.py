@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from ..errors import StoreError, ValidationError
-from . import cron, expr, lifecycle, machine
+from . import cron, expr, lifecycle, machine, search
 from .decision import Decision
 from .events import EventInput, dedupe_key, internal_event
 from .flow.config import flow_config
@@ -37,7 +37,7 @@ from .model import (
     WorkItem,
     WorkKind,
 )
-from .ports import Clock, IdSource, Store
+from .ports import Clock, IdSource, RunQuery, Store
 from .protocol import CallResponse, build_request, call_url
 from .triggers import functions_for_event
 from .windows import Windows
@@ -329,6 +329,18 @@ class Service:
             if self.cancel(run.id, reason="bulk cancellation") is not None:
                 cancelled.append(run.id)
         return cancelled
+
+    def search_runs(
+        self,
+        query: RunQuery,
+        condition: str | None = None,
+        scan_budget: int = search.DEFAULT_SCAN_BUDGET,
+    ) -> search.SearchResult:
+        """Runs matching ``query`` and, if given, the CEL ``condition`` over each run's
+        triggering event, reading at most ``scan_budget`` runs (see ``engine.search``)."""
+        return search.search_runs(
+            self._store.runs, query, condition=condition, scan_budget=scan_budget, now_ms=self.now()
+        )
 
     # ------------------------------------------------------------------ work items
 
