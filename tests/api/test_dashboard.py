@@ -55,6 +55,7 @@ def _sync(service: Service) -> None:
 
 def _run(service: Service, run_id: str, status: RunStatus, **extra: object) -> Run:
     now = service.now()
+    created_at = extra.pop("created_at", now - 5000)
     run = Run(
         id=run_id,
         function_id="shop-greet",
@@ -62,7 +63,7 @@ def _run(service: Service, run_id: str, status: RunStatus, **extra: object) -> R
         status=status,
         events=({"name": "shop/greet", "data": {"user": "<script>x</script>"}, "id": "e"},),
         event_ids=("e",),
-        created_at=now - 5000,
+        created_at=created_at,  # type: ignore[arg-type]
         ended_at=now - 1000 if status.is_terminal else None,
         **extra,  # type: ignore[arg-type]
     )
@@ -121,7 +122,29 @@ def test_empty_states_and_not_found(http: httpx.Client) -> None:
 def test_a_bad_filter_is_a_400_naming_the_parameter(http: httpx.Client) -> None:
     res = http.get("/runs", params={"status": "Exploded"})
     assert res.status_code == 400
-    assert "status must be one of" in res.text and "Exploded" in res.text
+    assert "status &#39;Exploded&#39; is not a run status" in res.text
+    bad_if = http.get("/runs", params={"if": "event.data.x =="})
+    assert bad_if.status_code == 400 and "if" in bad_if.text
+    bad_last = http.get("/runs", params={"last": "3y"})
+    assert bad_last.status_code == 400 and "last must be one of 15m, 1h, 24h, 7d" in bad_last.text
+
+
+def test_runs_list_uses_the_search_api_filters_and_pages(
+    service: Service, http: httpx.Client
+) -> None:
+    _sync(service)
+    for i in range(55):
+        _run(service, f"01JRUN{i:020d}", RunStatus.COMPLETED, created_at=service.now() - i)
+    first = http.get("/runs")
+    assert first.text.count('data-testid="run-row"') == 50
+    older = re.search(r'href="(/runs\?cursor=[^"]+)" data-testid="older"', first.text)
+    assert older is not None
+    second = http.get(older.group(1).replace("&amp;", "&"))
+    assert second.text.count('data-testid="run-row"') == 5
+    assert 'data-poll="' not in second.text.split("run-rows")[1][:80]  # no live swap on page 2
+    matched = http.get("/runs", params={"if": 'event.data.user == "nobody"'})
+    assert matched.status_code == 200
+    assert "Scanned 55 runs · 0 matches" in matched.text
 
 
 def test_send_event_form_shows_json_errors_inline_and_stores_nothing(

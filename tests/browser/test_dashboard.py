@@ -46,6 +46,13 @@ def test_filter_by_status_changes_the_url_and_the_rows(page: Page, demo: Demo) -
     page.get_by_label("Status").select_option("Skipped")
     expect(page.get_by_test_id("empty")).to_contain_text("No runs match: status = Skipped")
     shot(page, "runs-filtered-empty")
+    page.goto(demo.url + "/runs")
+    page.get_by_label(re.compile("^if")).fill('event.data.order_id == "o-17"')
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("tr[data-testid=run-row]")).to_have_count(1)
+    expect(page.locator("tr[data-testid=run-row]")).to_contain_text("demo-charge")
+    expect(page.get_by_test_id("scanned")).to_contain_text("1 match")
+    shot(page, "runs-filtered-cel")
 
 
 def test_a_failed_run_shows_its_error_and_stack(page: Page, demo: Demo) -> None:

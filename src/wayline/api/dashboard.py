@@ -30,6 +30,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..engine.model import FunctionDef, Run, RunStatus, StepRecord
+from ..engine.search import SearchResult
 from ..engine.service import Service
 from ..errors import ValidationError
 from ..trace import build_trace
@@ -115,32 +116,46 @@ class Dashboard:
     # ------------------------------------------------------------ runs
 
     async def runs(self, request: Request) -> Response:
+        now = self._service.now()
         try:
-            query = data.parse_filter(request.query_params)
+            query = data.parse_filter(request.query_params, now=now)
+            found = data.find_runs(self._service, query)
         except ValidationError as exc:
-            return self._render(
-                request,
-                "runs.html",
-                400,
-                runs=[],
-                query=data.RunFilter(),
-                filter_error=str(exc),
-                functions=self._functions(),
-                traces={},
-            )
-        runs = data.find_runs(self._service, query, now=self._service.now())
-        template = "_run_rows.html" if request.query_params.get("fragment") else "runs.html"
+            return self._runs_page(request, data.RunFilter(), None, str(exc), status=400)
+        return self._runs_page(request, query, found, None)
+
+    def _runs_page(
+        self,
+        request: Request,
+        query: data.RunFilter,
+        found: SearchResult | None,
+        filter_error: str | None,
+        status: int = 200,
+    ) -> Response:
+        runs = found.runs if found else []
+        params = dict(request.query_params)
+        fragment = request.query_params.get("fragment") and filter_error is None
+        older = (
+            "/runs?" + urlencode({**query.params, "cursor": found.cursor})
+            if found and found.cursor
+            else None
+        )
         return self._render(
             request,
-            template,
+            "_run_rows.html" if fragment else "runs.html",
+            status,
             runs=runs,
             traces={r.id: build_trace(r) for r in runs},
             query=query,
-            filter_error=None,
+            found=found,
+            paged=bool(params.get("cursor")),
+            older_url=older,
+            filter_error=filter_error,
             functions=self._functions(),
             windows=list(data.WINDOWS_MS),
             statuses=data.STATUSES,
-            live_url=_with_fragment(request, "rows"),
+            # Live rows only on the first page: a later page would shift under the reader.
+            live_url=None if params.get("cursor") else _with_fragment(request, "rows"),
             clear_url="/runs",
             has_apps=bool(self._service.store.apps.list_apps()),
         )

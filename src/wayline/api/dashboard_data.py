@@ -9,18 +9,24 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 import httpx
+from starlette.datastructures import QueryParams
 
 from ..engine import events as events_mod
+from ..engine import search
 from ..engine.events import EventInput
-from ..engine.model import JSON, Run, RunStatus
+from ..engine.model import JSON, RunStatus
+from ..engine.ports import RunQuery
+from ..engine.search import SearchResult
 from ..engine.service import Service
 from ..errors import ValidationError
+from .run_search import PARAMETERS, parse_run_search
 
 PAGE_SIZE = 50
+"""Events listed per page."""
 WINDOWS_MS: Mapping[str, int] = {
     "15m": 15 * 60_000,
     "1h": 3_600_000,
@@ -35,53 +41,59 @@ PROBE_TIMEOUT_S = 2.0
 
 @dataclass(frozen=True, slots=True)
 class RunFilter:
-    function_id: str | None = None
-    status: str | None = None
+    """The runs list's filters: ``GET /v1/runs``'s parameters, plus ``last`` (a relative
+    window the page turns into ``since``, so a shared link stays "last 1 h")."""
+
+    query: RunQuery = field(default_factory=RunQuery)
+    condition: str | None = None
     last: str | None = None
+    params: Mapping[str, str] = field(default_factory=dict)
+    """The filter parameters as given (without the cursor): for links and the form."""
+
+    @property
+    def function_id(self) -> str | None:
+        return self.query.function_id
+
+    @property
+    def status(self) -> str | None:
+        return self.query.statuses[0].value if len(self.query.statuses) == 1 else None
 
     @property
     def active(self) -> bool:
-        return bool(self.function_id or self.status or self.last)
+        return bool(self.params)
 
     def describe(self) -> str:
-        parts = [
-            f"function = {self.function_id}" if self.function_id else "",
-            f"status = {self.status}" if self.status else "",
-            f"last {self.last}" if self.last else "",
-        ]
-        return ", ".join(p for p in parts if p)
-
-
-def parse_filter(params: Mapping[str, str]) -> RunFilter:
-    """Filters from the query string; unknown values are a ``ValidationError`` naming them."""
-    status = params.get("status") or None
-    if status is not None and status not in STATUSES:
-        raise ValidationError(
-            f"status must be one of {', '.join(STATUSES)}; got {status!r}", field="status"
+        return ", ".join(
+            f"last {value}" if name == "last" else f"{name} = {value}"
+            for name, value in self.params.items()
         )
-    last = params.get("last") or None
+
+
+FILTER_PARAMETERS = (*PARAMETERS, "last")
+PAGE_PARAMETERS = frozenset({"fragment", "step"})
+"""Parameters of the page itself, not filters."""
+
+
+def parse_filter(params: QueryParams, *, now: int) -> RunFilter:
+    """Filters from the query string, checked exactly as ``GET /v1/runs`` checks them (a
+    ``ValidationError`` naming the parameter); empty values count as not given."""
+    given = [(k, v) for k, v in params.multi_items() if v.strip() and k not in PAGE_PARAMETERS]
+    last = next((v for k, v in given if k == "last"), None)
     if last is not None and last not in WINDOWS_MS:
         raise ValidationError(
             f"last must be one of {', '.join(WINDOWS_MS)}; got {last!r}", field="last"
         )
-    return RunFilter(function_id=params.get("function_id") or None, status=status, last=last)
+    query, condition = parse_run_search(QueryParams([(k, v) for k, v in given if k != "last"]))
+    if last is not None and query.since is None:
+        query = replace(query, since=now - WINDOWS_MS[last])
+    shown = {k: v for k, v in given if k not in ("cursor", "limit")}
+    return RunFilter(query=query, condition=condition, last=last, params=shown)
 
 
-def find_runs(service: Service, query: RunFilter, *, now: int, limit: int = PAGE_SIZE) -> list[Run]:
-    """Newest runs matching ``query``: the ONE place the pages search runs.
-
-    Until the run search API lands this reads ``list_runs`` (newest first, by function) and
-    filters status and time here, over a bounded window of recent runs.
-    """
-    since = now - WINDOWS_MS[query.last] if query.last else None
-    candidates = service.store.runs.list_runs(function_id=query.function_id, limit=limit * 10)
-    found = [
-        run
-        for run in candidates
-        if (query.status is None or run.status.value == query.status)
-        and (since is None or run.created_at >= since)
-    ]
-    return found[:limit]
+def find_runs(service: Service, query: RunFilter) -> SearchResult:
+    """Newest runs matching ``query``: the ONE place the pages search runs (the run search
+    API, so the list and ``GET /v1/runs`` always agree)."""
+    return service.search_runs(query.query, query.condition, search.DEFAULT_SCAN_BUDGET)
 
 
 # ----------------------------------------------------------------------------- event form
