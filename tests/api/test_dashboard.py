@@ -5,6 +5,7 @@ origin, pages answer only to loopback names and never contain a key."""
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Iterator
 
 import httpx
@@ -216,3 +217,41 @@ def test_sleeping_step_shows_its_wake_time(service: Service, http: httpx.Client)
     page = http.get("/runs/01JSLEEP00000000000000000Z").text
     assert "Sleep until" in page and "in 3 d" in page
     assert "until" in http.get("/runs").text
+
+
+def test_an_app_url_that_never_synced_shows_why(service: Service) -> None:
+    with socket.socket() as sock:  # a loopback port with nothing listening
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://user:secret@127.0.0.1:{sock.getsockname()[1]}/api/inngest"
+    app = create_app(service, ApiConfig(), dashboard=DashboardConfig(app_urls=(dead,)))
+    with serving(app) as url, httpx.Client(base_url=url, timeout=10) as http:
+        page = http.get("/apps").text
+    assert "Not synced" in page
+    assert "cannot reach app at http://127.0.0.1:" in page
+    assert "secret" not in page
+
+
+def test_a_run_page_names_the_functions_flow_control(service: Service, http: httpx.Client) -> None:
+    fn = FunctionDef(
+        id="shop-limited",
+        app_id="shop",
+        name="Limited",
+        url="http://127.0.0.1:9/api/inngest",
+        triggers=(Trigger(event="shop/limited"),),
+        retries=0,
+        config={"concurrency": [{"limit": 2, "key": "event.data.account"}]},
+    )
+    service.sync_app(App(id="shop", url=fn.url), [fn])
+    run = Run(
+        id="01JQUEUED0000000000000000Z",
+        function_id=fn.id,
+        app_id="shop",
+        status=RunStatus.QUEUED,
+        events=({"name": "shop/limited", "data": {}},),
+        event_ids=("e",),
+        created_at=service.now(),
+    )
+    assert service.store.runs.create_run(run)
+    page = http.get(f"/runs/{run.id}").text
+    assert "Queued — waiting to start (this function has concurrency" in page
+    assert "event.data.account" in page

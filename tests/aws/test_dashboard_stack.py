@@ -119,3 +119,15 @@ def test_the_public_aws_api_serves_no_dashboard(stack: Stack, clock: VirtualCloc
     driver = Driver(stack, clock, make_runtime(stack, clock))
     for path in ("/", "/runs", "/events", "/apps", "/static/app.js"):
         assert driver.api("GET", path)[0] == 404, path
+
+
+def test_an_unreadable_table_is_a_page_that_says_so(mocked: None) -> None:
+    cloudformation_client(region_name=REGION).create_stack(
+        StackName=STACK, TemplateBody=_stack_template({"TableName": "deleted-table"})
+    )
+    app, _ = dashboard_app(STACK, region=REGION)
+    with serving(app) as url, httpx.Client(base_url=url) as http:
+        res = http.get("/runs")
+    assert res.status_code == 503
+    assert f"Cannot read from aws · stack {STACK}" in res.text
+    assert "ResourceNotFoundException" in res.text

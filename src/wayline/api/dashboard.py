@@ -17,6 +17,7 @@ Local use only, and it acts with the server's own rights, so:
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,10 +33,12 @@ from starlette.staticfiles import StaticFiles
 from ..engine.model import FunctionDef, Run, RunStatus, StepRecord
 from ..engine.search import SearchResult
 from ..engine.service import Service
-from ..errors import ValidationError
+from ..errors import StoreError, ValidationError
 from ..trace import build_trace
 from . import dashboard_data as data
 from . import dashboard_format as fmt
+
+log = logging.getLogger("wayline.dashboard")
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
 CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:"
@@ -109,7 +112,11 @@ class Dashboard:
                 return HTMLResponse("dashboard is served on loopback names only", 403)
             if action and not _same_origin(request):
                 return HTMLResponse("cross-origin request refused", 403)
-            return await page(request)
+            try:
+                return await page(request)
+            except StoreError as exc:  # e.g. expired AWS credentials, a missing table
+                log.warning("dashboard could not read the store: %s", exc)
+                return self._render(request, "store_error.html", 503, problem=str(exc))
 
         return guarded
 
