@@ -23,9 +23,10 @@ from ..engine import events as events_mod
 from ..engine import expr, search
 from ..engine.durations import parse_time
 from ..engine.flow.config import flow_config
-from ..engine.model import Run
+from ..engine.model import Event, FunctionDef, Run
 from ..engine.registration import parse_register
 from ..engine.service import Service
+from ..engine.triggers import functions_for_event
 from ..errors import ValidationError
 from .dashboard import Dashboard, DashboardConfig
 from .run_search import parse_run_search
@@ -49,6 +50,13 @@ def _composite(app_id: str, function_id: str) -> str:
     """Accept a function's own id or its composite ``<app>-<fn>`` id."""
     prefix = f"{app_id}-"
     return function_id if function_id.startswith(prefix) else prefix + function_id
+
+
+def _matched(functions: list[FunctionDef], event: Event) -> list[str]:
+    """The functions whose triggers match ``event``, as synced now (evaluated at the time
+    the event was received, for expressions that read ``now``)."""
+    wire = event.to_wire()
+    return [fn.id for fn in functions_for_event(functions, wire, now_ms=event.received_at)]
 
 
 def error(status: int, message: str, **extra: object) -> JSONResponse:
@@ -130,13 +138,15 @@ class Api:
         found = self._service.store.events.list_events(
             name=q.get("name") or None, limit=max(limit, 1), before_id=q.get("cursor") or None
         )
-        return data([event_view(e) for e in found])
+        functions = self._service.store.apps.list_functions()
+        return data([event_view(e, _matched(functions, e)) for e in found])
 
     async def get_event(self, request: Request) -> Response:
         event = self._service.store.events.get_event(request.path_params["event_id"])
         if event is None:
             return error(404, f"event {request.path_params['event_id']!r} not found")
-        return data(event_view(event))
+        functions = self._service.store.apps.list_functions()
+        return data(event_view(event, _matched(functions, event)))
 
     async def event_runs(self, request: Request) -> Response:
         runs = self._service.store.runs.list_runs(event_id=request.path_params["event_id"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from ..engine.model import JSON, Event, FunctionDef, Run, StepRecord
+from ..engine.model import JSON, Attempt, Event, FunctionDef, Run, StepRecord, WorkKind
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -21,8 +21,10 @@ def iso_ms(ms: int | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
-def event_view(event: Event) -> dict[str, JSON]:
-    return {
+def event_view(event: Event, matched: list[str] | None = None) -> dict[str, JSON]:
+    """``matched``: the ids of the functions the event's name and data match; an event
+    that matched none shows ``"matched": 0`` (a typo in a name, a filter that is off)."""
+    view: dict[str, JSON] = {
         "internal_id": event.internal_id,
         "id": event.id,
         "name": event.name,
@@ -31,6 +33,22 @@ def event_view(event: Event) -> dict[str, JSON]:
         "ts": event.ts,
         "v": event.v,
         "received_at": iso_ms(event.received_at),
+    }
+    if matched is not None:
+        view["matched"] = len(matched)
+        view["functions"] = matched
+    return view
+
+
+def attempt_view(attempt: Attempt) -> dict[str, JSON]:
+    return {
+        "attempt": attempt.number,
+        "status": attempt.status.value,
+        "started_at": iso_ms(attempt.started_at),
+        "ended_at": iso_ms(attempt.ended_at),
+        "duration_ms": attempt.ended_at - attempt.started_at,
+        "error": attempt.error,
+        "retry_at": iso_ms(attempt.retry_at),
     }
 
 
@@ -45,6 +63,7 @@ def step_view(step: StepRecord) -> dict[str, JSON]:
         "error": step.error,
         "started_at": iso_ms(step.started_at) if step.started_at else None,
         "ended_at": iso_ms(step.ended_at),
+        "history": [attempt_view(a) for a in step.history],
     }
 
 
@@ -69,7 +88,15 @@ def run_view(run: Run) -> dict[str, JSON]:
     view["event_ids"] = list(run.event_ids)
     view["cancel_reason"] = run.cancel_reason
     view["steps"] = [step_view(s) for s in run.steps]
+    view["call_failures"] = [attempt_view(a) for a in run.call_failures]
+    view["next_retry_at"] = iso_ms(next_retry_at(run))
     return view
+
+
+def next_retry_at(run: Run) -> int | None:
+    """When the run's next retried call to the app is due (None when none is waiting)."""
+    retries = [p.at for p in run.pending.values() if p.kind is WorkKind.CALL and p.attempt > 0]
+    return min(retries, default=None)
 
 
 def function_view(fn: FunctionDef) -> dict[str, JSON]:

@@ -11,6 +11,7 @@ from ..engine import protocol
 from ..engine.ports import Clock
 from ..engine.protocol import CallResponse, parse_response, redact_url
 from ..engine.service import PreparedCall
+from .reachability import Reachability, describe
 
 log = logging.getLogger("wayline.invoker")
 
@@ -33,6 +34,7 @@ class HttpInvoker:
         self._clock = clock
         self._signing_key = signing_key
         self._session: aiohttp.ClientSession | None = None
+        self.reachability = Reachability(log)
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -52,18 +54,22 @@ class HttpInvoker:
             async with self._client().post(
                 prepared.url, data=body, headers=headers, allow_redirects=False
             ) as resp:
+                self.reachability.reached(prepared.url)
                 content = await resp.read()
                 return parse_response(resp.status, dict(resp.headers), content)
         except (aiohttp.ClientError, TimeoutError) as exc:
+            reason = describe(exc)
+            self.reachability.failed(prepared.url, reason, _context(prepared))
             where = redact_url(prepared.url)
-            log.warning(
-                "SDK call failed: cannot reach %s (%s)",
-                where,
-                type(exc).__name__,
-                extra={"run_id": prepared.run.id},
-            )
-            return CallResponse.failed_transport(f"could not reach {where}: {type(exc).__name__}")
+            return CallResponse.failed_transport(f"could not reach {where}: {reason}")
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+def _context(prepared: PreparedCall) -> dict[str, object]:
+    """What a log line about this call is about: the run, its function and the step."""
+    ctx = prepared.body.get("ctx")
+    step_id = ctx.get("step_id") if isinstance(ctx, dict) else None
+    return {"run_id": prepared.run.id, "function_id": prepared.fn.id, "step_id": step_id}

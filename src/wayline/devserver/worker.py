@@ -90,7 +90,15 @@ class Worker:
                 self._service.store.queue.ack(item.id)
         except Exception:
             # Left leased: the item is claimed again when its lease expires.
-            log.exception("work item failed", extra={"item_id": item.id, "run_id": item.run_id})
+            log.exception(
+                "work item failed",
+                extra={
+                    "item_id": item.id,
+                    "run_id": item.run_id or None,
+                    "function_id": item.function_id,
+                    "step_id": item.step_id,
+                },
+            )
         finally:
             self._in_flight.discard(item.id)
             self.wake()

@@ -22,7 +22,7 @@ from dataclasses import replace
 from .decision import Decision, Env, add_item, drop_item
 from .flow.config import flow_config
 from .lifecycle import TIMEOUT_FINISH, TIMEOUT_START, finish
-from .model import JSON, Run, RunStatus, StepStatus, WaitKind, WorkItem, WorkKind
+from .model import JSON, Attempt, Run, RunStatus, StepStatus, WaitKind, WorkItem, WorkKind
 from .opcodes import DEFERRED
 from .protocol import CallResponse, Op
 from .retry import backoff_ms, parse_retry_after
@@ -33,6 +33,7 @@ from .steps import (
     maybe_discover,
     record,
     save_memo,
+    with_attempt,
 )
 
 __all__ = [
@@ -190,8 +191,18 @@ def _can_retry(item: WorkItem, resp: CallResponse, env: Env) -> bool:
 def _call_failed(
     run: Run, item: WorkItem, resp: CallResponse, env: Env, started_at: int
 ) -> Decision:
-    """A function-level error (500, non-SDK response, transport failure)."""
+    """A function-level error (500, non-SDK response, transport failure): recorded on the
+    step the call was for, or on the run when it was a discovery call, with its retry."""
     output = _error_output(resp)
+    retry_at = env.now + _retry_delay(item, resp, env) if _can_retry(item, resp, env) else None
+    attempt = Attempt(
+        number=item.attempt + 1,
+        started_at=started_at,
+        ended_at=env.now,
+        status=StepStatus.FAILED,
+        error=output,
+        retry_at=retry_at,
+    )
     if item.step_id is not None:
         run = record(
             run,
@@ -200,15 +211,14 @@ def _call_failed(
             error=output,
             attempts=item.attempt + 1,
             started_at=started_at,
+            attempt=attempt,
         )
-    if not _can_retry(item, resp, env):
+    else:
+        run = replace(run, call_failures=with_attempt(run.call_failures, attempt))
+    if retry_at is None:
         return finish(run, RunStatus.FAILED, output, now=env.now)
     run, retry = add_item(
-        run,
-        WorkKind.CALL,
-        at=env.now + _retry_delay(item, resp, env),
-        step_id=item.step_id,
-        attempt=item.attempt + 1,
+        run, WorkKind.CALL, at=retry_at, step_id=item.step_id, attempt=item.attempt + 1
     )
     return Decision(run=run, enqueue=(retry,))
 
@@ -253,13 +263,21 @@ def _apply_op(
     run: Run, item: WorkItem, op: Op, resp: CallResponse, env: Env, started_at: int
 ) -> Decision | None:
     attempts = item.attempt + 1
+
+    def tried(status: StepStatus, retry_at: int | None = None) -> Attempt:
+        error = op.error if status is StepStatus.FAILED else None
+        return Attempt(attempts, started_at, env.now, status, error, retry_at)
+
     if op.op in ("StepRun", "Step"):
+        memo = {"data": op.data}
+        done = tried(StepStatus.COMPLETED)
         return Decision(
             run=save_memo(
-                run, op, {"data": op.data}, StepStatus.COMPLETED, attempts, started_at, env.now
+                run, op, memo, StepStatus.COMPLETED, attempts, started_at, env.now, attempt=done
             )
         )
     if op.op == "StepError" and _can_retry(item, resp, env):
+        retry_at = env.now + _retry_delay(item, resp, env)
         run = record(
             run,
             op.id,
@@ -269,16 +287,18 @@ def _apply_op(
             error=op.error,
             attempts=attempts,
             started_at=started_at,
+            attempt=tried(StepStatus.FAILED, retry_at),
         )
-        delay = _retry_delay(item, resp, env)
         run, retry = add_item(
-            run, WorkKind.CALL, at=env.now + delay, step_id=op.id, attempt=item.attempt + 1
+            run, WorkKind.CALL, at=retry_at, step_id=op.id, attempt=item.attempt + 1
         )
         return Decision(run=run, enqueue=(retry,))
     if op.op in ("StepError", "StepFailed"):
+        memo = {"error": op.error}
+        failed = tried(StepStatus.FAILED)
         return Decision(
             run=save_memo(
-                run, op, {"error": op.error}, StepStatus.FAILED, attempts, started_at, env.now
+                run, op, memo, StepStatus.FAILED, attempts, started_at, env.now, attempt=failed
             )
         )
     handler = DEFERRED.get(op.op)

@@ -144,6 +144,28 @@ class StepStatus(enum.StrEnum):
     WAITING = "Waiting"
     COMPLETED = "Completed"
     FAILED = "Failed"
+    CANCELLED = "Cancelled"
+    """The run ended (cancelled, or failed elsewhere) while this step was still open."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One try of a step, or one failed call to the app outside any step.
+
+    ``error`` is the error as the SDK reported it (``name``, ``message``, ``stack``), or
+    the server's description of a call that got no SDK answer (connection refused,
+    timeout, a 5xx or a body that is not the protocol's).
+    """
+
+    number: int
+    """1 for the first try."""
+    started_at: int
+    ended_at: int
+    status: StepStatus
+    """``COMPLETED`` or ``FAILED``."""
+    error: JSON = None
+    retry_at: int | None = None
+    """When the next try is due; None when no retry follows this one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +181,8 @@ class StepRecord:
     ended_at: int | None = None
     output: JSON = None
     error: JSON = None
+    history: tuple[Attempt, ...] = ()
+    """Every try of the step, oldest first (empty for sleeps and waits)."""
 
 
 class WaitKind(enum.StrEnum):
@@ -227,6 +251,9 @@ class Run:
     cron: str | None = None
     parent: InvokeParent | None = None
     cancel_reason: str | None = None
+    call_failures: tuple[Attempt, ...] = ()
+    """Calls to the app that failed outside any step (a discovery call refused, timed
+    out, answered 5xx or not in the protocol), oldest first, with their next retry."""
 
     def with_step(self, record: StepRecord) -> Run:
         """Return a copy whose timeline has ``record`` (replacing the same step id)."""

@@ -204,6 +204,9 @@ def server_headers(
 
 
 def redact_url(url: str) -> str:
-    """Scheme, host and path only, for logs and errors: query strings may carry tokens."""
+    """Scheme, host and path only, for logs and errors: query strings may carry tokens,
+    and ``user:password@`` is replaced by ``***@``."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+    _userinfo, at, host = parts.netloc.rpartition("@")
+    netloc = f"***@{host}" if at else host
+    return f"{parts.scheme}://{netloc}{parts.path}"

@@ -471,7 +471,10 @@ class Service:
             try:
                 self.emit(raw)
             except ValidationError:
-                log.exception("internal event rejected", extra={"run_id": decision.run.id})
+                log.exception(
+                    "internal event rejected",
+                    extra={"run_id": decision.run.id, "function_id": decision.run.function_id},
+                )
 
     def _enqueue(self, items: Sequence[WorkItem]) -> None:
         if items:

@@ -17,6 +17,7 @@ from typing import Any
 from wayline.engine.model import (
     JSON,
     App,
+    Attempt,
     Event,
     FunctionDef,
     InvokeParent,
@@ -188,6 +189,28 @@ def wait_from_dict(d: Doc) -> Wait:
 # -- runs --------------------------------------------------------------------------------
 
 
+def _attempt_to_dict(attempt: Attempt) -> Body:
+    return {
+        "number": attempt.number,
+        "started_at": attempt.started_at,
+        "ended_at": attempt.ended_at,
+        "status": attempt.status.value,
+        "error": attempt.error,
+        "retry_at": attempt.retry_at,
+    }
+
+
+def _attempt_from_dict(d: Doc) -> Attempt:
+    return Attempt(
+        number=d["number"],
+        started_at=d["started_at"],
+        ended_at=d["ended_at"],
+        status=StepStatus(d["status"]),
+        error=d.get("error"),
+        retry_at=d.get("retry_at"),
+    )
+
+
 def _step_to_dict(step: StepRecord) -> Body:
     return {
         "id": step.id,
@@ -199,6 +222,7 @@ def _step_to_dict(step: StepRecord) -> Body:
         "ended_at": step.ended_at,
         "output": step.output,
         "error": step.error,
+        "history": [_attempt_to_dict(a) for a in step.history],
     }
 
 
@@ -213,6 +237,7 @@ def _step_from_dict(d: Doc) -> StepRecord:
         ended_at=d.get("ended_at"),
         output=d.get("output"),
         error=d.get("error"),
+        history=tuple(_attempt_from_dict(a) for a in d.get("history", ())),
     )
 
 
@@ -257,6 +282,7 @@ def run_to_dict(run: Run) -> Body:
         "cron": run.cron,
         "parent": _parent_to_dict(run.parent),
         "cancel_reason": run.cancel_reason,
+        "call_failures": [_attempt_to_dict(a) for a in run.call_failures],
     }
 
 
@@ -288,4 +314,5 @@ def run_from_dict(d: Doc) -> Run:
         cron=d.get("cron"),
         parent=_parent_from_dict(d.get("parent")),
         cancel_reason=d.get("cancel_reason"),
+        call_failures=tuple(_attempt_from_dict(a) for a in d.get("call_failures", ())),
     )
