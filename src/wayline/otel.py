@@ -52,7 +52,7 @@ class RunTraces:
     ) -> None:
         context = otel_trace.set_span_in_context(parent) if parent is not None else None
         otel_span = self._tracer.start_span(
-            span.name if span.kind == "run" else f"step {span.name}",
+            _span_name(span),
             context=context,
             start_time=span.start_ms * 1_000_000,
             attributes=_attributes(span, run),
@@ -82,6 +82,16 @@ class RunTraces:
         self._provider.shutdown()
 
 
+def _span_name(span: Span) -> str:
+    if span.kind == "run":
+        return span.name
+    if span.kind == "attempt":
+        return f"step {span.name} attempt {span.attempt}"
+    if span.kind == "call":
+        return f"call to app failed (attempt {span.attempt})"
+    return f"step {span.name}"
+
+
 def _attributes(span: Span, run: Run) -> dict[str, str | int]:
     attributes: dict[str, str | int] = {
         "wayline.run_id": run.id,
@@ -97,6 +107,8 @@ def _attributes(span: Span, run: Run) -> dict[str, str | int]:
         attributes["wayline.op"] = span.op or ""
     if span.wake_ms is not None:
         attributes["wayline.wake_at"] = iso(span.wake_ms)
+    if span.retry_ms is not None:
+        attributes["wayline.retry_at"] = iso(span.retry_ms)
     if span.waits_for:
         attributes["wayline.waits_for"] = span.waits_for
     return attributes

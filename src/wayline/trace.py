@@ -4,8 +4,9 @@ OpenTelemetry export (``wayline.otel``), so the two can never disagree.
 Tree shape (Inngest's rule: a step with one attempt does not expand)::
 
     run span (created_at .. ended_at, or open)
-      step span per StepRecord, in discovery order
-        attempt spans, only when the step kept more than one attempt
+      step span per StepRecord, and a "call" span per failed call to the app outside any
+      step (``Run.call_failures``), in time order
+        attempt spans, only when the step kept more than one attempt (``StepRecord.history``)
 
 Pure: built from a ``Run`` and ``now``; no I/O, no clock reads. Times are epoch ms.
 Sleeps and waits carry ``wake_ms`` (the sleep's wake time, the wait's timeout) so both the
@@ -17,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .engine.model import JSON, Run, RunStatus, StepRecord, StepStatus, WorkKind
+from .engine.model import JSON, Attempt, Run, RunStatus, StepRecord, StepStatus, WorkKind
 
 OPEN_STEP_STATUSES = frozenset({StepStatus.RUNNING, StepStatus.SLEEPING, StepStatus.WAITING})
 
@@ -52,6 +53,8 @@ class Span:
     """1-based number of the attempt this span shows (the latest for a collapsed step)."""
     wake_ms: int | None = None
     """Sleep: wakes at; wait / invoke: times out at."""
+    retry_ms: int | None = None
+    """A failed attempt or call: when the next try is due (None: no retry follows)."""
     waits_for: str | None = None
     """The event name a wait or invoke listens for."""
     error: JSON = None
@@ -73,7 +76,14 @@ class Span:
 def build_trace(run: Run) -> Span:
     """The span tree of ``run`` as stored now."""
     wakes = _wake_times(run)
-    steps = tuple(_step_span(run, step, wakes) for step in run.steps)
+    steps = [_step_span(run, step, wakes) for step in run.steps]
+    failed_steps = {_error_key(s.error) for s in run.steps if s.status is StepStatus.FAILED}
+    calls = [
+        _attempt_span(run.function_id, None, "call", a)
+        for a in run.call_failures
+        if _error_key(a.error) not in failed_steps  # the SDK re-raising a failed step
+    ]
+    children = tuple(sorted([*steps, *calls], key=lambda span: span.start_ms))
     return Span(
         name=run.function_id,
         kind="run",
@@ -82,7 +92,7 @@ def build_trace(run: Run) -> Span:
         end_ms=run.ended_at,
         error=run.output if run.status is RunStatus.FAILED else None,
         output=run.output if run.status is RunStatus.COMPLETED else None,
-        children=steps,
+        children=children,
     )
 
 
@@ -108,17 +118,45 @@ def _step_span(run: Run, step: StepRecord, wakes: Mapping[str, tuple[int, str | 
     until = step.output.get("until") if isinstance(step.output, Mapping) else None
     if kind == "sleep" and isinstance(until, int):
         wake = until  # kept on the record after the sleep ends, unlike the work item
+    attempts = tuple(_attempt_span(step.name, step.id, "attempt", a) for a in step.history)
+    start = step.history[0].started_at if step.history else step.started_at
     return Span(
         name=step.name,
         kind=kind,
         status=status,
-        start_ms=step.started_at or run.created_at,
+        start_ms=start or run.created_at,
         end_ms=end,
         step_id=step.id,
         op=step.op,
-        attempt=max(step.attempts, 1),
+        attempt=max(step.attempts, len(step.history), 1),
         wake_ms=wake,
         waits_for=event,
         error=step.error,
         output=step.output,
+        retry_ms=step.history[-1].retry_at if step.history and end is None else None,
+        children=attempts if len(attempts) > 1 else (),
     )
+
+
+def _attempt_span(name: str, step_id: str | None, kind: str, attempt: Attempt) -> Span:
+    return Span(
+        name=name,
+        kind=kind,
+        status=attempt.status.value,
+        start_ms=attempt.started_at,
+        end_ms=attempt.ended_at,
+        step_id=step_id,
+        attempt=attempt.number,
+        error=attempt.error,
+        retry_ms=attempt.retry_at,
+    )
+
+
+def _error_key(error: JSON) -> tuple[str, str] | None:
+    """``(name, message)`` of an SDK error shape, to tell a failed step's error re-raised by
+    the function (how official SDKs fail a run after a step fails) from a new failure."""
+    if isinstance(error, Mapping) and isinstance(error.get("error"), Mapping):
+        error = error["error"]
+    if not isinstance(error, Mapping):
+        return None
+    return (str(error.get("name")), str(error.get("message")))

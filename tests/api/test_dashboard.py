@@ -13,7 +13,16 @@ import pytest
 
 from wayline.api.dashboard import DashboardConfig
 from wayline.api.rest import ApiConfig, create_app
-from wayline.engine.model import App, FunctionDef, Run, RunStatus, StepRecord, StepStatus, Trigger
+from wayline.engine.model import (
+    App,
+    Attempt,
+    FunctionDef,
+    Run,
+    RunStatus,
+    StepRecord,
+    StepStatus,
+    Trigger,
+)
 from wayline.engine.service import Service
 from wayline.store.sqlite import SqliteStore
 
@@ -255,3 +264,30 @@ def test_a_run_page_names_the_functions_flow_control(service: Service, http: htt
     page = http.get(f"/runs/{run.id}").text
     assert "Queued — waiting to start (this function has concurrency" in page
     assert "event.data.account" in page
+
+
+def test_a_run_whose_app_is_down_says_so_and_when_it_retries(
+    service: Service, http: httpx.Client
+) -> None:
+    _sync(service)
+    now = service.now()
+    refused = {"name": "ConnectionRefused", "message": "cannot reach app: connection refused"}
+    _run(
+        service,
+        "01JDOWN000000000000000000Z",
+        RunStatus.RUNNING,
+        call_failures=(
+            Attempt(
+                number=1,
+                started_at=now - 3000,
+                ended_at=now - 2990,
+                status=StepStatus.FAILED,
+                error=refused,
+                retry_at=now + 12_000,
+            ),
+        ),
+    )
+    page = http.get("/runs/01JDOWN000000000000000000Z").text
+    assert "Calls to the app that failed outside a step" in page
+    assert "connection refused" in page and "in 12.0 s" in page
+    assert 'data-kind="call"' in page  # and a row of the waterfall

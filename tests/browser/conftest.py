@@ -87,6 +87,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             "onboard": _wait_step(
                 compat, compat.send("demo/onboard", {"user_id": "u2"}), "wait-3-days"
             ),
+            "flaky": compat.wait_run(compat.send("demo/flaky"), status=COMPLETED, timeout=30),
         }
         yield Demo(compat=compat, url=compat.server_url, runs=runs)
     finally:

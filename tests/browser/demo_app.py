@@ -68,4 +68,22 @@ def functions(client: inngest.Inngest) -> list[inngest.Function[Any]]:
         ctx.step.wait_for_event("wait-approval", event="demo/approved", timeout=WAIT_TIMEOUT)
         return "approved"
 
-    return [greet, charge, onboard, approve]
+    @client.create_function(
+        fn_id="flaky",
+        name="Flaky API call",
+        retries=2,
+        trigger=inngest.TriggerEvent(event="demo/flaky"),
+    )
+    def flaky(ctx: inngest.ContextSync) -> str:
+        def call_api() -> str:
+            if ctx.attempt < 2:  # the first two tries fail, the third succeeds
+                raise UpstreamError(f"upstream returned 503 (try {ctx.attempt + 1})")
+            return "ok"
+
+        return ctx.step.run("call-api", call_api)
+
+    return [greet, charge, onboard, approve, flaky]
+
+
+class UpstreamError(Exception):
+    """What the flaky step raises on its first two tries."""

@@ -75,6 +75,26 @@ def test_a_failed_run_shows_its_error_and_stack(page: Page, demo: Demo) -> None:
     expect(panel).to_contain_text('"order_id": "o-17"')
 
 
+def test_a_retried_step_shows_every_attempt(page: Page, demo: Demo) -> None:
+    page.goto(f"{demo.url}/runs/{demo.runs['flaky']['run_id']}")
+    page.get_by_role("row", name=re.compile("^call-api")).click()
+    attempts = page.get_by_test_id("attempts").locator("li")
+    expect(attempts).to_have_count(3)
+    expect(attempts.nth(0)).to_contain_text("#3")
+    expect(attempts.nth(0)).to_contain_text("Completed")
+    expect(attempts.nth(2)).to_contain_text("#1")
+    expect(attempts.nth(2)).to_contain_text("retry at")
+    attempts.nth(2).locator("summary").click()
+    expect(attempts.nth(2).get_by_test_id("error")).to_contain_text(
+        "UpstreamError: upstream returned 503 (try 1)"
+    )
+    rows = page.locator("[data-testid=trace-row][data-kind=attempt]")
+    expect(rows).to_have_count(3)
+    expect(rows.nth(0)).to_have_attribute("data-status", "Failed")
+    expect(rows.nth(2)).to_have_attribute("data-status", "Completed")
+    shot(page, "run-retried")
+
+
 def test_a_sleeping_run_shows_when_it_wakes(page: Page, demo: Demo) -> None:
     run = demo.runs["onboard"]
     page.goto(f"{demo.url}/runs/{run['run_id']}")
@@ -145,7 +165,7 @@ def test_cancel_a_run_from_its_page(page: Page, demo: Demo) -> None:
 
 def test_functions_apps_and_events_pages(page: Page, demo: Demo) -> None:
     page.goto(demo.url + "/functions")
-    expect(page.get_by_test_id("function-row")).to_have_count(4)
+    expect(page.get_by_test_id("function-row")).to_have_count(5)
     shot(page, "functions")
     page.goto(demo.url + "/apps")
     card = page.get_by_test_id("app-card")

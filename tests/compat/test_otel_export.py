@@ -6,6 +6,7 @@ and status."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -89,10 +90,12 @@ def test_each_finished_run_is_one_trace_shaped_like_its_waterfall(
     failed = compat.wait_run(compat.send("demo/charge"), status=FAILED)
     done = compat.wait_run(compat.send("demo/greet", {"user_id": "u1"}), status=COMPLETED)
 
-    def exported(run_id: str) -> bool:
-        return len(collector.of_run(run_id)) == 3  # the run + its 2 steps
+    def exported(run_id: str, spans: int) -> bool:
+        return len(collector.of_run(run_id)) == spans
 
-    wait_until(lambda: exported(failed["run_id"]) and exported(done["run_id"]))
+    # Each run: itself and its 2 steps. (The SDK's last call, which re-raised the failed
+    # step's error, is the step's failure, not a span of its own.)
+    wait_until(lambda: exported(failed["run_id"], 3) and exported(done["run_id"], 3))
     assert set(collector.paths) == {"/v1/traces"}
 
     spans = collector.of_run(failed["run_id"])
@@ -100,8 +103,13 @@ def test_each_finished_run_is_one_trace_shaped_like_its_waterfall(
     assert root.name == f"{APP_ID}-charge"
     assert root.status.code == Status.STATUS_CODE_ERROR
     assert attrs(root)["wayline.function_id"] == f"{APP_ID}-charge"
-    children = {attrs(s)["wayline.step_name"]: s for s in spans if s.parent_span_id}
+    children = {
+        attrs(s)["wayline.step_name"]: s
+        for s in spans
+        if s.parent_span_id and attrs(s)["wayline.span_kind"] == "run"
+    }
     assert set(children) == {"load-order", "charge-card"}
+    assert [s for s in spans if attrs(s)["wayline.span_kind"] == "call"] == []
     for child in children.values():
         assert child.trace_id == root.trace_id  # one trace per run
         assert child.parent_span_id == root.span_id
@@ -119,6 +127,29 @@ def test_each_finished_run_is_one_trace_shaped_like_its_waterfall(
     assert "Traceback" in event_attrs["exception.stacktrace"]
     assert attrs(children["load-order"])["wayline.status"] == "Completed"
     assert children["load-order"].status.code == Status.STATUS_CODE_OK
+
+    flaky = compat.wait_run(compat.send("demo/flaky"), status=COMPLETED, timeout=30)
+    wait_until(lambda: len(collector.of_run(flaky["run_id"])) == 5)  # run, step, 3 attempts
+    flaky_spans = collector.of_run(flaky["run_id"])
+    [step] = [
+        s for s in flaky_spans if attrs(s).get("wayline.span_kind") == "run" and s.parent_span_id
+    ]
+    tries = sorted(
+        (s for s in flaky_spans if s.parent_span_id == step.span_id),
+        key=lambda s: attrs(s)["wayline.attempt"],
+    )
+    assert [attrs(s)["wayline.attempt"] for s in tries] == [1, 2, 3]
+    assert [attrs(s)["wayline.status"] for s in tries] == ["Failed", "Failed", "Completed"]
+    assert [s.status.code for s in tries] == [
+        Status.STATUS_CODE_ERROR,
+        Status.STATUS_CODE_ERROR,
+        Status.STATUS_CODE_OK,
+    ]
+    assert all(attrs(s)["wayline.step_id"] == attrs(step)["wayline.step_id"] for s in tries)
+    assert "retry at" not in tries[0].name and attrs(tries[0])["wayline.retry_at"]
+    assert "upstream returned 503" in tries[0].status.message
+    for earlier, later in itertools.pairwise(tries):
+        assert earlier.end_time_unix_nano <= later.start_time_unix_nano
 
     ok_spans = collector.of_run(done["run_id"])
     assert len({s.trace_id for s in ok_spans}) == 1

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from wayline.api.dashboard_format import duration, relative, waterfall
+from wayline.api.dashboard_format import duration, relative, short_time, waterfall
 from wayline.engine.model import (
+    Attempt,
     Run,
     RunStatus,
     StepRecord,
@@ -132,3 +133,81 @@ def test_durations_and_relative_times_read_naturally() -> None:
     assert relative(T0 - 3000, T0) == "3.0 s ago"
     assert relative(T0 + 2 * DAY, T0) == "in 2 d"
     assert relative(T0, T0 + 200) == "just now"
+
+
+def test_every_attempt_is_a_child_span_and_app_call_failures_are_run_spans() -> None:
+    boom = {"name": "UpstreamError", "message": "503"}
+    history = (
+        Attempt(
+            number=1,
+            started_at=T0 + 10,
+            ended_at=T0 + 20,
+            status=StepStatus.FAILED,
+            error=boom,
+            retry_at=T0 + 1000,
+        ),
+        Attempt(number=2, started_at=T0 + 1000, ended_at=T0 + 1010, status=StepStatus.COMPLETED),
+    )
+    refused = {"name": "ConnectionRefused", "message": "connection refused"}
+    run = _run(
+        RunStatus.COMPLETED,
+        _step(
+            "call",
+            "StepRun",
+            StepStatus.COMPLETED,
+            T0 + 1000,
+            T0 + 1010,
+            attempts=2,
+            history=history,
+        ),
+        ended_at=T0 + 1100,
+        call_failures=(
+            Attempt(
+                number=1,
+                started_at=T0 + 1,
+                ended_at=T0 + 5,
+                status=StepStatus.FAILED,
+                error=refused,
+                retry_at=T0 + 9,
+            ),
+        ),
+    )
+    root = build_trace(run)
+    call_failure, step = root.children  # in time order
+    assert (call_failure.kind, call_failure.retry_ms, call_failure.error) == (
+        "call",
+        T0 + 9,
+        refused,
+    )
+    assert (step.start_ms, step.attempt) == (T0 + 10, 2)  # from the first attempt
+    first, second = step.children
+    assert (first.kind, first.attempt, first.status, first.retry_ms) == (
+        "attempt",
+        1,
+        "Failed",
+        T0 + 1000,
+    )
+    assert (second.attempt, second.status, second.error) == (2, "Completed", None)
+    rows = waterfall(root, now=T0 + 2000).rows
+    assert [row.depth for row in rows] == [0, 1, 1, 2, 2]
+    assert rows[3].label == "10 ms · retry at " + short_time(T0 + 1000)
+
+
+def test_a_failed_step_re_raised_by_the_function_is_not_a_second_failure() -> None:
+    error = {"name": "CardDeclined", "message": "no", "stack": "s1"}
+    run = _run(
+        RunStatus.FAILED,
+        _step("charge", "StepRun", StepStatus.FAILED, T0 + 1, T0 + 2, error=error),
+        ended_at=T0 + 9,
+        output=error,
+        call_failures=(
+            Attempt(
+                number=1,
+                started_at=T0 + 3,
+                ended_at=T0 + 8,
+                status=StepStatus.FAILED,
+                error={**error, "stack": "s2"},
+            ),
+        ),
+    )
+    assert [span.kind for span in build_trace(run).children] == ["run"]

@@ -71,6 +71,7 @@ def _environment() -> Environment:
     )
     env.filters.update(
         absolute=fmt.absolute,
+        clock=fmt.clock,
         iso=fmt.iso,
         duration=fmt.duration,
         pretty=fmt.pretty_json,

@@ -34,7 +34,15 @@ STATUS_ICONS = {
     "Skipped": "↷",
 }
 
-KIND_ICONS = {"run": "⌁", "sleep": "☾", "wait": "◷", "invoke": "↗", "ai": "✦", "attempt": "↻"}
+KIND_ICONS = {
+    "run": "⌁",
+    "sleep": "☾",
+    "wait": "◷",
+    "invoke": "↗",
+    "ai": "✦",
+    "attempt": "↻",
+    "call": "⚠",
+}
 
 
 def iso(ms: int | None) -> str:
@@ -49,6 +57,13 @@ def absolute(ms: int | None) -> str:
         return "—"
     moment = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
     return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d} UTC"
+
+
+def clock(ms: int | None) -> str:
+    """``05:47:37.990``: a time of day (UTC) where the date is obvious from context."""
+    if ms is None:
+        return "—"
+    return absolute(ms)[11:23]
 
 
 def duration(ms: int | None) -> str:
@@ -209,6 +224,8 @@ def _row(depth: int, span: Span, scale: _Scale, now: int) -> Row:
         wake_width = max(scale(span.wake_ms) - left, 0.4)
         verb = "until" if span.kind == "sleep" else "times out"
         label = f"{verb} {short_time(span.wake_ms)}"
+    if span.retry_ms is not None:
+        label += f" · retry at {short_time(span.retry_ms)}"
     right_end = max(left + width, (wake_left or 0) + (wake_width or 0))
     return Row(
         depth,
