@@ -77,17 +77,18 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     try:
         client = compat.client(APP_ID)
         compat.serve("fastapi", client, functions(client))
+        # Sent together so the flaky function's retries overlap the others.
+        sent = {
+            "flaky": compat.send("demo/flaky"),
+            "greet": compat.send("demo/greet", {"user_id": "u1"}),
+            "charge": compat.send("demo/charge", {"order_id": "o-17"}),
+            "onboard": compat.send("demo/onboard", {"user_id": "u2"}),
+        }
         runs = {
-            "greet": compat.wait_run(
-                compat.send("demo/greet", {"user_id": "u1"}), status=COMPLETED
-            ),
-            "charge": compat.wait_run(
-                compat.send("demo/charge", {"order_id": "o-17"}), status=FAILED
-            ),
-            "onboard": _wait_step(
-                compat, compat.send("demo/onboard", {"user_id": "u2"}), "wait-3-days"
-            ),
-            "flaky": compat.wait_run(compat.send("demo/flaky"), status=COMPLETED, timeout=30),
+            "greet": compat.wait_run(sent["greet"], status=COMPLETED),
+            "charge": compat.wait_run(sent["charge"], status=FAILED),
+            "onboard": _wait_step(compat, sent["onboard"], "wait-3-days"),
+            "flaky": compat.wait_run(sent["flaky"], status=COMPLETED, timeout=30),
         }
         yield Demo(compat=compat, url=compat.server_url, runs=runs)
     finally:

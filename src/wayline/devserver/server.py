@@ -112,7 +112,7 @@ async def serve(config: DevConfig) -> None:
         dashboard=DashboardConfig(
             store_label=f"dev · sqlite · {config.db}",
             app_urls=tuple(urls),
-            allowed_hosts=LOOPBACK_HOSTS | {config.host} if config.host != "0.0.0.0" else None,
+            allowed_hosts=_dashboard_hosts(config.host, secured=bool(keys)),
         ),
     )
     server = uvicorn.Server(
@@ -129,6 +129,15 @@ async def serve(config: DevConfig) -> None:
         if app_server and app_task:
             app_server.should_exit = True
             await asyncio.gather(app_task, return_exceptions=True)
+
+
+def _dashboard_hosts(host: str, *, secured: bool) -> frozenset[str] | None:
+    """Host names the dashboard answers to. It acts without the signing key, so with a key
+    set it stays on loopback names even when the API is bound to every interface; without
+    one the API is open anyway and the dashboard may follow it."""
+    if host in ("0.0.0.0", "::"):
+        return LOOPBACK_HOSTS if secured else None
+    return LOOPBACK_HOSTS | {host}
 
 
 def _user_app_server(config: DevConfig) -> uvicorn.Server:
