@@ -156,8 +156,9 @@ class Row:
     """Text beside the bar: duration, or ``until …`` for a paused step."""
     solid: bool = True
     """False for a sleep or wait still paused: only its hollow bar (to the wake) is drawn."""
-    label_left: bool = False
-    """The bar ends in the right part of the track: put the label before its end."""
+    label_at: str = "after"
+    """Where the label goes: ``after`` the bar's end, ``before`` its start (the bar reaches
+    the right edge), or ``inside`` its end (no room on either side)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +237,7 @@ def _row(depth: int, span: Span, scale: _Scale, now: int) -> Row:
         wake_width,
         label,
         solid=not paused,
-        label_left=right_end > 70,
+        label_at="after" if right_end <= 85 else ("before" if left >= 18 else "inside"),
     )
 
 
