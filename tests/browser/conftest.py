@@ -3,7 +3,9 @@ SQLite) driving a real app (official ``inngest`` SDK, see ``demo_app``), in real
 Chromium — Debian's ``chromium`` driven by Playwright (``playwright install`` cannot download
 browsers here, so the system binary is always passed as ``executable_path``).
 
-One server + app pair is shared by the module (startup dominates the suite's time); tests
+Playwright's sync driver lives only while this module runs (module-scoped), so it cannot
+leak its event loop into other suites of the same worker. One server + app pair is shared
+by the module (startup dominates the suite's time); tests
 that change state (send, cancel) act on their own runs. Screenshots go to
 ``tests/browser/artifacts/`` (gitignored; CI may upload it).
 """
@@ -38,13 +40,13 @@ def chromium_path() -> str:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     launched = playwright.chromium.launch(executable_path=chromium_path(), headless=True)
     yield launched
