@@ -175,6 +175,13 @@ def test_functions_apps_and_events_pages(page: Page, demo: Demo) -> None:
     page.goto(demo.url + "/events")
     expect(page.get_by_test_id("event-row").first).to_be_visible()
     shot(page, "events")
+    page.get_by_test_id("event-row").filter(has_text="demo/charge").get_by_role(
+        "link", name="demo/charge"
+    ).click()
+    expect(page.locator("h1")).to_have_text("demo/charge")
+    expect(page.locator(".json")).to_contain_text('"order_id": "o-17"')
+    expect(page.get_by_test_id("event-run")).to_have_text("demo-charge")
+    shot(page, "event")
     page.emulate_media(color_scheme="dark")
     page.goto(f"{demo.url}/runs/{demo.runs['charge']['run_id']}")
     shot(page, "run-failed-dark")
