@@ -17,8 +17,11 @@ from collections.abc import Sequence
 from . import __version__, cli_client
 from .cli_client import Api, CliError, UsageError
 from .devserver import logs
+from .devserver.claim import StartupError
 from .devserver.server import DevConfig, serve
 from .engine.model import RunStatus
+from .engine.urls import check_app_url
+from .errors import ValidationError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,7 +41,9 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="APP_URL",
-        help="serve URL of an app to sync (repeatable)",
+        type=_app_url,
+        help="serve URL of an app to sync (repeatable; loopback and private addresses "
+        "allowed, cloud metadata and link-local never)",
     )
     dev.add_argument(
         "--db",
@@ -120,6 +125,15 @@ def _dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _app_url(text: str) -> str:
+    """``-u`` URLs pass the same SSRF checks as registered ones (private targets allowed,
+    as for every app of the dev server); the error never repeats the URL (credentials)."""
+    try:
+        return check_app_url(text, field="app URL", allow_private=True)
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _client_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     server = argparse.ArgumentParser(add_help=False)
     server.add_argument(
@@ -150,6 +164,13 @@ def _client_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
         help="only runs in this status (repeatable)",
     )
     listing.add_argument("--limit", type=_positive, default=20, help="at most N runs (20)")
+    listing.add_argument(
+        "--if",
+        dest="condition",
+        metavar="EXPR",
+        help="CEL over the triggering event, e.g. 'event.data.user_id == \"u1\"'",
+    )
+    listing.add_argument("--cursor", help="the next page, as the previous listing printed it")
     show = actions.add_parser("show", parents=[server, as_json], help="a run and its steps")
     show.add_argument("run_id")
     cancel = actions.add_parser("cancel", parents=[server], help="cancel a run")
@@ -178,6 +199,8 @@ def _run_client(args: argparse.Namespace) -> int:
                 function=args.function,
                 statuses=args.status,
                 limit=args.limit,
+                condition=args.condition,
+                cursor=args.cursor,
                 as_json=args.json,
                 out=out,
                 err=err,
@@ -220,4 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(serve(config))
         except KeyboardInterrupt:
             return 0
+        except StartupError as exc:
+            sys.stderr.write(f"wayline dev: {exc}\n")
+            return 1
     return 0

@@ -118,27 +118,35 @@ def list_runs(
     as_json: bool,
     out: TextIO,
     err: TextIO,
+    condition: str | None = None,
+    cursor: str | None = None,
 ) -> None:
     params: dict[str, str] = {"limit": str(limit)}
-    if function:
-        params["function_id"] = function
-    if statuses:
-        params["status"] = ",".join(statuses)
+    for name, value in (
+        ("function_id", function),
+        ("status", ",".join(statuses)),
+        ("if", condition),
+        ("cursor", cursor),
+    ):
+        if value:
+            params[name] = value
     body = api.request("GET", "/v1/runs", params=params)
     runs = body.get("data", [])
+    metadata = body.get("metadata", {})
     if as_json:
         _dump(runs, out)
-        return
-    if not runs:
+    elif runs:
+        rows = [
+            (r["run_id"], r["function_id"], r["status"], r.get("created_at"), r.get("ended_at"))
+            for r in runs
+        ]
+        _table(SUMMARY_COLUMNS, rows, out)
+    else:
         print("no runs found", file=err)
-        return
-    rows = [
-        (r["run_id"], r["function_id"], r["status"], r.get("created_at"), r.get("ended_at"))
-        for r in runs
-    ]
-    _table(SUMMARY_COLUMNS, rows, out)
-    if body.get("metadata", {}).get("cursor"):
-        print(f"(more runs: raise --limit, now {limit})", file=err)
+    if condition:
+        print(f"(--if read {metadata.get('scanned', 0)} runs)", file=err)
+    if metadata.get("cursor"):
+        print(f"(more runs: --cursor {metadata['cursor']})", file=err)
 
 
 def show_run(api: Api, run_id: str, *, as_json: bool, out: TextIO) -> None:

@@ -87,6 +87,8 @@ def test_filters_and_paging(client: httpx.Client, seeded: dict[str, list[str]]) 
     assert len(_search(client, since=created)["data"]) == 7  # the fixed clock: one instant
     assert _search(client, until=created)["data"] == []
     assert _search(client, until="1800000000001")["data"] != []  # epoch ms works too
+    blank = {name: "" for name in ("function_id", "status", "since", "until", "if", "cursor")}
+    assert len(_search(client, **blank)["data"]) == 7  # empty form fields filter nothing
 
 
 def test_if_filters_on_the_trigger_event_and_reports_the_scan(

@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 
 import wayline
+from api.conftest import make_client
 from compat.harness import CANCELLED, FAILED, RUNNING, Compat, wait_until
 from functional.support import Dev, Functions, serve
+from wayline.api.rest import ApiConfig
 from wayline.cli import main
 
 APP_ID = "clitest"
@@ -98,6 +100,16 @@ def test_send_then_list_and_show_the_run(
     assert code == 0
     assert run["run_id"] in [r["run_id"] for r in json.loads(out)]
 
+    code, out, err = cli(capsys, "runs", "list", "--if", 'event.data.name == "Ada"', "--json")
+    assert run["run_id"] in [r["run_id"] for r in json.loads(out)]
+    assert "--if read" in err
+    run_of(dev.compat, send(capsys, "cli/greet", {"name": "Cy"}))
+    code, out, err = cli(capsys, "runs", "list", "--limit", "1", "--json")
+    (newest,) = json.loads(out)
+    cursor = err.split("--cursor ")[1].split(")")[0]
+    code, out, _ = cli(capsys, "runs", "list", "--limit", "1", "--cursor", cursor, "--json")
+    assert code == 0 and [r["run_id"] for r in json.loads(out)] != [newest["run_id"]]
+
     code, out, _ = cli(capsys, "runs", "list", "--status", "completed")
     lines = out.splitlines()
     assert lines[0].split() == ["RUN", "ID", "FUNCTION", "STATUS", "CREATED", "ENDED"]
@@ -154,6 +166,8 @@ def test_cancel_a_sleeping_run(dev: Dev, url: str, capsys: pytest.CaptureFixture
         (["runs", "list", "--status", "Done"], 2, "invalid choice"),
         (["runs", "list", "--limit", "0"], 2, "--limit"),
         (["runs"], 2, "required"),
+        (["runs", "list", "--if", "event.data =="], 1, "if"),
+        (["runs", "list", "--cursor", "nope"], 1, "cursor"),
         (["runs", "list", "--url", "http://127.0.0.1:9"], 1, "cannot reach the Wayline server"),
     ],
 )
@@ -164,3 +178,17 @@ def test_failures_exit_nonzero_with_the_reason_on_stderr(
     assert got == code
     assert out == ""
     assert message in err
+
+
+def test_the_signing_key_comes_from_the_environment(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for api in make_client(ApiConfig(signing_keys=("signkey-test-12345678",))):
+        url = str(api.base_url)
+        monkeypatch.delenv("WAYLINE_SIGNING_KEY", raising=False)
+        monkeypatch.delenv("INNGEST_SIGNING_KEY", raising=False)
+        code, _, err = cli(capsys, "runs", "list", "--url", url)
+        assert code == 1 and "set WAYLINE_SIGNING_KEY" in err
+        monkeypatch.setenv("INNGEST_SIGNING_KEY", "signkey-test-12345678")
+        code, _, err = cli(capsys, "runs", "list", "--url", url)
+        assert code == 0 and err == "no runs found\n"

@@ -159,3 +159,13 @@ def test_history_stacks_are_bounded_and_say_so() -> None:
     for n in range(steps.MAX_HISTORY + 5):
         many = steps.with_attempt(many, Attempt(n, 0, 0, StepStatus.FAILED))
     assert len(many) == steps.MAX_HISTORY and many[-1].number == steps.MAX_HISTORY + 4
+
+
+def test_a_first_try_success_keeps_no_history_but_shows_its_try() -> None:
+    done = call(start().run, ok(step_run("a", 1)), now=T0 + 7)
+    record = done.run.step(hash_step_id("a"))
+    assert record is not None and record.history == ()  # nothing extra in the saved body
+    assert record.tries == (Attempt(1, T0 + 7, T0 + 7, StepStatus.COMPLETED),)
+    nap = Op(op="Sleep", id=hash_step_id("nap"), name="1h", display_name="nap")
+    sleeping = call(done.run, ok(nap)).run.step(hash_step_id("nap"))
+    assert sleeping is not None and sleeping.tries == ()  # a sleep is not a try

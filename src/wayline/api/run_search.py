@@ -20,7 +20,8 @@ _STATUSES = {status.value.lower(): status for status in RunStatus}
 
 def parse_run_search(params: QueryParams) -> tuple[RunQuery, str | None]:
     """The query and the ``if`` condition a request asks for; ``ValidationError`` whose
-    ``field`` is the offending parameter otherwise."""
+    ``field`` is the offending parameter otherwise. An empty parameter (``status=``, as an
+    empty form field sends it) is no filter."""
     unknown = sorted(set(params.keys()) - set(PARAMETERS))
     if unknown:
         raise ValidationError(
@@ -55,6 +56,8 @@ def _statuses(values: list[str]) -> tuple[RunStatus, ...]:
     """``status=Running,Failed`` and ``status=Running&status=Failed`` alike."""
     found: list[RunStatus] = []
     for value in (part.strip() for raw in values for part in raw.split(",")):
+        if not value:
+            continue  # ``status=`` from an empty form field: no filter
         status = _STATUSES.get(value.lower())
         if status is None:
             raise ValidationError(

@@ -63,7 +63,7 @@ def step_view(step: StepRecord) -> dict[str, JSON]:
         "error": step.error,
         "started_at": iso_ms(step.started_at) if step.started_at else None,
         "ended_at": iso_ms(step.ended_at),
-        "history": [attempt_view(a) for a in step.history],
+        "history": [attempt_view(a) for a in step.tries],
     }
 
 

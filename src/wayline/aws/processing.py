@@ -77,17 +77,19 @@ def fire_cron(service: Service, payload: JSON) -> bool:
 
 
 def sweep(service: Service, *, now: int, grace_ms: int = SWEEP_GRACE_MS) -> int:
-    """Re-enqueue the work items of live runs that are long overdue; how many.
+    """Apply the outboxes left behind, and re-enqueue the work items of live runs that
+    are long overdue; how many items were re-enqueued.
 
-    The service saves a run before it enqueues the run's next item, so a function that
-    dies in between leaves a run whose ``pending`` item is in no queue. Every other
-    pending item is in SQS or Scheduler, so only overdue ones are re-sent: a copy of an
-    item that was not lost is a no-op when delivered.
+    A transition's effects are saved with the run (its outbox) and applied after the save;
+    a function that dies in between leaves them there, and nothing else may touch the run
+    again (its next item was among them): the sweep applies them. Every other pending item
+    is in SQS or Scheduler, so only overdue ones are re-sent: a copy of an item that was
+    not lost is a no-op when delivered.
     """
     overdue = [
         item
-        for run in service.store.runs.list_live_runs()
-        for item in run.pending.values()
+        for listed in service.store.runs.list_live_runs()
+        for item in service.flush_outbox(listed).pending.values()
         if item.at < now - grace_ms
     ]
     if overdue:

@@ -182,7 +182,17 @@ class StepRecord:
     output: JSON = None
     error: JSON = None
     history: tuple[Attempt, ...] = ()
-    """Every try of the step, oldest first (empty for sleeps and waits)."""
+    """The step's tries, oldest first, when there was more than one or one failed; read
+    ``tries`` for every try (a step that succeeded at once keeps no history)."""
+
+    @property
+    def tries(self) -> tuple[Attempt, ...]:
+        """Every try of the step, oldest first; none for a sleep or a wait."""
+        if self.history or self.op != "StepRun" or self.ended_at is None:
+            return self.history
+        if self.status is not StepStatus.COMPLETED or self.attempts < 1:
+            return self.history
+        return (Attempt(self.attempts, self.started_at, self.ended_at, StepStatus.COMPLETED),)
 
 
 class WaitKind(enum.StrEnum):
@@ -219,6 +229,28 @@ class InvokeParent:
 
 
 @dataclass(frozen=True, slots=True)
+class Outbox:
+    """The effects of a run's last saved transition, saved with it (an outbox).
+
+    A transition's effects go to other records (queue items, waits, events) that no store
+    can write in the run's own conditional write. So the run is saved WITH them, then they
+    are applied (each idempotent by its id), then the outbox is acknowledged (emptied). A
+    crash or an error anywhere in between leaves them here, and whoever touches the run
+    next - the redelivered item, the next transition, the sweep - applies them again.
+    Events are stored fully identified (their internal id fixed at the save), so
+    publishing one twice stores and routes it once.
+    """
+
+    enqueue: tuple[WorkItem, ...] = ()
+    waits: tuple[Wait, ...] = ()
+    drop_waits: tuple[str, ...] = ()
+    publish: tuple[Event, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.enqueue or self.waits or self.drop_waits or self.publish)
+
+
+@dataclass(frozen=True, slots=True)
 class Run:
     """The durable state of one function run. Every change bumps ``version``."""
 
@@ -251,6 +283,8 @@ class Run:
     cron: str | None = None
     parent: InvokeParent | None = None
     cancel_reason: str | None = None
+    outbox: Outbox = Outbox()
+    """Effects saved with the last transition and not yet acknowledged as applied."""
     call_failures: tuple[Attempt, ...] = ()
     """Calls to the app that failed outside any step (a discovery call refused, timed
     out, answered 5xx or not in the protocol), oldest first, with their next retry."""

@@ -145,9 +145,20 @@ def record(
             ended_at=ended_at,
             output=old.output if output is None else output,
             error=error,
-            history=old.history if attempt is None else with_attempt(old.history, attempt),
+            history=_history(old.history, attempt),
         )
     )
+
+
+def _history(history: tuple[Attempt, ...], attempt: Attempt | None) -> tuple[Attempt, ...]:
+    """A step's history after ``attempt``. A first try that succeeds is not written: the
+    step record alone says all of it (``StepRecord.tries``), and the run body, rewritten
+    on every save, stays as small as before for the common case."""
+    if attempt is None:
+        return history
+    if not history and attempt.number == 1 and attempt.status is StepStatus.COMPLETED:
+        return history
+    return with_attempt(history, attempt)
 
 
 def with_attempt(history: tuple[Attempt, ...], attempt: Attempt) -> tuple[Attempt, ...]:

@@ -21,6 +21,7 @@ from wayline.engine.model import (
     Event,
     FunctionDef,
     InvokeParent,
+    Outbox,
     Run,
     RunStatus,
     StepRecord,
@@ -190,14 +191,19 @@ def wait_from_dict(d: Doc) -> Wait:
 
 
 def _attempt_to_dict(attempt: Attempt) -> Body:
-    return {
+    body: Body = {
         "number": attempt.number,
         "started_at": attempt.started_at,
         "ended_at": attempt.ended_at,
         "status": attempt.status.value,
-        "error": attempt.error,
-        "retry_at": attempt.retry_at,
     }
+    # Left out when unset: a run body is rewritten on every save, so bytes here are paid
+    # again and again (the decoder reads them with defaults).
+    if attempt.error is not None:
+        body["error"] = attempt.error
+    if attempt.retry_at is not None:
+        body["retry_at"] = attempt.retry_at
+    return body
 
 
 def _attempt_from_dict(d: Doc) -> Attempt:
@@ -212,7 +218,7 @@ def _attempt_from_dict(d: Doc) -> Attempt:
 
 
 def _step_to_dict(step: StepRecord) -> Body:
-    return {
+    body: Body = {
         "id": step.id,
         "name": step.name,
         "op": step.op,
@@ -222,8 +228,10 @@ def _step_to_dict(step: StepRecord) -> Body:
         "ended_at": step.ended_at,
         "output": step.output,
         "error": step.error,
-        "history": [_attempt_to_dict(a) for a in step.history],
     }
+    if step.history:  # most steps succeed at once: no key at all, on every save
+        body["history"] = [_attempt_to_dict(a) for a in step.history]
+    return body
 
 
 def _step_from_dict(d: Doc) -> StepRecord:
@@ -255,7 +263,7 @@ def _parent_from_dict(d: Doc | None) -> InvokeParent | None:
 
 def run_to_dict(run: Run) -> Body:
     """Encode a run, memos included (a store may split ``"memos"`` off and keep it apart)."""
-    return {
+    body: Body = {
         "id": run.id,
         "function_id": run.function_id,
         "app_id": run.app_id,
@@ -282,8 +290,11 @@ def run_to_dict(run: Run) -> Body:
         "cron": run.cron,
         "parent": _parent_to_dict(run.parent),
         "cancel_reason": run.cancel_reason,
-        "call_failures": [_attempt_to_dict(a) for a in run.call_failures],
+        "outbox": _outbox_to_dict(run.outbox),
     }
+    if run.call_failures:
+        body["call_failures"] = [_attempt_to_dict(a) for a in run.call_failures]
+    return body
 
 
 def run_from_dict(d: Doc) -> Run:
@@ -314,5 +325,28 @@ def run_from_dict(d: Doc) -> Run:
         cron=d.get("cron"),
         parent=_parent_from_dict(d.get("parent")),
         cancel_reason=d.get("cancel_reason"),
+        outbox=_outbox_from_dict(d.get("outbox")),
         call_failures=tuple(_attempt_from_dict(a) for a in d.get("call_failures", ())),
+    )
+
+
+def _outbox_to_dict(outbox: Outbox) -> Body | None:
+    if not outbox:
+        return None  # the common case after an acknowledgement: nothing stored
+    return {
+        "enqueue": [work_item_to_dict(i) for i in outbox.enqueue],
+        "waits": [wait_to_dict(w) for w in outbox.waits],
+        "drop_waits": list(outbox.drop_waits),
+        "publish": [event_to_dict(e) for e in outbox.publish],
+    }
+
+
+def _outbox_from_dict(d: Doc | None) -> Outbox:
+    if not d:
+        return Outbox()
+    return Outbox(
+        enqueue=tuple(work_item_from_dict(i) for i in d.get("enqueue", ())),
+        waits=tuple(wait_from_dict(w) for w in d.get("waits", ())),
+        drop_waits=tuple(d.get("drop_waits", ())),
+        publish=tuple(event_from_dict(e) for e in d.get("publish", ())),
     )

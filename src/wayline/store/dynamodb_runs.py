@@ -106,6 +106,18 @@ class DynamoRunStore:
         self._known.put(run.id, run.version, stored | {step for step, _ in new})
         return True
 
+    def ack_outbox(self, run: Run) -> bool:
+        """One conditional UpdateItem of the run item (its body without the outbox); a
+        finished run leaves the live-runs index with it."""
+        if run.outbox:
+            raise ValueError(f"run {run.id}: acknowledge with the outbox emptied")
+        update = self._run_update(run, run.version, memo_count=len(run.memos))
+        try:
+            self._t.write_all([update])
+        except ConditionFailed:
+            return False
+        return True
+
     def get_run(self, run_id: str) -> Run | None:
         partition = keys.run_partition(run_id)
         for attempt in range(_READ_RETRIES):
@@ -145,7 +157,7 @@ class DynamoRunStore:
         picked = merge_sorted(streams, "run_id", descending=False, limit=limit)
         runs = self._load_many([text(item, "run_id") for item in picked])
         # The index is eventually consistent: a run that just finished may still be in it.
-        return [run for run in runs if not run.status.is_terminal]
+        return [run for run in runs if _needs_sweep(run)]
 
     # -- reads -------------------------------------------------------------------
 
@@ -221,7 +233,7 @@ class DynamoRunStore:
             **index_attributes(run),
             **self._body(run),
         }
-        if not run.status.is_terminal:
+        if _needs_sweep(run):
             item["run_live"] = s(keys.live_runs(shard))
         return item
 
@@ -230,7 +242,7 @@ class DynamoRunStore:
         (kept,) = body
         (dropped,) = {BODY, BODY_REF} - {kept}
         removed = [dropped]
-        if run.status.is_terminal:
+        if not _needs_sweep(run):
             removed.append("run_live")  # leaves the live-runs index: its one index write
         # The status keys move the run between the search indexes' status partitions;
         # rewritten with the same value (most saves) they cost the indexes nothing.
@@ -281,6 +293,11 @@ class DynamoRunStore:
         return self._t.encode_body(
             doc, kind="run", owner=run.id, what=f"run {run.id} (without its memos)"
         )
+
+
+def _needs_sweep(run: Run) -> bool:
+    """In the live-runs index: not finished, or finished with effects still to apply."""
+    return not run.status.is_terminal or bool(run.outbox)
 
 
 class _TornRead(Exception):  # noqa: N818 - control flow inside the store, not an error
