@@ -291,3 +291,5 @@ def test_a_run_whose_app_is_down_says_so_and_when_it_retries(
     assert "Calls to the app that failed outside a step" in page
     assert "connection refused" in page and "in 12.0 s" in page
     assert 'data-kind="call"' in page  # and a row of the waterfall
+    listed = http.get("/runs").text
+    assert "↻ retry at" in listed and "ConnectionRefused" in listed
