@@ -19,9 +19,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import Status, StatusCode
 
-from .api.dashboard_format import error_view, iso
+from .api.dashboard_format import iso
 from .engine.model import Run
-from .trace import Span, build_trace
+from .trace import Span, build_trace, error_view
 
 log = logging.getLogger("wayline.otel")
 

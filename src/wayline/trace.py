@@ -15,6 +15,7 @@ waterfall and the trace show when a paused step will move.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -160,3 +161,28 @@ def _error_key(error: JSON) -> tuple[str, str] | None:
     if not isinstance(error, Mapping):
         return None
     return (str(error.get("name")), str(error.get("message")))
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorView:
+    """An error as the pages and the trace export show it: name, message and stack."""
+
+    name: str
+    message: str
+    stack: str
+
+
+def error_view(error: JSON) -> ErrorView | None:
+    """The SDKs' error shapes (``{name, message, stack}``, possibly nested in ``error``)."""
+    if error is None:
+        return None
+    if isinstance(error, dict):
+        inner = error.get("error")
+        if isinstance(inner, dict) and ("message" in inner or "name" in inner):
+            error = inner
+        name = str(error.get("name") or "Error")
+        message = error.get("message")
+        stack = error.get("stack")
+        text = message if isinstance(message, str) else json.dumps(message, default=str)
+        return ErrorView(name, text if message is not None else "", str(stack or ""))
+    return ErrorView("Error", str(error), "")

@@ -34,7 +34,7 @@ from ..engine.model import FunctionDef, Run, RunStatus, StepRecord
 from ..engine.search import SearchResult
 from ..engine.service import Service
 from ..errors import StoreError, ValidationError
-from ..trace import build_trace
+from ..trace import build_trace, error_view
 from . import dashboard_data as data
 from . import dashboard_format as fmt
 
@@ -76,7 +76,7 @@ def _environment() -> Environment:
         duration=fmt.duration,
         pretty=fmt.pretty_json,
         size=fmt.size,
-        error_view=fmt.error_view,
+        error_view=error_view,
         short=lambda value: str(value)[-10:],
     )
     env.globals.update(status_icons=fmt.STATUS_ICONS, kind_icons=fmt.KIND_ICONS)
@@ -352,9 +352,9 @@ def _failed_at(run: Run) -> StepRecord | None:
     """The step whose error failed the run (same name and message), if any."""
     if run.status is not RunStatus.FAILED:
         return None
-    error = fmt.error_view(run.output)
+    error = error_view(run.output)
     for step in reversed(run.steps):
-        step_error = fmt.error_view(step.error)
+        step_error = error_view(step.error)
         if (
             error
             and step_error

@@ -114,29 +114,6 @@ def size(value: JSON) -> str:
     return f"{n:,} B" if n < 10 * 1024 else f"{n / 1024:,.0f} KiB"
 
 
-@dataclass(frozen=True, slots=True)
-class ErrorView:
-    name: str
-    message: str
-    stack: str
-
-
-def error_view(error: JSON) -> ErrorView | None:
-    """The SDKs' error shapes (``{name, message, stack}``, possibly nested in ``error``)."""
-    if error is None:
-        return None
-    if isinstance(error, dict):
-        inner = error.get("error")
-        if isinstance(inner, dict) and ("message" in inner or "name" in inner):
-            error = inner
-        name = str(error.get("name") or "Error")
-        message = error.get("message")
-        stack = error.get("stack")
-        text = message if isinstance(message, str) else json.dumps(message, default=str)
-        return ErrorView(name, text if message is not None else "", str(stack or ""))
-    return ErrorView("Error", str(error), "")
-
-
 # ----------------------------------------------------------------------------- waterfall
 
 
