@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -87,7 +88,41 @@ def _parser() -> argparse.ArgumentParser:
         help="also serve this ASGI app in-process and sync it, e.g. examples.quickstart.app:app",
     )
     dev.add_argument("--app-port", type=int, default=3000, help="port for --app (default 3000)")
+    board = commands.add_parser(
+        "dashboard",
+        help="serve the dashboard for a deployed stack on 127.0.0.1 (your AWS credentials)",
+    )
+    board.add_argument("--stack", required=True, help="CloudFormation stack name of the deploy")
+    board.add_argument("--region", default=None, help="AWS region (default: your AWS config)")
+    board.add_argument("--port", type=int, default=8289, help="port (default 8289)")
+    board.add_argument("--endpoint-url", default=None, help=argparse.SUPPRESS)  # tests: moto
     return parser
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    """``wayline dashboard --stack``: read-only, loopback only, the caller's credentials."""
+    import uvicorn
+
+    from .aws.stack import dashboard_app
+    from .errors import WaylineError
+
+    try:
+        app, found = dashboard_app(args.stack, region=args.region, endpoint_url=args.endpoint_url)
+    except WaylineError as exc:
+        sys.stderr.write(f"wayline dashboard: {exc}\n")
+        return 1
+    logging.getLogger("wayline.dashboard").info(
+        "dashboard for stack %s (table %s) on http://127.0.0.1:%d",
+        found.stack,
+        found.table,
+        args.port,
+    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=args.port, log_level="warning")
+    try:
+        uvicorn.Server(config).run()
+    except KeyboardInterrupt:
+        return 0
+    return 0
 
 
 def _app_url(text: str) -> str:
@@ -188,6 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("send", "runs"):
         return _run_client(args)
     logs.configure(os.environ.get("WAYLINE_LOG_LEVEL", "INFO"))
+    if args.command == "dashboard":
+        return _dashboard(args)
     if args.command == "dev":
         config = DevConfig(
             host=args.host,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import signing
@@ -27,6 +27,7 @@ from ..engine.registration import parse_register
 from ..engine.service import Service
 from ..engine.triggers import functions_for_event
 from ..errors import ValidationError
+from .dashboard import Dashboard, DashboardConfig
 from .run_search import parse_run_search
 from .views import event_view, function_view, run_summary, run_view
 
@@ -342,7 +343,16 @@ def create_app(
     *,
     lifespan: object = None,
     on_clock_advanced: Callable[[], None] = lambda: None,
+    dashboard: DashboardConfig | None = None,
 ) -> ASGIApp:
+    """The API, plus the dashboard pages when ``dashboard`` is given (``wayline dev`` and
+    ``wayline dashboard --stack``; never the public AWS api, which builds its own routes).
+    A read-only dashboard comes with the read (GET) half of the API only."""
     api = Api(service, config, on_clock_advanced)
-    app = Starlette(routes=api.routes(), lifespan=lifespan)  # type: ignore[arg-type]
+    routes: list[BaseRoute] = list(api.routes())
+    if dashboard is not None:
+        if dashboard.read_only:
+            routes = [r for r in api.routes() if r.methods and r.methods <= {"GET", "HEAD"}]
+        routes += Dashboard(service, dashboard).routes()
+    app = Starlette(routes=routes, lifespan=lifespan)  # type: ignore[arg-type]
     return ServerKindHeader(app)

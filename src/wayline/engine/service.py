@@ -87,11 +87,14 @@ class Service:
         *,
         retry_interval_ms: int | None = None,
         on_enqueue: Callable[[], None] | None = None,
+        on_run_ended: Callable[[Run], None] | None = None,
         sync_check_ms: int = DEFAULT_CHECK_EVERY_MS,
     ) -> None:
         """``sync_check_ms``: how stale this process's view of the synced functions may get
         when another process syncs (see ``engine.functions``)."""
         self._store = store
+        # Observes finished runs (trace export): called once, after the terminal save.
+        self._on_run_ended = on_run_ended or (lambda run: None)
         self._clock = clock
         self._ids = ids
         self._retry_interval_ms = retry_interval_ms
@@ -506,6 +509,7 @@ class Service:
     def _after_transition(self, before: Run, after: Run) -> None:
         if after.status.is_terminal and not before.status.is_terminal:
             self._gate.release_singleton(self._function_for(after), after, now=self.now())
+            self._on_run_ended(after)
         if after.status is not before.status:
             log.info(
                 "run %s",
