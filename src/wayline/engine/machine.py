@@ -337,10 +337,10 @@ def _apply_op(
         )
     if op.op == aigateway.OPCODE:
 
-        def retry_at() -> int | None:
+        def next_retry_at() -> int | None:
             can = _can_retry(item, resp, env)
             return env.now + _retry_delay(item, resp, env) if can else None
 
-        return aigateway.apply(run, item, op, env, started_at=started_at, retry_at=retry_at)
+        return aigateway.apply(run, item, op, env, started_at=started_at, retry_at=next_retry_at)
     handler = DEFERRED.get(op.op)
     return None if handler is None else handler(run, op, env)
