@@ -24,6 +24,7 @@ from wayline.engine.model import (
     InvokeParent,
     Run,
     RunStatus,
+    SeededStep,
     StepRecord,
     StepStatus,
     Trigger,
@@ -220,7 +221,9 @@ def make_full_run(run_id: str = "01HRUN00000000000000000FUL") -> Run:
         memos={"s1": {"data": {"ok": True}}, "s0": None, "s3": {"error": {"message": "x"}}},
         stack=("s1", "s0", "s3"),
         steps=(
-            StepRecord("s1", "charge", "StepRun", StepStatus.COMPLETED, 1, 5, 9, {"ok": True}),
+            StepRecord(
+                "s1", "charge", "StepRun", StepStatus.COMPLETED, 1, 5, 9, {"ok": True}, None, True
+            ),
             StepRecord("s2", "nap", "Sleep", StepStatus.SLEEPING, 0, 10, None, None, {"e": 1}),
         ),
         pending={"3": item},
@@ -241,6 +244,9 @@ def make_full_run(run_id: str = "01HRUN00000000000000000FUL") -> Run:
         cron="TZ=Europe/Paris 0 * * * *",
         parent=InvokeParent(correlation_id="corr", run_id="01HPARENT", fn_id="shop-parent"),
         cancel_reason="user",
+        rerun_of="01HOLDRUN",
+        reruns=("01HRERUN1", "01HRERUN2"),
+        seeds={"s7": SeededStep("ship", "StepRun", {"data": [1]})},
     )
 
 

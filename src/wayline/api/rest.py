@@ -27,6 +27,7 @@ from ..engine.model import Run
 from ..engine.registration import parse_register
 from ..engine.service import Service
 from ..errors import ValidationError
+from .runops import RunOpsApi
 from .views import event_view, function_view, run_summary, run_view
 
 log = logging.getLogger("wayline.api")
@@ -279,6 +280,7 @@ class Api:
             Route("/v1/cancellations", g(self.bulk_cancel), methods=["POST"]),
             Route("/v1/apps/{app_id}/functions", g(self.app_functions), methods=["GET"]),
             Route("/test/clock", self.advance_clock, methods=["POST"]),
+            *RunOpsApi(self._service).routes(g),
         ]
 
 

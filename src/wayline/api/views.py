@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..engine.model import JSON, Event, FunctionDef, Run, StepRecord
+from ..engine.redrive import unused_seeds
 
 
 def _iso(ms: int | None) -> str | None:
@@ -37,6 +38,7 @@ def step_view(step: StepRecord) -> dict[str, JSON]:
         "error": step.error,
         "started_at": _iso(step.started_at) if step.started_at else None,
         "ended_at": _iso(step.ended_at),
+        "seeded": step.seeded,
     }
 
 
@@ -52,6 +54,7 @@ def run_summary(run: Run) -> dict[str, JSON]:
         "run_started_at": _iso(run.started_at or run.created_at),
         "ended_at": _iso(run.ended_at),
         "output": run.output,
+        "rerun_of": run.rerun_of,
     }
 
 
@@ -60,6 +63,12 @@ def run_view(run: Run) -> dict[str, JSON]:
     view["event_ids"] = list(run.event_ids)
     view["cancel_reason"] = run.cancel_reason
     view["steps"] = [step_view(s) for s in run.steps]
+    view["reruns"] = list(run.reruns)
+    if run.seeds:
+        # A redrive's results the code never asked for: on a finished run, steps that are
+        # no longer in the code; while it runs, steps it has not reached yet.
+        key = "seeded_steps_not_in_code" if run.status.is_terminal else "seeded_steps_pending"
+        view[key] = unused_seeds(run)
     return view
 
 

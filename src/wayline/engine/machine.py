@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
+from . import redrive
 from .decision import Decision, Env, add_item, drop_item
 from .flow.config import flow_config
 from .lifecycle import TIMEOUT_FINISH, TIMEOUT_START, finish
@@ -221,7 +222,12 @@ def _apply_ops(run: Run, item: WorkItem, resp: CallResponse, env: Env, started_a
     decision = Decision(run=run)
     completed = False
     for op in ops:
-        step = _apply_op(decision.run, item, op, resp, env, started_at)
+        seeded = redrive.takes_seed(decision.run, op)
+        step = (
+            redrive.use_seed(decision.run, op, now=env.now)
+            if seeded
+            else _apply_op(decision.run, item, op, resp, env, started_at)
+        )
         if step is None:
             message = f"opcode {op.op!r} (step {op.label!r}) is not supported by Wayline"
             return finish(
@@ -230,7 +236,7 @@ def _apply_ops(run: Run, item: WorkItem, resp: CallResponse, env: Env, started_a
         if step.run.status.is_terminal:
             return decision.merge(step)
         decision = decision.merge(step)
-        completed = completed or _is_completion(op, resp, item, env)
+        completed = completed or seeded or _is_completion(op, resp, item, env)
     run = decision.run
     if len(ops) > 1:
         run = replace(run, force_step_plan=True)
@@ -253,6 +259,7 @@ def _apply_op(
     run: Run, item: WorkItem, op: Op, resp: CallResponse, env: Env, started_at: int
 ) -> Decision | None:
     attempts = item.attempt + 1
+    run = redrive.drop_seed(run, op.id)  # a redrive's step that ran anyway needs no seed
     if op.op in ("StepRun", "Step"):
         return Decision(
             run=save_memo(

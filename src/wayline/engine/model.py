@@ -159,6 +159,8 @@ class StepRecord:
     ended_at: int | None = None
     output: JSON = None
     error: JSON = None
+    seeded: bool = False
+    """Its result was copied from the run this one redrives: the step did not execute."""
 
 
 class WaitKind(enum.StrEnum):
@@ -195,6 +197,15 @@ class InvokeParent:
 
 
 @dataclass(frozen=True, slots=True)
+class SeededStep:
+    """A completed step of a failed run, offered to its redrive instead of executing it."""
+
+    name: str
+    op: str
+    memo: Memo
+
+
+@dataclass(frozen=True, slots=True)
 class Run:
     """The durable state of one function run. Every change bumps ``version``."""
 
@@ -227,6 +238,13 @@ class Run:
     cron: str | None = None
     parent: InvokeParent | None = None
     cancel_reason: str | None = None
+    rerun_of: str | None = None
+    """The run this one reruns or redrives (``POST /v1/runs/{id}/rerun``)."""
+    reruns: tuple[str, ...] = ()
+    """Runs that rerun or redrive this one, oldest first."""
+    seeds: Mapping[str, SeededStep] = field(default_factory=dict)
+    """A redrive's not-yet-used results of the old run, by hashed step id. One is used
+    when the SDK reports that step; those left when the run ends were not in the code."""
 
     def with_step(self, record: StepRecord) -> Run:
         """Return a copy whose timeline has ``record`` (replacing the same step id)."""

@@ -215,26 +215,34 @@ class Service:
         cron_expr: str | None = None,
         parent: InvokeParent | None = None,
         key: str | None = None,
+        run_id: str | None = None,
+        shape: Callable[[Run], Run] | None = None,
     ) -> str | None:
-        """Start a run of ``fn``: event-id dedupe (24 h), then flow-control admission."""
+        """Start a run of ``fn``: event-id dedupe (24 h), then flow-control admission.
+
+        ``run_id`` and ``shape`` (applied to the new run before it is stored, started or
+        skipped) serve reruns: see ``engine.runops``."""
         now = self.now()
+        shape = shape or (lambda run: run)
         key = key or dedupe_key(fn.id, events[0])
         if key and not self._store.idempotency.claim(key, now=now, ttl_ms=EVENT_DEDUPE_TTL_MS):
             log.info("run skipped: duplicate", extra={"function_id": fn.id, "key": key})
             return None
-        run_id, trigger = self.new_id(), events[0].to_wire()
+        run_id, trigger = run_id or self.new_id(), events[0].to_wire()
         wire = [e.to_wire() for e in events]
         event_ids = [e.internal_id for e in events]
         admission = self._gate.admit(fn, trigger, run_id=run_id, now=now)
         if admission.skip_reason:
             self._store.runs.create_run(
-                lifecycle.skipped_run(
-                    run_id=run_id,
-                    fn=fn,
-                    events=wire,
-                    event_ids=event_ids,
-                    now=now,
-                    reason=admission.skip_reason,
+                shape(
+                    lifecycle.skipped_run(
+                        run_id=run_id,
+                        fn=fn,
+                        events=wire,
+                        event_ids=event_ids,
+                        now=now,
+                        reason=admission.skip_reason,
+                    )
                 )
             )
             log.info(
@@ -257,11 +265,16 @@ class Service:
             parent=parent,
             first_call_at=admission.first_call_at,
         )
+        decision = replace(decision, run=shape(decision.run))
         if not self._store.runs.create_run(decision.run):
             return None
         log.info("run started", extra={"run_id": decision.run.id, "function_id": fn.id})
         self._apply_effects(decision)
         return decision.run.id
+
+    def update_run(self, run_id: str, decide: Callable[[Run, Env], Decision]) -> Decision | None:
+        """Apply a pure decision to a stored run (conditional save, then its effects)."""
+        return self._transition(run_id, decide)
 
     def _is_live(self, run_id: str) -> bool:
         run = self._store.runs.get_run(run_id)
@@ -345,7 +358,9 @@ class Service:
             if run.status.is_terminal:
                 self._gate.release_slots(slots, item.id)
                 return None
-        body = build_request(run, fn, item, disable_immediate_execution=run.force_step_plan)
+        # A redrive plans every step while it holds seeds: a seeded step must not run.
+        plan_only = run.force_step_plan or bool(run.seeds)
+        body = build_request(run, fn, item, disable_immediate_execution=plan_only)
         return PreparedCall(url=call_url(fn, item), body=body, run=run, fn=fn, slots=slots)
 
     def renew_call(self, call: PreparedCall, item: WorkItem) -> None:

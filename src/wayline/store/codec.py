@@ -22,6 +22,7 @@ from wayline.engine.model import (
     InvokeParent,
     Run,
     RunStatus,
+    SeededStep,
     StepRecord,
     StepStatus,
     Trigger,
@@ -199,6 +200,7 @@ def _step_to_dict(step: StepRecord) -> Body:
         "ended_at": step.ended_at,
         "output": step.output,
         "error": step.error,
+        "seeded": step.seeded,
     }
 
 
@@ -213,7 +215,16 @@ def _step_from_dict(d: Doc) -> StepRecord:
         ended_at=d.get("ended_at"),
         output=d.get("output"),
         error=d.get("error"),
+        seeded=d.get("seeded", False),
     )
+
+
+def _seed_to_dict(seed: SeededStep) -> Body:
+    return {"name": seed.name, "op": seed.op, "memo": seed.memo}
+
+
+def _seed_from_dict(d: Doc) -> SeededStep:
+    return SeededStep(name=d["name"], op=d["op"], memo=d.get("memo"))
 
 
 def _parent_to_dict(parent: InvokeParent | None) -> Body | None:
@@ -257,6 +268,9 @@ def run_to_dict(run: Run) -> Body:
         "cron": run.cron,
         "parent": _parent_to_dict(run.parent),
         "cancel_reason": run.cancel_reason,
+        "rerun_of": run.rerun_of,
+        "reruns": list(run.reruns),
+        "seeds": {k: _seed_to_dict(v) for k, v in run.seeds.items()},
     }
 
 
@@ -288,4 +302,7 @@ def run_from_dict(d: Doc) -> Run:
         cron=d.get("cron"),
         parent=_parent_from_dict(d.get("parent")),
         cancel_reason=d.get("cancel_reason"),
+        rerun_of=d.get("rerun_of"),
+        reruns=tuple(d.get("reruns", ())),
+        seeds={k: _seed_from_dict(v) for k, v in d.get("seeds", {}).items()},
     )

@@ -1,0 +1,93 @@
+"""Rerun and redrive through the real service, on SQLite and on DynamoDB (moto)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wayline.engine import redrive
+from wayline.engine.model import RunStatus
+from wayline.engine.runops import RunOps
+from wayline.errors import ConflictError, NotFoundError
+
+from .scripted_sdk import ScriptedSdk, drive
+from .test_windows import STORES, Harness, make
+
+
+@pytest.fixture(params=STORES)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def plain(backend: str, tmp_path: Path) -> Iterator[Harness]:
+    yield from make({}, backend, tmp_path)
+
+
+@pytest.fixture
+def batched(backend: str, tmp_path: Path) -> Iterator[Harness]:
+    yield from make({"batchEvents": {"maxSize": 3, "timeout": "5s"}}, backend, tmp_path)
+
+
+def flaky_sdk(fixed: list[bool]) -> ScriptedSdk:
+    def body(name: str) -> Any:
+        if name == "three" and not fixed:
+            raise RuntimeError("broken until fixed")
+        return name
+
+    return ScriptedSdk(steps=["one", "two", "three"], body=body)
+
+
+def test_redrive_executes_only_the_failed_step(plain: Harness) -> None:
+    h, fixed = plain, list[bool]()
+    sdk = flaky_sdk(fixed)
+    h.send("e", n=1)
+    drive(h.service, h.store, sdk, now=h.clock.now)
+    (old,) = h.store.runs.list_runs(function_id="app-fn")
+    assert old.status is RunStatus.FAILED
+
+    fixed.append(True)
+    new = RunOps(h.service).rerun(old.id, mode=redrive.FROM_FAILED_STEP)
+    drive(h.service, h.store, sdk, now=h.clock.now)
+
+    done = h.store.runs.get_run(new.id)
+    assert done is not None and done.status is RunStatus.COMPLETED
+    assert done.output == ["one", "two", "three"]
+    assert sdk.executed == {"one": 1, "two": 1, "three": 2}
+    assert done.rerun_of == old.id and done.seeds == {}
+    assert [s.seeded for s in done.steps] == [True, True, False]
+    reloaded = h.store.runs.get_run(old.id)
+    assert reloaded is not None and reloaded.reruns == (new.id,)
+
+
+def test_rerun_from_start_runs_everything_again(plain: Harness) -> None:
+    h, fixed = plain, [True]
+    sdk = flaky_sdk(fixed)
+    h.send("e", n=1)
+    drive(h.service, h.store, sdk, now=h.clock.now)
+    (old,) = h.store.runs.list_runs(function_id="app-fn")
+    ops = RunOps(h.service)
+    with pytest.raises(ConflictError, match="only a Failed run"):
+        ops.rerun(old.id, mode=redrive.FROM_FAILED_STEP)
+    new = ops.rerun(old.id)
+    drive(h.service, h.store, sdk, now=h.clock.now)
+    assert sdk.executed == {"one": 2, "two": 2, "three": 2}
+    assert new.event_ids == old.event_ids
+    with pytest.raises(NotFoundError):
+        ops.rerun("nope")
+
+
+def test_rerun_of_a_batched_run_keeps_every_event(batched: Harness) -> None:
+    h = batched
+    for n in range(3):
+        h.send("e", n=n)
+    (old,) = h.store.runs.list_runs(function_id="app-fn")
+    assert len(old.event_ids) == 3
+    h.service.cancel(old.id, reason="test")
+    new = RunOps(h.service).rerun(old.id)
+    assert new.event_ids == old.event_ids
+    assert [e["data"] for e in new.events] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    assert new.status is RunStatus.QUEUED
