@@ -172,6 +172,7 @@ def make_event(internal_id: str, name: str = "app/thing.happened", **kw: Any) ->
         "id": f"evt-{internal_id}",
         "ts": 1_700_000_000_000,
         "received_at": 1_700_000_000_000,
+        "replay_of": "01HREPLAYED",
     }
     fields.update(kw)
     return Event(internal_id=internal_id, name=name, **fields)

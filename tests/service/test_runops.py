@@ -91,3 +91,16 @@ def test_rerun_of_a_batched_run_keeps_every_event(batched: Harness) -> None:
     assert new.event_ids == old.event_ids
     assert [e["data"] for e in new.events] == [{"n": 0}, {"n": 1}, {"n": 2}]
     assert new.status is RunStatus.QUEUED
+
+
+def test_event_replay_starts_a_new_run_linked_to_the_original(plain: Harness) -> None:
+    h = plain
+    original = h.send("e", n=5)
+    replayed = RunOps(h.service).replay_event(original)
+    stored = h.store.events.get_event(replayed.internal_id)
+    assert stored is not None and stored.replay_of == original and stored.data == {"n": 5}
+    (run,) = h.store.runs.list_runs(event_id=replayed.internal_id)
+    assert run.status is RunStatus.QUEUED
+    assert len(h.store.runs.list_runs(function_id="app-fn")) == 2
+    with pytest.raises(NotFoundError):
+        RunOps(h.service).replay_event("nope")

@@ -19,7 +19,7 @@ from ..engine import redrive
 from ..engine.runops import RunOps
 from ..engine.service import Service
 from ..errors import ConflictError, NotFoundError, ValidationError
-from .views import run_view
+from .views import event_view, run_view
 
 Handler = Callable[[Request], Awaitable[Response]]
 Guard = Callable[[Handler], Handler]
@@ -73,7 +73,15 @@ class RunOpsApi:
         new = self._ops.rerun(request.path_params["run_id"], mode=mode)
         return _data(run_view(new), status=201)
 
+    async def replay_event(self, request: Request) -> Response:
+        """``POST /v1/events/{id}/replay``: a new event, same name and data, routed."""
+        event = self._ops.replay_event(request.path_params["event_id"])
+        return _data({"id": event.internal_id, "event": event_view(event)}, status=201)
+
     def routes(self, guard: Guard) -> list[Route]:
         return [
+            Route(
+                "/v1/events/{event_id}/replay", guard(handled(self.replay_event)), methods=["POST"]
+            ),
             Route("/v1/runs/{run_id}/rerun", guard(handled(self.rerun)), methods=["POST"]),
         ]

@@ -24,6 +24,7 @@ def event_view(event: Event) -> dict[str, JSON]:
         "ts": event.ts,
         "v": event.v,
         "received_at": _iso(event.received_at),
+        "replay_of": event.replay_of,
     }
 
 

@@ -34,6 +34,8 @@ class Event:
     ts: int
     v: str | None = None
     received_at: int = 0
+    replay_of: str | None = None
+    """The internal id of the event this one replays (``POST /v1/events/{id}/replay``)."""
 
     def to_wire(self) -> dict[str, JSON]:
         """The event map sent to SDKs and matched by expressions."""

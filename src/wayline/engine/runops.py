@@ -1,4 +1,4 @@
-"""Operations on existing runs: rerun from the start and redrive from the failed step.
+"""Operations on existing runs and events: rerun, redrive from the failed step, replay.
 
 Sequenced over the service the same way ``gate`` and ``windows`` are: the decisions are
 pure (``engine.redrive``), the writes go through the service's ports. A rerun starts
@@ -9,6 +9,7 @@ limit, singleton, a paused function) applies to it exactly as to a new event.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from ..errors import ConflictError, NotFoundError
 from . import redrive
@@ -68,6 +69,23 @@ class RunOps:
             },
         )
         return new
+
+    def replay_event(self, internal_id: str) -> Event:
+        """Store a new event with the same name and data as ``internal_id`` and route it.
+
+        It gets a fresh id (the old one would be deduplicated by every function it
+        started) and ``replay_of`` pointing at the original.
+        """
+        old = self._service.store.events.get_event(internal_id)
+        if old is None:
+            raise NotFoundError(f"event {internal_id!r} not found")
+        new_id, now = self._service.new_id(), self._service.now()
+        event = replace(
+            old, internal_id=new_id, id=new_id, ts=now, received_at=now, replay_of=old.internal_id
+        )
+        self._service.ingest(event)
+        log.info("event replayed", extra={"event_id": new_id, "replay_of": internal_id})
+        return event
 
 
 def _events_of(run: Run) -> list[Event]:

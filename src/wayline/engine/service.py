@@ -152,6 +152,11 @@ class Service:
         seeded = seeded_event_id(seed, index) if seed else None
         return seeded or self.new_id()
 
+    def ingest(self, event: Event) -> None:
+        """Store and route an event that is already identified (a replay)."""
+        self._store.events.put_events([event])
+        self._route(event)
+
     def emit(self, raw: Mapping[str, JSON]) -> Event:
         """Store and route an internal event (``inngest/...``) the engine produced."""
         event = internal_event(raw).identify(

@@ -61,6 +61,7 @@ def event_to_dict(event: Event) -> Body:
         "ts": event.ts,
         "v": event.v,
         "received_at": event.received_at,
+        "replay_of": event.replay_of,
     }
 
 
@@ -74,6 +75,7 @@ def event_from_dict(d: Doc) -> Event:
         ts=d["ts"],
         v=d.get("v"),
         received_at=d.get("received_at", 0),
+        replay_of=d.get("replay_of"),
     )
 
 
