@@ -75,3 +75,24 @@ def test_rerun_errors_name_the_problem(client: httpx.Client) -> None:
 def test_run_operations_need_the_signing_key(secured: httpx.Client) -> None:
     assert secured.post("/v1/runs/x/rerun", json={}).status_code == 401
     assert secured.post("/v1/events/x/replay").status_code == 401
+
+
+def test_pause_and_resume_show_in_the_function_list(client: httpx.Client) -> None:
+    register(client)
+    paused = client.post("/v1/apps/shop/functions/ship/pause")
+    assert paused.status_code == 200, paused.text
+    assert paused.json()["data"]["paused"] is True and paused.json()["data"]["changed"] is True
+    (listed,) = client.get("/v1/apps/shop/functions").json()["data"]
+    assert listed["paused"] is True and listed["paused_at"]
+    event = send(client, "shop/order.paid", {})
+    (run,) = runs_of(client, event)
+    assert run["status"] == "Skipped"
+    assert client.get(f"/v1/runs/{run['run_id']}").json()["data"]["cancel_reason"] == (
+        "function paused"
+    )
+    resumed = client.post("/v1/apps/shop/functions/shop-ship/resume")
+    assert resumed.json()["data"]["paused"] is False
+    (listed,) = client.get("/v1/apps/shop/functions").json()["data"]
+    assert listed["paused"] is False and listed["paused_at"] is None
+    missing = client.post("/v1/apps/shop/functions/nope/pause")
+    assert missing.status_code == 404 and "shop-nope" in missing.json()["error"]

@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 
 from wayline.engine import redrive
-from wayline.engine.model import RunStatus
+from wayline.engine.model import App, RunStatus
+from wayline.engine.pause import CACHE_MS, PAUSED_RETRY_MS, Pauses
 from wayline.engine.runops import RunOps
+from wayline.engine.service import Blocked
 from wayline.errors import ConflictError, NotFoundError
 
 from .scripted_sdk import ScriptedSdk, drive
@@ -104,3 +106,44 @@ def test_event_replay_starts_a_new_run_linked_to_the_original(plain: Harness) ->
     assert len(h.store.runs.list_runs(function_id="app-fn")) == 2
     with pytest.raises(NotFoundError):
         RunOps(h.service).replay_event("nope")
+
+
+def test_a_paused_function_starts_nothing_and_its_calls_wait_until_resumed(
+    plain: Harness,
+) -> None:
+    h, ops = plain, RunOps(plain.service)
+    sdk = flaky_sdk([True])
+    h.send("e", n=1)  # a live run, its first call queued
+    assert ops.set_paused("app-fn", paused=True)
+    assert not ops.set_paused("app-fn", paused=True)  # repeating is a no-op
+
+    skipped_event = h.send("e", n=2)
+    (skipped,) = h.store.runs.list_runs(event_id=skipped_event)
+    assert skipped.status is RunStatus.SKIPPED and skipped.cancel_reason == "function paused"
+    assert h.store.events.get_event(skipped_event) is not None
+
+    (live,) = [r for r in h.store.runs.list_runs(function_id="app-fn") if r.id != skipped.id]
+    item = next(iter(live.pending.values()))
+    blocked = h.service.prepare_call(item)
+    assert isinstance(blocked, Blocked) and blocked.retry_ms == PAUSED_RETRY_MS
+    # A re-sync replaces the function list; the pause stays.
+    fn = h.store.apps.get_function("app-fn")
+    assert fn is not None
+    h.service.sync_app(App(id="app", url="http://127.0.0.1:1/"), [fn])
+    assert isinstance(h.service.prepare_call(item), Blocked)
+
+    assert ops.set_paused("app-fn", paused=False)
+    drive(h.service, h.store, sdk, now=h.clock.now)
+    done = h.store.runs.get_run(live.id)
+    assert done is not None and done.status is RunStatus.COMPLETED
+    with pytest.raises(NotFoundError):
+        ops.set_paused("app-nope", paused=True)
+
+
+def test_a_pause_made_elsewhere_is_seen_once_the_cache_lapses(plain: Harness) -> None:
+    h = plain
+    other_process = Pauses(h.store.counters)
+    assert not h.service.pauses.is_paused("app-fn", now=h.clock.now)
+    other_process.set("app-fn", paused=True, now=h.clock.now)
+    h.clock.now += CACHE_MS
+    assert h.service.pauses.is_paused("app-fn", now=h.clock.now)

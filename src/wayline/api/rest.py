@@ -232,7 +232,13 @@ class Api:
         app_id = request.path_params["app_id"]
         if self._service.store.apps.get_app(app_id) is None:
             return error(404, f"app {app_id!r} not found")
-        return data([function_view(f) for f in self._service.store.apps.list_functions(app_id)])
+        pauses, now = self._service.pauses, self._service.now()
+        return data(
+            [
+                function_view(f, paused_since=pauses.paused_since(f.id, now=now))
+                for f in self._service.store.apps.list_functions(app_id)
+            ]
+        )
 
     # ------------------------------------------------------------ misc
 

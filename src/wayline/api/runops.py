@@ -19,7 +19,7 @@ from ..engine import redrive
 from ..engine.runops import RunOps
 from ..engine.service import Service
 from ..errors import ConflictError, NotFoundError, ValidationError
-from .views import event_view, run_view
+from .views import event_view, function_view, run_view
 
 Handler = Callable[[Request], Awaitable[Response]]
 Guard = Callable[[Handler], Handler]
@@ -78,8 +78,30 @@ class RunOpsApi:
         event = self._ops.replay_event(request.path_params["event_id"])
         return _data({"id": event.internal_id, "event": event_view(event)}, status=201)
 
+    async def pause(self, request: Request) -> Response:
+        """``POST /v1/apps/{app}/functions/{fn}/pause``: no new runs, queued calls wait."""
+        return self._set_paused(request, paused=True)
+
+    async def resume(self, request: Request) -> Response:
+        """``POST /v1/apps/{app}/functions/{fn}/resume``: queued calls continue."""
+        return self._set_paused(request, paused=False)
+
+    def _set_paused(self, request: Request, *, paused: bool) -> Response:
+        app_id, fn_id = request.path_params["app_id"], request.path_params["function_id"]
+        prefix = f"{app_id}-"
+        function_id = fn_id if fn_id.startswith(prefix) else prefix + fn_id
+        changed = self._ops.set_paused(function_id, paused=paused)
+        fn = self._service.store.apps.get_function(function_id)
+        if fn is None:  # pragma: no cover - removed by a sync in between
+            raise NotFoundError(f"function {function_id!r} not found")
+        since = self._service.pauses.paused_since(function_id, now=self._service.now())
+        return _data({**function_view(fn, paused_since=since), "changed": changed})
+
     def routes(self, guard: Guard) -> list[Route]:
+        fn_path = "/v1/apps/{app_id}/functions/{function_id}"
         return [
+            Route(f"{fn_path}/pause", guard(handled(self.pause)), methods=["POST"]),
+            Route(f"{fn_path}/resume", guard(handled(self.resume)), methods=["POST"]),
             Route(
                 "/v1/events/{event_id}/replay", guard(handled(self.replay_event)), methods=["POST"]
             ),

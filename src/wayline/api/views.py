@@ -73,7 +73,7 @@ def run_view(run: Run) -> dict[str, JSON]:
     return view
 
 
-def function_view(fn: FunctionDef) -> dict[str, JSON]:
+def function_view(fn: FunctionDef, *, paused_since: int | None = None) -> dict[str, JSON]:
     return {
         "id": fn.id,
         "app_id": fn.app_id,
@@ -89,4 +89,6 @@ def function_view(fn: FunctionDef) -> dict[str, JSON]:
             for t in fn.triggers
         ],
         "config": dict(fn.config),
+        "paused": paused_since is not None,
+        "paused_at": _iso(paused_since),
     }

@@ -87,6 +87,16 @@ class RunOps:
         log.info("event replayed", extra={"event_id": new_id, "replay_of": internal_id})
         return event
 
+    def set_paused(self, function_id: str, *, paused: bool) -> bool:
+        """Pause or resume a function (see ``engine.pause``); True if that changed it."""
+        if self._service.store.apps.get_function(function_id) is None:
+            raise NotFoundError(f"function {function_id!r} not found")
+        changed = self._service.pauses.set(function_id, paused=paused, now=self._service.now())
+        log.info(
+            "function %s", "paused" if paused else "resumed", extra={"function_id": function_id}
+        )
+        return changed
+
 
 def _events_of(run: Run) -> list[Event]:
     """The run's triggering events rebuilt from the copies the run holds (the event log

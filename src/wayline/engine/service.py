@@ -37,6 +37,7 @@ from .model import (
     WorkItem,
     WorkKind,
 )
+from .pause import PAUSED_RETRY_MS, Pauses
 from .ports import Clock, IdSource, Store
 from .protocol import CallResponse, build_request, call_url
 from .triggers import functions_for_event
@@ -63,7 +64,10 @@ class PreparedCall:
 
 @dataclass(frozen=True, slots=True)
 class Blocked:
-    """A concurrency limit is full: the item waits and is tried again shortly."""
+    """A concurrency limit is full (or the function is paused): the item waits and is
+    tried again shortly, or after ``retry_ms`` when that is set."""
+
+    retry_ms: int | None = None
 
 
 class Service:
@@ -93,6 +97,11 @@ class Service:
     @property
     def store(self) -> Store:
         return self._store
+
+    @property
+    def pauses(self) -> Pauses:
+        """Paused functions, shared with admission so a pause is seen at once."""
+        return self._gate.pauses
 
     def now(self) -> int:
         return self._clock.now_ms()
@@ -354,6 +363,8 @@ class Service:
         if run is None or run.status.is_terminal or item.id not in run.pending:
             return None
         fn = self._function_for(run)
+        if self._gate.pauses.is_paused(fn.id, now=self.now()):
+            return Blocked(retry_ms=PAUSED_RETRY_MS)
         slots = self._gate.acquire_slots(fn, run, item.id, now=self.now())
         if slots is None:
             return Blocked()
