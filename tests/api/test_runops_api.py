@@ -96,3 +96,41 @@ def test_pause_and_resume_show_in_the_function_list(client: httpx.Client) -> Non
     assert listed["paused"] is False and listed["paused_at"] is None
     missing = client.post("/v1/apps/shop/functions/nope/pause")
     assert missing.status_code == 404 and "shop-nope" in missing.json()["error"]
+
+
+WINDOW = {"since": "2020-01-01T00:00:00Z", "until": "2100-01-01T00:00:00Z"}
+
+
+def test_bulk_rerun_dry_run_then_a_job_to_follow(client: httpx.Client) -> None:
+    register(client)
+    client.post("/v1/apps/shop/functions/ship/pause")
+    skipped = {
+        runs_of(client, send(client, "shop/order.paid", {"n": n}))[0]["run_id"] for n in "ab"
+    }
+    client.post("/v1/apps/shop/functions/ship/resume")
+    body = {"function_id": "shop-ship", "status": ["Skipped"], **WINDOW}
+
+    dry = client.post("/v1/reruns", json={**body, "dry_run": True})
+    assert dry.status_code == 200, dry.text
+    assert dry.json()["data"]["count"] == 2 and set(dry.json()["data"]["run_ids"]) == skipped
+
+    job = client.post("/v1/reruns", json=body)
+    assert job.status_code == 202, job.text
+    job_id = job.json()["data"]["id"]
+    progress = client.get(f"/v1/reruns/{job_id}").json()["data"]
+    assert progress["total"] == 2 and progress["pending"] == 2 and progress["rate_per_s"] == 10
+    assert client.get("/v1/reruns/01HNOPE").status_code == 404
+
+
+def test_bulk_rerun_refuses_an_unbounded_filter(client: httpx.Client) -> None:
+    register(client)
+    for body, field in [
+        ({}, "function_id"),
+        ({"function_id": "shop-ship", **WINDOW}, "status"),
+        ({"function_id": "shop-ship", "status": ["Failed"]}, "since"),
+        ({"function_id": "shop-ship", "status": ["Failed"], **WINDOW, "dry_run": "yes"}, "dry_run"),
+    ]:
+        resp = client.post("/v1/reruns", json=body)
+        assert resp.status_code == 400 and field in resp.json()["error"], resp.text
+    unknown = {"function_id": "shop-nope", "status": ["Failed"], **WINDOW}
+    assert client.post("/v1/reruns", json=unknown).status_code == 404

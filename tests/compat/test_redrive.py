@@ -11,7 +11,7 @@ import threading
 import inngest
 import pytest
 
-from .harness import COMPLETED, FAILED, Compat, Tally, steps_named
+from .harness import COMPLETED, FAILED, Compat, Tally, steps_named, wait_until
 
 pytestmark = pytest.mark.compat
 
@@ -63,3 +63,34 @@ def test_redrive_reruns_only_the_failed_step(compat: Compat) -> None:
     assert fresh.status_code == 201, fresh.text
     compat.wait_run_by_id(fresh.json()["data"]["run_id"], status=COMPLETED)
     assert (tally.count("one"), tally.count("two"), tally.count("three")) == (2, 2, 3)
+
+
+def test_bulk_redrive_counts_exactly_the_failed_runs_of_the_window(compat: Compat) -> None:
+    tally, fixed = Tally(), threading.Event()
+    serve_flaky(compat, tally, fixed)
+    before = compat.wait_run(compat.send(EVENT), "flaky", status=FAILED)  # outside the window
+    in_window = [compat.wait_run(compat.send(EVENT), "flaky", status=FAILED) for _ in range(2)]
+    fixed.set()
+    compat.wait_run(compat.send(EVENT), "flaky", status=COMPLETED)
+    body = {
+        "function_id": compat.function_id("flaky"),
+        "status": ["Failed"],
+        "since": before["ended_at"],  # the first run was created before it ended
+        "until": "2100-01-01T00:00:00Z",
+        "from": "failed_step",
+    }
+    dry = compat.http.post("/v1/reruns", json={**body, "dry_run": True}).json()["data"]
+    assert dry["count"] == 2
+    assert sorted(dry["run_ids"]) == sorted(r["run_id"] for r in in_window)
+
+    job = compat.http.post("/v1/reruns", json=body)
+    assert job.status_code == 202, job.text
+    job_id = job.json()["data"]["id"]
+    wait_until(lambda: compat.http.get(f"/v1/reruns/{job_id}").json()["data"]["status"] == "done")
+    progress = compat.http.get(f"/v1/reruns/{job_id}").json()["data"]
+    assert sorted(progress["reruns"]) == sorted(r["run_id"] for r in in_window)
+    for new_id in progress["reruns"].values():
+        assert compat.wait_run_by_id(new_id, status=COMPLETED)["output"] == 6
+    # Steps one and two ran once per original run (4 runs), never for a redrive.
+    assert tally.count("one") == 4 and tally.count("three") == 4 + 2
+    assert compat.get_run(before["run_id"])["reruns"] == []

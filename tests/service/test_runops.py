@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from wayline.engine import bulk as bulk_mod
 from wayline.engine import redrive
-from wayline.engine.model import App, RunStatus
+from wayline.engine.bulk import BulkReruns, parse_filter
+from wayline.engine.model import App, RunStatus, WorkItem, WorkKind
 from wayline.engine.pause import CACHE_MS, PAUSED_RETRY_MS, Pauses
 from wayline.engine.runops import RunOps
 from wayline.engine.service import Blocked
@@ -147,3 +150,74 @@ def test_a_pause_made_elsewhere_is_seen_once_the_cache_lapses(plain: Harness) ->
     other_process.set("app-fn", paused=True, now=h.clock.now)
     h.clock.now += CACHE_MS
     assert h.service.pauses.is_paused("app-fn", now=h.clock.now)
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat()
+
+
+def fail_runs(h: Harness, sdk: ScriptedSdk, count: int) -> list[str]:
+    event_ids = [h.send("e", n=n) for n in range(count)]
+    drive(h.service, h.store, sdk, now=h.clock.now)
+    return [r.id for e in event_ids for r in h.store.runs.list_runs(event_id=e)]
+
+
+def fire_ticks(h: Harness) -> list[WorkItem]:
+    items = h.store.queue.claim(now=h.clock.now, lease_ms=1_000, limit=100)
+    ticks = [i for i in items if i.kind is WorkKind.RERUNS]
+    for item in ticks:
+        h.service.fire(item)
+        h.store.queue.ack(item.id)
+    for item in items:
+        if item not in ticks:
+            h.store.queue.defer(item.id, until=h.clock.now)
+    return ticks
+
+
+def test_bulk_redrive_counts_then_reruns_the_failed_runs_of_the_window_at_a_paced_rate(
+    plain: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bulk_mod, "RERUNS_PER_TICK", 2)  # fewer runs make the same point
+    h, fixed = plain, list[bool]()
+    sdk, bulk = flaky_sdk(fixed), BulkReruns(plain.service)
+    failed = fail_runs(h, sdk, bulk_mod.RERUNS_PER_TICK + 2)
+    window_end = h.clock.now + 60_000
+    h.clock.now += 3_600_000
+    fail_runs(h, sdk, 1)  # outside the window
+    fixed.append(True)
+    fail_runs(h, sdk, 0)
+    flt = parse_filter(
+        {
+            "function_id": "app-fn",
+            "status": ["Failed"],
+            "since": iso(h.clock.now - 7_200_000),
+            "until": iso(window_end),
+            "from": "failed_step",
+        }
+    )
+    dry = bulk.dry_run(flt)
+    assert dry["count"] == len(failed) and dry["run_ids"] == sorted(failed)
+    assert len(h.store.runs.list_runs(function_id="app-fn")) == len(failed) + 1  # no change
+
+    job = bulk.create(flt)
+    assert job["total"] == len(failed) and job["status"] == "running"
+    assert [t.attempt for t in fire_ticks(h)] == [0]
+    assert bulk.get(str(job["id"]))["done"] == bulk_mod.RERUNS_PER_TICK  # paced
+    assert fire_ticks(h) == []  # the next tick is due a second later
+    h.clock.now += bulk_mod.TICK_MS
+    (second,) = fire_ticks(h)
+    h.service.fire(second)  # delivered twice: no second rerun of anything
+    progress = bulk.get(str(job["id"]))
+    assert progress["status"] == "done" and progress["done"] == len(failed)
+    assert progress["errors"] == {}
+    reruns = progress["reruns"]
+    assert isinstance(reruns, dict) and sorted(reruns) == sorted(failed)
+    assert len(h.store.runs.list_runs(function_id="app-fn")) == 2 * len(failed) + 1
+
+    drive(h.service, h.store, sdk, now=h.clock.now)
+    for new_id in reruns.values():
+        run = h.store.runs.get_run(new_id)
+        assert run is not None and run.status is RunStatus.COMPLETED
+    assert sdk.executed["one"] == len(failed) + 1  # never again for a redriven run
+    with pytest.raises(NotFoundError):
+        bulk.get("nope")

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..engine import redrive
+from ..engine.bulk import BulkReruns, parse_filter
 from ..engine.runops import RunOps
 from ..engine.service import Service
 from ..errors import ConflictError, NotFoundError, ValidationError
@@ -65,6 +66,7 @@ class RunOpsApi:
     def __init__(self, service: Service) -> None:
         self._service = service
         self._ops = RunOps(service)
+        self._bulk = BulkReruns(service)
 
     async def rerun(self, request: Request) -> Response:
         """``POST /v1/runs/{id}/rerun`` ``{"from": "start" | "failed_step"}``."""
@@ -97,6 +99,21 @@ class RunOpsApi:
         since = self._service.pauses.paused_since(function_id, now=self._service.now())
         return _data({**function_view(fn, paused_since=since), "changed": changed})
 
+    async def bulk_rerun(self, request: Request) -> Response:
+        """``POST /v1/reruns``: a dry run counts; otherwise a paced job starts (202)."""
+        body = await json_object(request)
+        flt = parse_filter(body)
+        dry_run = body.get("dry_run", False)
+        if not isinstance(dry_run, bool):
+            raise ValidationError("dry_run must be true or false", field="dry_run")
+        if dry_run:
+            return _data(self._bulk.dry_run(flt))
+        return _data(self._bulk.create(flt), status=202)
+
+    async def bulk_progress(self, request: Request) -> Response:
+        """``GET /v1/reruns/{id}``: how far a bulk rerun got, and the runs it made."""
+        return _data(self._bulk.get(request.path_params["job_id"]))
+
     def routes(self, guard: Guard) -> list[Route]:
         fn_path = "/v1/apps/{app_id}/functions/{function_id}"
         return [
@@ -106,4 +123,6 @@ class RunOpsApi:
                 "/v1/events/{event_id}/replay", guard(handled(self.replay_event)), methods=["POST"]
             ),
             Route("/v1/runs/{run_id}/rerun", guard(handled(self.rerun)), methods=["POST"]),
+            Route("/v1/reruns", guard(handled(self.bulk_rerun)), methods=["POST"]),
+            Route("/v1/reruns/{job_id}", guard(handled(self.bulk_progress)), methods=["GET"]),
         ]

@@ -122,6 +122,8 @@ class WorkKind(enum.StrEnum):
     """A debounce window of ``function_id`` may close at ``at``; ``ref`` is its key#gen."""
     BATCH = "batch"
     """A batch of ``function_id`` times out at ``at``; ``ref`` is its key#batch id."""
+    RERUNS = "reruns"
+    """A bulk rerun job ``ref`` reruns its next runs at ``at`` (``attempt`` = tick number)."""
 
 
 @dataclass(frozen=True, slots=True)

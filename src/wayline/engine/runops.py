@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from ..errors import ConflictError, NotFoundError
 from . import redrive
 from .model import Event, Run
-from .service import Service
+
+if TYPE_CHECKING:
+    from .service import Service
 
 log = logging.getLogger("wayline.engine")
 
@@ -23,13 +26,17 @@ class RunOps:
     def __init__(self, service: Service) -> None:
         self._service = service
 
-    def rerun(self, run_id: str, *, mode: str = redrive.FROM_START) -> Run:
+    def rerun(
+        self, run_id: str, *, mode: str = redrive.FROM_START, new_id: str | None = None
+    ) -> Run:
         """Start a new run of ``run_id``'s function with the same events (a batch keeps all
         of them); ``mode`` ``failed_step`` seeds it with the old run's completed steps.
 
         Raises ``NotFoundError`` for an unknown run and ``ConflictError`` when the run
         cannot be rerun (a redrive of a run that did not fail, a function since removed).
         Returns the new run as stored (it may be Skipped if flow control refused it).
+        With ``new_id`` (a bulk job's derived id) a repeated call returns the run made
+        the first time.
         """
         store = self._service.store
         old = store.runs.get_run(run_id)
@@ -45,7 +52,11 @@ class RunOps:
             )
         if not old.events:
             raise ConflictError(f"run {run_id} has no triggering event to rerun with")
-        new_id = self._service.new_id()
+        made = store.runs.get_run(new_id) if new_id else None
+        if made is not None:
+            self._service.update_run(old.id, lambda run, env: redrive.with_rerun(run, made.id))
+            return made
+        new_id = new_id or self._service.new_id()
         started = self._service.start(
             fn,
             _events_of(old),

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 
 from ..errors import StoreError, ValidationError
 from . import cron, expr, lifecycle, machine
+from .bulk import BulkReruns
 from .decision import Decision
 from .events import EventInput, dedupe_key, internal_event
 from .flow.config import flow_config
@@ -408,6 +409,8 @@ class Service:
             self._cron_tick(item)
         elif item.kind in (WorkKind.DEBOUNCE, WorkKind.BATCH):
             self._windows.fire(item, now=self.now())
+        elif item.kind is WorkKind.RERUNS:
+            BulkReruns(self).advance(item)
 
     def _cron_tick(self, item: WorkItem) -> None:
         fn = self._store.apps.get_function(item.function_id or "")
@@ -487,6 +490,10 @@ class Service:
                 self.emit(raw)
             except ValidationError:
                 log.exception("internal event rejected", extra={"run_id": decision.run.id})
+
+    def enqueue(self, items: Sequence[WorkItem]) -> None:
+        """Queue work items that belong to no run's state (bulk rerun ticks)."""
+        self._enqueue(items)
 
     def _enqueue(self, items: Sequence[WorkItem]) -> None:
         if items:
