@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..engine import redrive
+from ..engine import redrive, signals
 from ..engine.bulk import BulkReruns, parse_filter
 from ..engine.runops import RunOps
 from ..engine.service import Service
@@ -114,6 +114,13 @@ class RunOpsApi:
         """``GET /v1/reruns/{id}``: how far a bulk rerun got, and the runs it made."""
         return _data(self._bulk.get(request.path_params["job_id"]))
 
+    async def send_signal(self, request: Request) -> Response:
+        """``POST /v1/signals {"signal", "data"}``: resume the one run waiting on it."""
+        body = await json_object(request)
+        name = signals.check_name(body.get("signal"))
+        run_id = self._service.signals.send(name, body.get("data"), now=self._service.now())
+        return _data({"run_id": run_id})
+
     def routes(self, guard: Guard) -> list[Route]:
         fn_path = "/v1/apps/{app_id}/functions/{function_id}"
         return [
@@ -123,6 +130,7 @@ class RunOpsApi:
                 "/v1/events/{event_id}/replay", guard(handled(self.replay_event)), methods=["POST"]
             ),
             Route("/v1/runs/{run_id}/rerun", guard(handled(self.rerun)), methods=["POST"]),
+            Route("/v1/signals", guard(handled(self.send_signal)), methods=["POST"]),
             Route("/v1/reruns", guard(handled(self.bulk_rerun)), methods=["POST"]),
             Route("/v1/reruns/{job_id}", guard(handled(self.bulk_progress)), methods=["GET"]),
         ]

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from . import redrive
+from . import redrive, signals
 from .decision import Decision, Env, add_item, drop_item
 from .flow.config import flow_config
 from .lifecycle import TIMEOUT_FINISH, TIMEOUT_START, finish
@@ -151,6 +151,8 @@ def apply_cancel(run: Run, env: Env, *, reason: str) -> Decision:
 
 
 def _wait_memo(kind: WaitKind, event: Mapping[str, JSON] | None) -> tuple[JSON, StepStatus]:
+    if kind is WaitKind.SIGNAL:
+        return signals.memo(event)
     if kind is WaitKind.EVENT:
         return (dict(event) if event is not None else None), StepStatus.COMPLETED
     if event is None:

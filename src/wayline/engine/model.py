@@ -172,6 +172,8 @@ class WaitKind(enum.StrEnum):
     INVOKE = "invoke"
     CANCEL = "cancel"
     """A ``cancelOn`` listener: a matching event cancels the run."""
+    SIGNAL = "signal"
+    """A ``waitForSignal`` step: ``POST /v1/signals`` resolves it (``engine.signals``)."""
 
 
 @dataclass(frozen=True, slots=True)

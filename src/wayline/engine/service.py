@@ -41,6 +41,7 @@ from .model import (
 from .pause import PAUSED_RETRY_MS, Pauses
 from .ports import Clock, IdSource, Store
 from .protocol import CallResponse, build_request, call_url
+from .signal_board import SignalBoard
 from .triggers import functions_for_event
 from .windows import Windows
 
@@ -88,6 +89,7 @@ class Service:
         self._on_enqueue = on_enqueue or (lambda: None)
         self._functions_cache: list[FunctionDef] | None = None
         self._gate = FlowGate(store, is_live=self._is_live)
+        self.signals = SignalBoard(store, self._transition)
         self._windows = Windows(
             store,
             new_id=self.new_id,
@@ -483,6 +485,8 @@ class Service:
         self._enqueue(decision.enqueue)
         for wait in decision.waits:
             self._store.waits.add_wait(wait)
+            if wait.kind is WaitKind.SIGNAL:
+                self.signals.claim(wait, now=self.now())
         for wait_id in decision.drop_waits:
             self._store.waits.take_wait(wait_id)
         for raw in decision.publish:
@@ -509,5 +513,7 @@ class Service:
             self._enqueue(list(run.pending.values()))
             for wait in (*run.waiting.values(), *run.cancel_waits):
                 self._store.waits.add_wait(wait)
+                if wait.kind is WaitKind.SIGNAL:
+                    self.signals.claim(wait, now=self.now())
             repaired += 1
         return repaired
