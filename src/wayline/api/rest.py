@@ -29,6 +29,7 @@ from ..engine.service import Service
 from ..errors import ValidationError
 from .runops import RunOpsApi
 from .views import event_view, function_view, run_summary, run_view
+from .webhooks import WebhooksApi
 
 log = logging.getLogger("wayline.api")
 
@@ -287,6 +288,7 @@ class Api:
             Route("/v1/apps/{app_id}/functions", g(self.app_functions), methods=["GET"]),
             Route("/test/clock", self.advance_clock, methods=["POST"]),
             *RunOpsApi(self._service).routes(g),
+            *WebhooksApi(self._service).routes(g),
         ]
 
 
