@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from . import cli_runops
 from .devserver.server import DevConfig, serve
 
 
@@ -70,7 +71,15 @@ def _parser() -> argparse.ArgumentParser:
         help="also serve this ASGI app in-process and sync it, e.g. examples.quickstart.app:app",
     )
     dev.add_argument("--app-port", type=int, default=3000, help="port for --app (default 3000)")
+    _add_runops(commands)
     return parser
+
+
+def _add_runops(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Issue 9's subcommands (``cli_runops``); the ``runs`` group is shared with others."""
+    runs = commands.add_parser("runs", help="act on runs")
+    cli_runops.add_runs_commands(runs.add_subparsers(dest="runs_command", required=True))
+    cli_runops.add_commands(commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -80,6 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if getattr(args, "handler", None) is not None:
+        return cli_runops.run(args)
     if args.command == "dev":
         config = DevConfig(
             host=args.host,
