@@ -56,6 +56,7 @@ def run_summary(run: Run) -> dict[str, JSON]:
         "ended_at": _iso(run.ended_at),
         "output": run.output,
         "rerun_of": run.rerun_of,
+        "original_run_id": run.rerun_of,  # Inngest's name for the same link
     }
 
 

@@ -227,7 +227,13 @@ class BulkReruns:
             job = dict(found.value)
             job["pending"] = [r for r in job.get("pending") or [] if r not in handled]
             job["rerun"] = {**dict(job.get("rerun") or {}), **results}
-            job["errors"] = {**dict(job.get("errors") or {}), **errors}
+            # A tick delivered twice at once: the copy that lost the start race saw no run
+            # yet; the rerun the other made is what counts.
+            job["errors"] = {
+                k: v
+                for k, v in {**dict(job.get("errors") or {}), **errors}.items()
+                if k not in job["rerun"]
+            }
             if counters.put(key, job, expected_version=found.version, now=now, ttl_ms=JOB_TTL_MS):
                 return
         raise StoreError(f"{key}: gave up after {_MAX_CAS_ATTEMPTS} conflicting writes")

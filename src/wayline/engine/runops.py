@@ -66,8 +66,8 @@ class RunOps:
             shape=lambda run: redrive.as_rerun(run, old, mode),
         )
         new = store.runs.get_run(new_id)
-        if new is None:  # pragma: no cover - the key is fresh, so the start cannot be a dup
-            raise ConflictError(f"run {run_id} could not be rerun")
+        if new is None:  # a bulk tick delivered twice at once: the other copy starts it
+            raise ConflictError(f"run {run_id} could not be rerun (a concurrent rerun)")
         self._service.update_run(old.id, lambda run, env: redrive.with_rerun(run, new_id))
         log.info(
             "run rerun",
