@@ -19,6 +19,10 @@ Which steps are seeded (``seeds_for_redrive``):
 * Step ids are the SDK's hashes, so a loop's repeated ids (``id``, ``id:1``, ...) are
   distinct seeds and the new code finds each under the same hash.
 * Without any failed step (the function itself raised), every completed step is seeded.
+
+Cost: one extra SDK call per seeded step (it is planned, then answered from its seed), and
+until a seed is used its output rides in the run's body (on DynamoDB, write units per save
+grow with the unused seeds, as they do for a run's timeline), then moves to a memo item.
 """
 
 from __future__ import annotations
