@@ -62,7 +62,8 @@ def failed_steps(run: Run) -> list[StepRecord]:
         memo_failed = record.id in run.memos and is_error_memo(run.memos[record.id])
         attempt_failed = (
             record.id not in run.memos
-            and record.status is StepStatus.RUNNING
+            # Running while the run lived; a finished run closes it as Failed.
+            and record.status in (StepStatus.RUNNING, StepStatus.FAILED)
             and record.error is not None
         )
         if memo_failed or attempt_failed:
