@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # at runtime these load on first use: see __getattr__ below
     from .sdk.context import Context, SyncContext
     from .sdk.events import Event
     from .sdk.function import Function
+    from .sdk.middleware import CallInfo, CallInput, Middleware, StepInfo
     from .sdk.options import (
         Batch,
         Cancel,
@@ -64,6 +65,8 @@ __version__ = "0.1.0"
 __all__ = [
     "AuthError",
     "Batch",
+    "CallInfo",
+    "CallInput",
     "Cancel",
     "Concurrency",
     "ConfigError",
@@ -75,6 +78,7 @@ __all__ = [
     "InvalidCronError",
     "InvalidDurationError",
     "InvalidExpressionError",
+    "Middleware",
     "NonDeterminismError",
     "NonRetriableError",
     "NotFoundError",
@@ -85,6 +89,7 @@ __all__ = [
     "SerializationError",
     "Singleton",
     "StepError",
+    "StepInfo",
     "StoreError",
     "SyncContext",
     "Throttle",
@@ -97,13 +102,16 @@ __all__ = [
     "__version__",
 ]
 
-_SUBMODULES = frozenset({"aws_lambda", "django", "fastapi", "flask", "starlette", "testing"})
+_SUBMODULES = frozenset(
+    {"aws_lambda", "django", "fastapi", "flask", "kms", "middleware", "starlette", "testing"}
+)
 _SDK_NAMES = {
     "Wayline": "client",
     "Context": "context",
     "SyncContext": "context",
     "Event": "events",
     "Function": "function",
+    **dict.fromkeys(("CallInfo", "CallInput", "Middleware", "StepInfo"), "middleware"),
     "EventSender": "sending",
     "TriggerCron": "triggers",
     "TriggerEvent": "triggers",

@@ -18,6 +18,7 @@ from .effects import Transport
 from .events import Event, to_wire
 from .execution import Hooks
 from .function import Function, FunctionDecorator
+from .middleware import Middleware
 from .options import (
     Batch,
     Cancel,
@@ -62,6 +63,8 @@ class Wayline:
         event_key: The key for ``POST /e/{key}`` (optional in dev mode).
         is_dev: Force dev mode on or off, whatever the environment says.
         logger: Where the SDK logs (default ``logging.getLogger("wayline")``).
+        middleware: Hooks around every function's calls and steps, in order (see
+            ``wayline.Middleware``), and over every event the app sends.
         sender: How ``send`` delivers events (default: the HTTP event API).
         serve_origin: The origin the server should call, if not the request's own.
         serve_path: The path functions are served on (default ``/api/inngest``).
@@ -88,6 +91,7 @@ class Wayline:
         event_key: str | None = None,
         is_dev: bool | None = None,
         logger: logging.Logger | None = None,
+        middleware: Sequence[Middleware] = (),
         sender: EventSender | None = None,
         serve_origin: str | None = None,
         serve_path: str | None = None,
@@ -114,6 +118,7 @@ class Wayline:
         self.logger = logger or logging.getLogger("wayline")
         self.transport = transport or Transport()
         self._sender = sender
+        self.middleware: tuple[Middleware, ...] = _middleware(middleware, "the client")
         self.hooks = Hooks(send=self._send_wire, send_async=self._send_wire_async)
 
     @property
@@ -133,6 +138,7 @@ class Wayline:
         debounce: Debounce | None = None,
         id: str,
         idempotency: str | None = None,
+        middleware: Sequence[Middleware] = (),
         name: str | None = None,
         on_failure: FailureHandler | None = None,
         priority: Priority | None = None,
@@ -177,6 +183,7 @@ class Wayline:
         )
         if on_failure is not None and not callable(on_failure):
             raise ConfigError(f"on_failure of function {id!r} must be callable")
+        own_middleware = _middleware(middleware, f"function {id!r}")
 
         def build(handler: Callable[[Any], Any]) -> Function[Any, Any]:
             if not callable(handler):
@@ -189,6 +196,7 @@ class Wayline:
                 triggers=triggers,
                 options=options,
                 on_failure=on_failure,
+                middleware=own_middleware,
             )
 
         return FunctionDecorator(build)
@@ -231,11 +239,16 @@ class Wayline:
         now_ms = int(time.time() * 1000)
         return [to_wire(e, now_ms=now_ms) for e in batch]
 
+    def _outgoing(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for mw in self.middleware:
+            events = mw.transform_send(events)
+        return events
+
     def _send_wire(self, events: list[dict[str, Any]]) -> list[str]:
-        return self._event_sender().send(events) if events else []
+        return self._event_sender().send(self._outgoing(events)) if events else []
 
     async def _send_wire_async(self, events: list[dict[str, Any]]) -> list[str]:
-        return await self._event_sender().send_async(events) if events else []
+        return await self._event_sender().send_async(self._outgoing(events)) if events else []
 
     def _event_sender(self) -> EventSender:
         if self._sender is None:
@@ -256,6 +269,14 @@ class Wayline:
                 event_api_origin=origin, event_key=key, env=config.env, transport=self.transport
             )
         return self._sender
+
+
+def _middleware(items: Sequence[Middleware], owner: str) -> tuple[Middleware, ...]:
+    found = tuple(items)
+    for item in found:
+        if not isinstance(item, Middleware):
+            raise ConfigError(f"middleware of {owner} must be wayline.Middleware, got {item!r}")
+    return found
 
 
 def _nonblank(value: object) -> bool:

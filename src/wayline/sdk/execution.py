@@ -30,6 +30,7 @@ from wayline.errors import (
 )
 
 from . import planner, protocol, serialize
+from .middleware import CallInfo, Stack, StepInfo
 from .planner import Execute, Intent, Op, PlannerState, Replay, Report, Scope, Skip, StepRef
 
 ParallelMode = Literal["wait", "race"]
@@ -172,12 +173,16 @@ class StepCore:
         max_attempts: int,
         hooks: Hooks,
         logger: logging.Logger,
+        middleware: Stack | None = None,
     ) -> None:
         self.fn_id = fn_id
         self.attempt = attempt
         self.max_attempts = max_attempts
         self.hooks = hooks
         self.logger = logger
+        self.middleware = middleware or Stack(
+            (), CallInfo(fn_id, "", attempt, max_attempts, ""), logger
+        )
         self._state = state
         self._races: list[bool] = []
         self._executing = False
@@ -233,6 +238,10 @@ class StepCore:
         """Start a step body (the shell awaits the result when it is awaitable)."""
         return self.hooks.execute(StepCall(decided.step.user_id, fn, args, kwargs))
 
+    @staticmethod
+    def step_info(decided: Execute) -> StepInfo:
+        return StepInfo(decided.step.user_id, decided.step.hashed)
+
     @contextlib.contextmanager
     def executing(self) -> Iterator[None]:
         """Mark a step body as running, so a step called inside it is caught as nested."""
@@ -244,7 +253,7 @@ class StepCore:
 
     def body_returned(
         self, decided: Execute, value: object, annotated: object | None
-    ) -> ControlFlow:
+    ) -> BaseException:
         """The interrupt that reports a step body's result (always raised by the shell)."""
         step = decided.step
         what = f'step "{step.user_id}"'
@@ -253,6 +262,11 @@ class StepCore:
             serialize.requires_type(value, annotated, what=what)
         except SerializationError as exc:
             return AbortInterrupt(exc)
+        if self.middleware:
+            try:
+                data = self.middleware.transform_step_output(self.step_info(decided), data)
+            except Exception as exc:
+                return self.body_raised(decided, exc)
         opts = planner.race_opts(None, decided.race)
         return Interrupt([Op(planner.STEP_RUN, step, step.user_id, opts=opts, data=data)])
 
@@ -321,8 +335,12 @@ class StepCore:
         if problem is not None:
             return self._failed(NonDeterminismError(problem))
         try:
-            return CallResult(200, serialize.to_json(value, what=f'function "{self.fn_id}"'))
+            data = serialize.to_json(value, what=f'function "{self.fn_id}"')
         except SerializationError as exc:
+            return self._failed(exc)
+        try:
+            return CallResult(200, self.middleware.transform_output(data))
+        except Exception as exc:
             return self._failed(exc)
 
     def function_raised(self, exc: BaseException) -> CallResult:

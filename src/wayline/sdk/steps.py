@@ -65,11 +65,18 @@ class Steps:
         annotated = serialize.return_type(fn)
         if isinstance(decided, Replay):
             return core.replay(decided, annotated)
+        middleware, step = core.middleware, core.step_info(decided)
         try:
             with core.executing():
-                value = core.execute(decided, fn, args, kwargs)
-                if inspect.isawaitable(value):
-                    value = await value
+                await middleware.before_step_async(step)
+                try:
+                    value = core.execute(decided, fn, args, kwargs)
+                    if inspect.isawaitable(value):
+                        value = await value
+                except Exception as exc:
+                    await middleware.failed_async(exc, step)
+                    raise
+                await middleware.after_step_async(step)
         except BaseException as exc:
             raise core.body_raised(decided, exc)  # noqa: B904 - the same or a wrapped error
         raise core.body_returned(decided, value, annotated)
@@ -250,11 +257,18 @@ class SyncSteps:
         if isinstance(decided, Replay):
             result: T = core.replay(decided, annotated)
             return result
+        middleware, step = core.middleware, core.step_info(decided)
         try:
             with core.executing():
-                value = core.execute(decided, fn, args, kwargs)
-                if inspect.iscoroutine(value):
-                    value = run_blocking(value)
+                middleware.before_step(step)
+                try:
+                    value = core.execute(decided, fn, args, kwargs)
+                    if inspect.iscoroutine(value):
+                        value = run_blocking(value)
+                except Exception as exc:
+                    middleware.failed(exc, step)
+                    raise
+                middleware.after_step(step)
         except BaseException as exc:
             raise core.body_raised(decided, exc)  # noqa: B904 - the same or a wrapped error
         raise core.body_returned(decided, value, annotated)
