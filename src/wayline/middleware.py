@@ -4,6 +4,9 @@
   records.
 * :class:`OpenTelemetry`: spans for calls and steps, joined to the server's trace (needs
   ``opentelemetry-api``: ``pip install 'wayline[otel]'``; loaded on first use).
+* :class:`Encryption`: step outputs, function output and event data encrypted in the app
+  (AES-256-GCM with key ids for rotation, ``StaticKeys``; ``wayline.kms.KmsKeys`` for AWS
+  KMS data keys; needs ``cryptography``: ``pip install 'wayline[encryption]'``).
 
 Example::
 
@@ -21,25 +24,43 @@ from .sdk.log_context import ContextFilter, LoggingContext
 from .sdk.middleware import CallInfo, CallInput, Middleware, StepInfo
 
 if TYPE_CHECKING:
+    from .sdk.encryption import (
+        DataKey,
+        DecryptionError,
+        Encryption,
+        Keys,
+        StaticKeys,
+        generate_key,
+    )
     from .sdk.otel import OpenTelemetry
 
 __all__ = [
     "CallInfo",
     "CallInput",
     "ContextFilter",
+    "DataKey",
+    "DecryptionError",
+    "Encryption",
+    "Keys",
     "LoggingContext",
     "Middleware",
     "OpenTelemetry",
+    "StaticKeys",
     "StepInfo",
+    "generate_key",
 ]
 
 _LAZY = {
     "OpenTelemetry": "otel",
+    **dict.fromkeys(
+        ("DataKey", "DecryptionError", "Encryption", "Keys", "StaticKeys", "generate_key"),
+        "encryption",
+    ),
 }
 
 
 def __getattr__(name: str) -> object:
-    # opentelemetry is optional: import them only when asked for.
+    # opentelemetry and cryptography are optional: import them only when asked for.
     if name in _LAZY:
         value = getattr(importlib.import_module(f"wayline.sdk.{_LAZY[name]}"), name)
         globals()[name] = value
