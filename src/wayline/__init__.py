@@ -43,6 +43,7 @@ from .errors import (
 if TYPE_CHECKING:  # at runtime these load on first use: see __getattr__ below
     from .sdk.client import Wayline
     from .sdk.context import Context, SyncContext
+    from .sdk.event_types import EventType
     from .sdk.events import Event
     from .sdk.function import Function
     from .sdk.middleware import CallInfo, CallInput, Middleware, StepInfo
@@ -74,6 +75,7 @@ __all__ = [
     "Debounce",
     "Event",
     "EventSender",
+    "EventType",
     "Function",
     "InvalidCronError",
     "InvalidDurationError",
@@ -110,6 +112,7 @@ _SDK_NAMES = {
     "Context": "context",
     "SyncContext": "context",
     "Event": "events",
+    "EventType": "event_types",
     "Function": "function",
     **dict.fromkeys(("CallInfo", "CallInput", "Middleware", "StepInfo"), "middleware"),
     "EventSender": "sending",

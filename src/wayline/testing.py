@@ -119,6 +119,7 @@ class _Runner:
             send_async=self._send_async,
             now=lambda: self.now,
             invoking=self._remember,
+            **({"check_events": fn.check_events} if fn.check_events else {}),
         )
 
     # ------------------------------------------------------------------ hooks
@@ -174,7 +175,12 @@ class _Runner:
             use_api=False,
         )
         call = PreparedCall(
-            self.handler, request, item.target, self.hooks, logging.getLogger("wayline")
+            self.handler,
+            request,
+            item.target,
+            self.hooks,
+            logging.getLogger("wayline"),
+            middleware=self.fn.client_middleware,
         )
         return run_blocking(call.run_async()) if call.is_async else call.run_sync()
 

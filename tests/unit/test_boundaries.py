@@ -86,6 +86,7 @@ def test_public_api_is_pinned() -> None:
         "Debounce",
         "Event",
         "EventSender",
+        "EventType",
         "Function",
         "InvalidCronError",
         "InvalidDurationError",

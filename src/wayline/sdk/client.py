@@ -15,6 +15,7 @@ from wayline.errors import ConfigError
 from .config import ClientConfig, resolve
 from .context import Context, SyncContext
 from .effects import Transport
+from .event_types import EventRegistry, EventType
 from .events import Event, to_wire
 from .execution import Hooks
 from .function import Function, FunctionDecorator
@@ -61,6 +62,8 @@ class Wayline:
         env: A branch environment name, sent as ``x-inngest-env``.
         event_api_base_url: The event API origin, when it differs from ``base_url``.
         event_key: The key for ``POST /e/{key}`` (optional in dev mode).
+        events: Typed events (``wayline.EventType``): events of these names sent by the app
+            are validated against their model at the call (``wayline.ValidationError``).
         is_dev: Force dev mode on or off, whatever the environment says.
         logger: Where the SDK logs (default ``logging.getLogger("wayline")``).
         middleware: Hooks around every function's calls and steps, in order (see
@@ -89,6 +92,7 @@ class Wayline:
         env: str | None = None,
         event_api_base_url: str | None = None,
         event_key: str | None = None,
+        events: Sequence[EventType[Any]] = (),
         is_dev: bool | None = None,
         logger: logging.Logger | None = None,
         middleware: Sequence[Middleware] = (),
@@ -119,7 +123,10 @@ class Wayline:
         self.transport = transport or Transport()
         self._sender = sender
         self.middleware: tuple[Middleware, ...] = _middleware(middleware, "the client")
-        self.hooks = Hooks(send=self._send_wire, send_async=self._send_wire_async)
+        self.events = EventRegistry(events)
+        self.hooks = Hooks(
+            send=self._send_wire, send_async=self._send_wire_async, check_events=self.events.check
+        )
 
     @property
     def app_id(self) -> str:
@@ -197,6 +204,8 @@ class Wayline:
                 options=options,
                 on_failure=on_failure,
                 middleware=own_middleware,
+                client_middleware=self.middleware,
+                check_events=self.events.check,
             )
 
         return FunctionDecorator(build)
@@ -209,6 +218,8 @@ class Wayline:
 
         Raises:
             SendEventsError: the events could not all be sent; ``ids`` lists those accepted.
+            ValidationError: an event of a registered ``EventType`` has data that does not
+                fit its model; nothing was sent.
 
         Example::
 
@@ -235,7 +246,7 @@ class Wayline:
     # ------------------------------------------------------------------ internals
 
     def _wire(self, events: Event[Any] | Sequence[Event[Any]]) -> list[dict[str, Any]]:
-        batch = [events] if isinstance(events, Event) else list(events)
+        batch = self.events.check([events] if isinstance(events, Event) else list(events))
         now_ms = int(time.time() * 1000)
         return [to_wire(e, now_ms=now_ms) for e in batch]
 

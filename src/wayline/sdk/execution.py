@@ -115,6 +115,10 @@ async def _no_async_sender(events: list[dict[str, Any]]) -> list[str]:
     raise RuntimeError("no event sender configured")
 
 
+def _unchecked(events: list[Any]) -> list[Any]:
+    return events
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -133,6 +137,8 @@ class Hooks:
     now: Callable[[], datetime] = _utc_now
     invoking: Callable[[Any], None] = _ignore
     """Told of every ``Function`` passed to ``step.invoke`` (the test runner runs them)."""
+    check_events: Callable[[list[Any]], list[Any]] = _unchecked
+    """Validates ``Event``s against the client's registered event types (ValidationError)."""
 
 
 @dataclass(slots=True)

@@ -65,6 +65,8 @@ class Function(Generic[FnData, FnOut]):
         options: FunctionOptions,
         on_failure: Callable[[Any], Any] | None,
         middleware: tuple[Middleware, ...] = (),
+        client_middleware: tuple[Middleware, ...] = (),
+        check_events: Callable[[list[Any]], list[Any]] | None = None,
     ) -> None:
         self.app_id = app_id
         self.local_id = local_id
@@ -75,6 +77,10 @@ class Function(Generic[FnData, FnOut]):
         self.options = options
         self.on_failure = on_failure
         self.middleware = middleware
+        self.client_middleware = client_middleware
+        """The client's middleware (``serve()`` runs it first; ``wayline.testing`` too)."""
+        self.check_events = check_events
+        """The client's event type checks, for the test runner's ``send_event``."""
         self.model = event_model(triggers)
         self.is_async = is_async_callable(handler)
 

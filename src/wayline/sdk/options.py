@@ -184,25 +184,41 @@ class Batch:
 class Cancel:
     """Cancel a run when ``event`` arrives (and ``if_`` holds), within ``timeout``.
 
-    Example: ``wayline.Cancel(event="user/deleted", if_="event.data.id == async.data.id")``
+    ``match="data.user_id"`` is ``wait_for_event``'s shorthand: cancel only when that field
+    of the cancelling event equals the triggering event's (``if_`` and ``match`` exclude each
+    other).
+
+    Example: ``wayline.Cancel(event="user/deleted", match="data.user_id", timeout="7d")``
     """
 
     event: str
     if_: str | None = None
+    match: str | None = None
     timeout: Duration | None = None
 
     def __post_init__(self) -> None:
         if not self.event:
             raise ConfigError("cancel.event must be a non-empty event name")
+        if self.if_ is not None and self.match is not None:
+            raise ConfigError("cancel takes if_ or match, not both")
+        if self.match is not None and not self.match.strip():
+            raise ConfigError("cancel.match must be a non-empty field path, e.g. 'data.user_id'")
         if self.timeout is not None:
             duration_config(self.timeout, field="cancel.timeout")
+
+    @property
+    def expression(self) -> str | None:
+        """The CEL condition sent to the server (``match`` spelled out)."""
+        if self.match is not None:
+            return f"event.{self.match} == async.{self.match}"
+        return self.if_
 
     def to_config(self) -> dict[str, Any]:
         timeout = self.timeout
         return _strip(
             {
                 "event": self.event,
-                "if": self.if_,
+                "if": self.expression,
                 "timeout": None
                 if timeout is None
                 else duration_config(timeout, field="cancel.timeout"),
