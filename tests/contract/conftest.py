@@ -19,6 +19,7 @@ from moto.core.models import botocore_stubber
 from wayline.aws.clients import dynamodb_client
 from wayline.engine.model import (
     App,
+    Attempt,
     Event,
     FunctionDef,
     InvokeParent,
@@ -222,7 +223,18 @@ def make_full_run(run_id: str = "01HRUN00000000000000000FUL") -> Run:
         stack=("s1", "s0", "s3"),
         steps=(
             StepRecord("s1", "charge", "StepRun", StepStatus.COMPLETED, 1, 5, 9, {"ok": True}),
-            StepRecord("s2", "nap", "Sleep", StepStatus.SLEEPING, 0, 10, None, None, {"e": 1}),
+            StepRecord(
+                "s2",
+                "nap",
+                "Sleep",
+                StepStatus.SLEEPING,
+                0,
+                10,
+                None,
+                None,
+                {"e": 1},
+                history=(Attempt(1, 10, 12, StepStatus.FAILED, {"message": "x"}, retry_at=20),),
+            ),
         ),
         pending={"3": item},
         waiting={"s4": wait},
@@ -243,6 +255,7 @@ def make_full_run(run_id: str = "01HRUN00000000000000000FUL") -> Run:
         parent=InvokeParent(correlation_id="corr", run_id="01HPARENT", fn_id="shop-parent"),
         cancel_reason="user",
         outbox=make_outbox(run_id),
+        call_failures=(Attempt(2, 3, 4, StepStatus.FAILED, {"name": "Error"}, retry_at=5),),
     )
 
 

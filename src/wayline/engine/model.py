@@ -144,6 +144,28 @@ class StepStatus(enum.StrEnum):
     WAITING = "Waiting"
     COMPLETED = "Completed"
     FAILED = "Failed"
+    CANCELLED = "Cancelled"
+    """The run ended (cancelled, or failed elsewhere) while this step was still open."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One try of a step, or one failed call to the app outside any step.
+
+    ``error`` is the error as the SDK reported it (``name``, ``message``, ``stack``), or
+    the server's description of a call that got no SDK answer (connection refused,
+    timeout, a 5xx or a body that is not the protocol's).
+    """
+
+    number: int
+    """1 for the first try."""
+    started_at: int
+    ended_at: int
+    status: StepStatus
+    """``COMPLETED`` or ``FAILED``."""
+    error: JSON = None
+    retry_at: int | None = None
+    """When the next try is due; None when no retry follows this one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +181,18 @@ class StepRecord:
     ended_at: int | None = None
     output: JSON = None
     error: JSON = None
+    history: tuple[Attempt, ...] = ()
+    """The step's tries, oldest first, when there was more than one or one failed; read
+    ``tries`` for every try (a step that succeeded at once keeps no history)."""
+
+    @property
+    def tries(self) -> tuple[Attempt, ...]:
+        """Every try of the step, oldest first; none for a sleep or a wait."""
+        if self.history or self.op != "StepRun" or self.ended_at is None:
+            return self.history
+        if self.status is not StepStatus.COMPLETED or self.attempts < 1:
+            return self.history
+        return (Attempt(self.attempts, self.started_at, self.ended_at, StepStatus.COMPLETED),)
 
 
 class WaitKind(enum.StrEnum):
@@ -251,6 +285,9 @@ class Run:
     cancel_reason: str | None = None
     outbox: Outbox = Outbox()
     """Effects saved with the last transition and not yet acknowledged as applied."""
+    call_failures: tuple[Attempt, ...] = ()
+    """Calls to the app that failed outside any step (a discovery call refused, timed
+    out, answered 5xx or not in the protocol), oldest first, with their next retry."""
 
     def with_step(self, record: StepRecord) -> Run:
         """Return a copy whose timeline has ``record`` (replacing the same step id)."""

@@ -21,14 +21,15 @@ from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 
+from .. import signing
 from ..errors import StoreError, ValidationError
-from . import cron, expr, lifecycle, machine
+from . import cron, expr, lifecycle, machine, search
 from .decision import Decision
 from .events import EventInput, dedupe_key, internal_event
 from .flow.config import flow_config
 from .functions import DEFAULT_CHECK_EVERY_MS, FunctionCache
 from .gate import FlowGate, Slots
-from .ids import seeded_event_id, ulid
+from .ids import next_ulid, seeded_event_id
 from .machine import Env
 from .model import (
     JSON,
@@ -43,7 +44,7 @@ from .model import (
     WorkItem,
     WorkKind,
 )
-from .ports import Clock, IdSource, Store
+from .ports import Clock, IdSource, RunQuery, Store
 from .protocol import CallResponse, build_request, call_url
 from .triggers import functions_for_event
 from .windows import Windows
@@ -68,6 +69,8 @@ class PreparedCall:
     fn: FunctionDef
     slots: Slots = ()
     """Concurrency slots held for this call: release them when it returns."""
+    payload: bytes = b""
+    """``body`` as the JCS bytes to sign and send (made once, when the call is prepared)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,16 +87,20 @@ class Service:
         *,
         retry_interval_ms: int | None = None,
         on_enqueue: Callable[[], None] | None = None,
+        on_run_ended: Callable[[Run], None] | None = None,
         sync_check_ms: int = DEFAULT_CHECK_EVERY_MS,
     ) -> None:
         """``sync_check_ms``: how stale this process's view of the synced functions may get
         when another process syncs (see ``engine.functions``)."""
         self._store = store
+        # Observes finished runs (trace export): called once, after the terminal save.
+        self._on_run_ended = on_run_ended or (lambda run: None)
         self._clock = clock
         self._ids = ids
         self._retry_interval_ms = retry_interval_ms
         self._on_enqueue = on_enqueue or (lambda: None)
         self._functions = FunctionCache(store, clock, check_every_ms=sync_check_ms)
+        self._last_id: str | None = None
         self._gate = FlowGate(store, is_live=self._is_live)
         self._windows = Windows(
             store,
@@ -110,7 +117,10 @@ class Service:
         return self._clock.now_ms()
 
     def new_id(self) -> str:
-        return ulid(self.now(), self._ids.entropy(10))
+        # Monotonic: runs started in one millisecond keep their order in the queue.
+        made = next_ulid(self._last_id, self.now(), self._ids.entropy(10))
+        self._last_id = made
+        return made
 
     # ------------------------------------------------------------------ apps
 
@@ -365,6 +375,18 @@ class Service:
                 cancelled.append(run.id)
         return cancelled
 
+    def search_runs(
+        self,
+        query: RunQuery,
+        condition: str | None = None,
+        scan_budget: int = search.DEFAULT_SCAN_BUDGET,
+    ) -> search.SearchResult:
+        """Runs matching ``query`` and, if given, the CEL ``condition`` over each run's
+        triggering event, reading at most ``scan_budget`` runs (see ``engine.search``)."""
+        return search.search_runs(
+            self._store.runs, query, condition=condition, scan_budget=scan_budget, now_ms=self.now()
+        )
+
     # ------------------------------------------------------------------ work items
 
     def prepare_call(self, item: WorkItem) -> PreparedCall | Blocked | None:
@@ -384,7 +406,18 @@ class Service:
                 self._gate.release_slots(slots, item.id)
                 return None
         body = build_request(run, fn, item, disable_immediate_execution=run.force_step_plan)
-        return PreparedCall(url=call_url(fn, item), body=body, run=run, fn=fn, slots=slots)
+        try:
+            payload = signing.canonical_json(body)
+        except (ValueError, TypeError, ArithmeticError, RecursionError) as exc:
+            self._gate.release_slots(slots, item.id)
+            reason = f"{type(exc).__name__}: {exc}"
+            self._transition(
+                run.id, lambda r, env: machine.apply_call_unbuildable(r, item, env, reason=reason)
+            )
+            return None
+        return PreparedCall(
+            url=call_url(fn, item), body=body, run=run, fn=fn, slots=slots, payload=payload
+        )
 
     def renew_call(self, call: PreparedCall, item: WorkItem) -> None:
         """Keep a long call's concurrency slots alive (a dead worker's slots lapse)."""
@@ -476,6 +509,7 @@ class Service:
     def _after_transition(self, before: Run, after: Run) -> None:
         if after.status.is_terminal and not before.status.is_terminal:
             self._gate.release_singleton(self._function_for(after), after, now=self.now())
+            self._on_run_ended(after)
         if after.status is not before.status:
             log.info(
                 "run %s",
@@ -493,7 +527,10 @@ class Service:
                     self.new_id(), received_at=now, keep_internal=True
                 )
             except ValidationError:
-                log.exception("internal event rejected", extra={"run_id": decision.run.id})
+                log.exception(
+                    "internal event rejected",
+                    extra={"run_id": decision.run.id, "function_id": decision.run.function_id},
+                )
                 continue
             publish.append(event)
         return Outbox(
