@@ -48,6 +48,7 @@ if TYPE_CHECKING:  # at runtime these load on first use: see __getattr__ below
     from .sdk.function import Function
     from .sdk.middleware import CallInfo, CallInput, Middleware, StepInfo
     from .sdk.options import (
+        Backoff,
         Batch,
         Cancel,
         Concurrency,
@@ -65,6 +66,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AuthError",
+    "Backoff",
     "Batch",
     "CallInfo",
     "CallInput",
@@ -120,6 +122,7 @@ _SDK_NAMES = {
     "TriggerEvent": "triggers",
     **dict.fromkeys(
         (
+            "Backoff",
             "Batch",
             "Cancel",
             "Concurrency",

@@ -76,6 +76,7 @@ def test_engine_files_were_found() -> None:
 def test_public_api_is_pinned() -> None:
     assert sorted(wayline.__all__) == [
         "AuthError",
+        "Backoff",
         "Batch",
         "CallInfo",
         "CallInput",

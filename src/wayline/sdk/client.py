@@ -21,6 +21,7 @@ from .execution import Hooks
 from .function import Function, FunctionDecorator
 from .middleware import Middleware
 from .options import (
+    Backoff,
     Batch,
     Cancel,
     Concurrency,
@@ -139,6 +140,7 @@ class Wayline:
     def function(
         self,
         *,
+        backoff: Backoff | None = None,
         batch_events: Batch | None = None,
         cancel: Cancel | Sequence[Cancel] | None = None,
         concurrency: int | Concurrency | Sequence[Concurrency] | None = None,
@@ -152,6 +154,7 @@ class Wayline:
         rate_limit: RateLimit | None = None,
         retries: int | None = None,
         singleton: Singleton | None = None,
+        step_backoff: Mapping[str, Backoff] | None = None,
         throttle: Throttle | None = None,
         timeouts: Timeouts | None = None,
         trigger: TriggerEvent[D] | TriggerCron | Sequence[TriggerEvent[D] | TriggerCron],
@@ -160,7 +163,8 @@ class Wayline:
 
         Options are serialized exactly as the protocol's FunctionConfig. ``retries`` counts
         retries per step (default 4, so 5 attempts); ``on_failure`` runs once the function
-        has failed for good, with the ``inngest/function.failed`` event.
+        has failed for good, with the ``inngest/function.failed`` event. ``backoff`` spaces
+        the retries (default: Inngest's table); ``step_backoff`` overrides it per step id.
 
         Example::
 
@@ -176,6 +180,8 @@ class Wayline:
         if isinstance(concurrency, int) and not isinstance(concurrency, bool):
             concurrency = Concurrency(limit=concurrency)
         options = FunctionOptions(
+            backoff=backoff,
+            step_backoff=tuple((step_backoff or {}).items()),
             batch_events=batch_events,
             cancel=as_tuple(cancel, Cancel, "cancel"),
             concurrency=as_tuple(concurrency, Concurrency, "concurrency"),
