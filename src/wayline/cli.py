@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from . import __version__, cli_client
+from . import __version__, cli_client, cli_runops
 from .cli_client import Api, CliError, UsageError
 from .devserver import logs
 from .devserver.claim import StartupError
@@ -96,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     board.add_argument("--region", default=None, help="AWS region (default: your AWS config)")
     board.add_argument("--port", type=int, default=8289, help="port (default 8289)")
     board.add_argument("--endpoint-url", default=None, help=argparse.SUPPRESS)  # tests: moto
+    cli_runops.add_commands(commands)
     return parser
 
 
@@ -175,6 +176,7 @@ def _client_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
     show.add_argument("run_id")
     cancel = actions.add_parser("cancel", parents=[server], help="cancel a run")
     cancel.add_argument("run_id")
+    cli_runops.add_runs_commands(actions)
 
 
 def _positive(text: str) -> int:
@@ -220,6 +222,8 @@ def _run_client(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if getattr(args, "handler", None) is not None:
+        return cli_runops.run(args)
     if args.command in ("send", "runs"):
         return _run_client(args)
     logs.configure(os.environ.get("WAYLINE_LOG_LEVEL", "INFO"))

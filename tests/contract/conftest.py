@@ -26,6 +26,7 @@ from wayline.engine.model import (
     Outbox,
     Run,
     RunStatus,
+    SeededStep,
     StepRecord,
     StepStatus,
     Trigger,
@@ -173,6 +174,7 @@ def make_event(internal_id: str, name: str = "app/thing.happened", **kw: Any) ->
         "id": f"evt-{internal_id}",
         "ts": 1_700_000_000_000,
         "received_at": 1_700_000_000_000,
+        "replay_of": "01HREPLAYED",
     }
     fields.update(kw)
     return Event(internal_id=internal_id, name=name, **fields)
@@ -222,7 +224,17 @@ def make_full_run(run_id: str = "01HRUN00000000000000000FUL") -> Run:
         memos={"s1": {"data": {"ok": True}}, "s0": None, "s3": {"error": {"message": "x"}}},
         stack=("s1", "s0", "s3"),
         steps=(
-            StepRecord("s1", "charge", "StepRun", StepStatus.COMPLETED, 1, 5, 9, {"ok": True}),
+            StepRecord(
+                "s1",
+                "charge",
+                "StepRun",
+                StepStatus.COMPLETED,
+                1,
+                5,
+                9,
+                {"ok": True},
+                seeded=True,
+            ),
             StepRecord(
                 "s2",
                 "nap",
@@ -256,6 +268,9 @@ def make_full_run(run_id: str = "01HRUN00000000000000000FUL") -> Run:
         cancel_reason="user",
         outbox=make_outbox(run_id),
         call_failures=(Attempt(2, 3, 4, StepStatus.FAILED, {"name": "Error"}, retry_at=5),),
+        rerun_of="01HOLDRUN",
+        reruns=("01HRERUN1", "01HRERUN2"),
+        seeds={"s7": SeededStep("ship", "StepRun", {"data": [1]})},
     )
 
 

@@ -29,7 +29,9 @@ from ..engine.triggers import functions_for_event
 from ..errors import ValidationError
 from .dashboard import Dashboard, DashboardConfig
 from .run_search import parse_run_search
+from .runops import RunOpsApi
 from .views import event_view, function_view, run_summary, run_view
+from .webhooks import WebhooksApi
 
 log = logging.getLogger("wayline.api")
 
@@ -262,7 +264,13 @@ class Api:
         app_id = request.path_params["app_id"]
         if self._service.store.apps.get_app(app_id) is None:
             return error(404, f"app {app_id!r} not found")
-        return data([function_view(f) for f in self._service.store.apps.list_functions(app_id)])
+        pauses, now = self._service.pauses, self._service.now()
+        return data(
+            [
+                function_view(f, paused_since=pauses.paused_since(f.id, now=now))
+                for f in self._service.store.apps.list_functions(app_id)
+            ]
+        )
 
     # ------------------------------------------------------------ misc
 
@@ -321,6 +329,8 @@ class Api:
             Route("/v1/cancellations", g(self.bulk_cancel), methods=["POST"]),
             Route("/v1/apps/{app_id}/functions", g(self.app_functions), methods=["GET"]),
             Route("/test/clock", self.advance_clock, methods=["POST"]),
+            *RunOpsApi(self._service).routes(g),
+            *WebhooksApi(self._service).routes(g),
         ]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from ..engine.model import JSON, Attempt, Event, FunctionDef, Run, StepRecord, WorkKind
+from ..engine.redrive import unused_seeds
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -33,6 +34,7 @@ def event_view(event: Event, matched: list[str] | None = None) -> dict[str, JSON
         "ts": event.ts,
         "v": event.v,
         "received_at": iso_ms(event.received_at),
+        "replay_of": event.replay_of,
     }
     if matched is not None:
         view["matched"] = len(matched)
@@ -64,6 +66,7 @@ def step_view(step: StepRecord) -> dict[str, JSON]:
         "started_at": iso_ms(step.started_at) if step.started_at else None,
         "ended_at": iso_ms(step.ended_at),
         "history": [attempt_view(a) for a in step.tries],
+        "seeded": step.seeded,
     }
 
 
@@ -80,6 +83,8 @@ def run_summary(run: Run) -> dict[str, JSON]:
         "run_started_at": iso_ms(run.started_at or run.created_at),
         "ended_at": iso_ms(run.ended_at),
         "output": run.output,
+        "rerun_of": run.rerun_of,
+        "original_run_id": run.rerun_of,  # Inngest's name for the same link
     }
 
 
@@ -90,6 +95,12 @@ def run_view(run: Run) -> dict[str, JSON]:
     view["steps"] = [step_view(s) for s in run.steps]
     view["call_failures"] = [attempt_view(a) for a in run.call_failures]
     view["next_retry_at"] = iso_ms(next_retry_at(run))
+    view["reruns"] = list(run.reruns)
+    if run.seeds:
+        # A redrive's results the code never asked for: on a finished run, steps that are
+        # no longer in the code; while it runs, steps it has not reached yet.
+        key = "seeded_steps_not_in_code" if run.status.is_terminal else "seeded_steps_pending"
+        view[key] = unused_seeds(run)
     return view
 
 
@@ -99,7 +110,7 @@ def next_retry_at(run: Run) -> int | None:
     return min(retries, default=None)
 
 
-def function_view(fn: FunctionDef) -> dict[str, JSON]:
+def function_view(fn: FunctionDef, *, paused_since: int | None = None) -> dict[str, JSON]:
     return {
         "id": fn.id,
         "app_id": fn.app_id,
@@ -115,4 +126,6 @@ def function_view(fn: FunctionDef) -> dict[str, JSON]:
             for t in fn.triggers
         ],
         "config": dict(fn.config),
+        "paused": paused_since is not None,
+        "paused_at": iso_ms(paused_since),
     }

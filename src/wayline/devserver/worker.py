@@ -118,7 +118,8 @@ class Worker:
         prepared = self._service.prepare_call(item)
         if isinstance(prepared, Blocked):
             # Keeps its place: the queue orders by ``at``, which a deferral leaves alone.
-            self._service.store.queue.defer(item.id, until=self._clock.now_ms() + BLOCKED_RETRY_MS)
+            retry_ms = prepared.retry_ms or BLOCKED_RETRY_MS
+            self._service.store.queue.defer(item.id, until=self._clock.now_ms() + retry_ms)
             self._blocked[item.id] = None
             return False
         if prepared is None:

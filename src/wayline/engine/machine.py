@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from . import aigateway
+from . import aigateway, redrive, signals
 from .backoff import parse_policy
 from .decision import Decision, Env, add_item, drop_item
 from .flow.config import flow_config
@@ -168,6 +168,8 @@ def apply_cancel(run: Run, env: Env, *, reason: str) -> Decision:
 
 
 def _wait_memo(kind: WaitKind, event: Mapping[str, JSON] | None) -> tuple[JSON, StepStatus]:
+    if kind is WaitKind.SIGNAL:
+        return signals.memo(event)
     if kind is WaitKind.EVENT:
         return (dict(event) if event is not None else None), StepStatus.COMPLETED
     if event is None:
@@ -261,13 +263,18 @@ def _apply_ops(run: Run, item: WorkItem, resp: CallResponse, env: Env, started_a
     decision = Decision(run=run)
     completed = False
     for op in ops:
-        step = _apply_op(decision.run, item, op, resp, env, started_at)
+        seeded = redrive.takes_seed(decision.run, op)
+        step = (
+            redrive.use_seed(decision.run, op, now=env.now)
+            if seeded
+            else _apply_op(decision.run, item, op, resp, env, started_at)
+        )
         if step is None:
             return decision.merge(_unsupported(decision.run, op, env))
         if step.run.status.is_terminal:
             return decision.merge(step)
         decision = decision.merge(step)
-        completed = completed or _is_completion(op, resp, item, env, decision.run)
+        completed = completed or seeded or _is_completion(op, resp, item, env, decision.run)
     run = decision.run
     if len(ops) > 1:
         run = replace(run, force_step_plan=True)
@@ -311,6 +318,7 @@ def _apply_op(
     run: Run, item: WorkItem, op: Op, resp: CallResponse, env: Env, started_at: int
 ) -> Decision | None:
     attempts = item.attempt + 1
+    run = redrive.drop_seed(run, op.id)  # a redrive's step that ran anyway needs no seed
 
     def tried(status: StepStatus, retry_at: int | None = None) -> Attempt:
         error = op.error if status is StepStatus.FAILED else None

@@ -34,6 +34,8 @@ class Event:
     ts: int
     v: str | None = None
     received_at: int = 0
+    replay_of: str | None = None
+    """The internal id of the event this one replays (``POST /v1/events/{id}/replay``)."""
 
     def to_wire(self) -> dict[str, JSON]:
         """The event map sent to SDKs and matched by expressions."""
@@ -120,6 +122,8 @@ class WorkKind(enum.StrEnum):
     """A debounce window of ``function_id`` may close at ``at``; ``ref`` is its key#gen."""
     BATCH = "batch"
     """A batch of ``function_id`` times out at ``at``; ``ref`` is its key#batch id."""
+    RERUNS = "reruns"
+    """A bulk rerun job ``ref`` reruns its next runs at ``at`` (``attempt`` = tick number)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +185,8 @@ class StepRecord:
     ended_at: int | None = None
     output: JSON = None
     error: JSON = None
+    seeded: bool = False
+    """Its result was copied from the run this one redrives: the step did not execute."""
     history: tuple[Attempt, ...] = ()
     """The step's tries, oldest first, when there was more than one or one failed; read
     ``tries`` for every try (a step that succeeded at once keeps no history)."""
@@ -200,6 +206,8 @@ class WaitKind(enum.StrEnum):
     INVOKE = "invoke"
     CANCEL = "cancel"
     """A ``cancelOn`` listener: a matching event cancels the run."""
+    SIGNAL = "signal"
+    """A ``waitForSignal`` step: ``POST /v1/signals`` resolves it (``engine.signals``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +259,15 @@ class Outbox:
 
 
 @dataclass(frozen=True, slots=True)
+class SeededStep:
+    """A completed step of a failed run, offered to its redrive instead of executing it."""
+
+    name: str
+    op: str
+    memo: Memo
+
+
+@dataclass(frozen=True, slots=True)
 class Run:
     """The durable state of one function run. Every change bumps ``version``."""
 
@@ -288,6 +305,13 @@ class Run:
     call_failures: tuple[Attempt, ...] = ()
     """Calls to the app that failed outside any step (a discovery call refused, timed
     out, answered 5xx or not in the protocol), oldest first, with their next retry."""
+    rerun_of: str | None = None
+    """The run this one reruns or redrives (``POST /v1/runs/{id}/rerun``)."""
+    reruns: tuple[str, ...] = ()
+    """Runs that rerun or redrive this one, oldest first."""
+    seeds: Mapping[str, SeededStep] = field(default_factory=dict)
+    """A redrive's not-yet-used results of the old run, by hashed step id. One is used
+    when the SDK reports that step; those left when the run ends were not in the code."""
 
     def with_step(self, record: StepRecord) -> Run:
         """Return a copy whose timeline has ``record`` (replacing the same step id)."""

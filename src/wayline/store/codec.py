@@ -24,6 +24,7 @@ from wayline.engine.model import (
     Outbox,
     Run,
     RunStatus,
+    SeededStep,
     StepRecord,
     StepStatus,
     Trigger,
@@ -62,6 +63,7 @@ def event_to_dict(event: Event) -> Body:
         "ts": event.ts,
         "v": event.v,
         "received_at": event.received_at,
+        "replay_of": event.replay_of,
     }
 
 
@@ -75,6 +77,7 @@ def event_from_dict(d: Doc) -> Event:
         ts=d["ts"],
         v=d.get("v"),
         received_at=d.get("received_at", 0),
+        replay_of=d.get("replay_of"),
     )
 
 
@@ -228,6 +231,7 @@ def _step_to_dict(step: StepRecord) -> Body:
         "ended_at": step.ended_at,
         "output": step.output,
         "error": step.error,
+        "seeded": step.seeded,
     }
     if step.history:  # most steps succeed at once: no key at all, on every save
         body["history"] = [_attempt_to_dict(a) for a in step.history]
@@ -246,7 +250,16 @@ def _step_from_dict(d: Doc) -> StepRecord:
         output=d.get("output"),
         error=d.get("error"),
         history=tuple(_attempt_from_dict(a) for a in d.get("history", ())),
+        seeded=d.get("seeded", False),
     )
+
+
+def _seed_to_dict(seed: SeededStep) -> Body:
+    return {"name": seed.name, "op": seed.op, "memo": seed.memo}
+
+
+def _seed_from_dict(d: Doc) -> SeededStep:
+    return SeededStep(name=d["name"], op=d["op"], memo=d.get("memo"))
 
 
 def _parent_to_dict(parent: InvokeParent | None) -> Body | None:
@@ -291,6 +304,9 @@ def run_to_dict(run: Run) -> Body:
         "parent": _parent_to_dict(run.parent),
         "cancel_reason": run.cancel_reason,
         "outbox": _outbox_to_dict(run.outbox),
+        "rerun_of": run.rerun_of,
+        "reruns": list(run.reruns),
+        "seeds": {k: _seed_to_dict(v) for k, v in run.seeds.items()},
     }
     if run.call_failures:
         body["call_failures"] = [_attempt_to_dict(a) for a in run.call_failures]
@@ -327,6 +343,9 @@ def run_from_dict(d: Doc) -> Run:
         cancel_reason=d.get("cancel_reason"),
         outbox=_outbox_from_dict(d.get("outbox")),
         call_failures=tuple(_attempt_from_dict(a) for a in d.get("call_failures", ())),
+        rerun_of=d.get("rerun_of"),
+        reruns=tuple(d.get("reruns", ())),
+        seeds={k: _seed_from_dict(v) for k, v in d.get("seeds", {}).items()},
     )
 
 
