@@ -10,6 +10,8 @@ from pathlib import Path
 
 import examples.sdk_tour as tour
 
+import wayline.testing
+
 ROOT = Path(__file__).resolve().parents[3]
 
 MISTAKES = """
@@ -72,6 +74,14 @@ def test_the_tour_runs() -> None:
     assert result.status == "completed", result.error
     assert result.steps[:3] == ["send", "wait-48h", "verified"]
     assert result.output["charge"].startswith("skipped: nothing to charge")
+
+
+def test_the_tours_encrypted_function_returns_ciphertext() -> None:
+    card = tour.CardAdded(user_id=1, encrypted={"number": "4242424242424242"})
+    result = wayline.testing.run(tour.store_card, tour.CARD_ADDED(card))
+    assert result.status == "completed", result.error
+    assert "4242" not in str(result.output)
+    assert tour.encryption.decrypt(result.output) == {"token": "tok_4242"}
 
 
 def test_mypy_strict_accepts_the_tour_and_rejects_the_mistakes(tmp_path: Path) -> None:
