@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import wayline
 from compat.harness import COMPLETED, Compat, Recorder
+from wayline.engine.tracecontext import run_trace_ids
 from wayline.middleware import ContextFilter, LoggingContext, OpenTelemetry
 
 from .support import build_web_app
@@ -113,6 +114,12 @@ def test_logging_and_tracing_middleware_follow_a_run_through_wayline_dev(compat:
     assert [s.status.status_code.name for s in steps] == ["UNSET", "ERROR", "UNSET"]
     assert {s.attributes["wayline.run_id"] for s in spans if s.attributes} == {run_id}
     assert len(functions) >= 4  # each request is a call: discovery, steps, the last return
+    # The server's traceparent: every request's span is a child of the run's root span, in
+    # the trace the server exports for the run.
+    trace_id, root_span_id = run_trace_ids(run_id)
+    for function in functions:
+        assert function.context.trace_id == trace_id
+        assert function.parent is not None and function.parent.span_id == root_span_id
     by_id = {f.context.span_id: f for f in functions}
     for step in steps:
         assert step.parent is not None and step.parent.span_id in by_id
