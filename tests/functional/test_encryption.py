@@ -93,6 +93,12 @@ def test_the_server_stores_only_ciphertext_and_keys_rotate_mid_run(compat: Compa
     notify = compat.list_events("enc/notify")
     assert notify and notify[0]["data"]["encrypted"]["kid"] == "k2"
 
+    # The dashboard shows the sealed values as they are and does not fail on them.
+    run_id = run["run_id"] if "run_id" in run else run["id"]
+    page = compat.http.get(f"/runs/{run_id}")
+    assert page.status_code == 200
+    assert "__ENCRYPTED__" in page.text and secrets["after"] not in page.text
+
     stored = _database_bytes(compat.db_path)
     assert key.encode() in stored  # the check can see plaintext: unencrypted fields are there
     for what, secret in secrets.items():
