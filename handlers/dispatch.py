@@ -1,8 +1,10 @@
 """Dispatch: work items from the work queue -> signed calls to apps -> run transitions.
 
-A record that fails (or that there is no time left for) goes back to the queue through
-``batchItemFailures``; a duplicate delivery finds its item gone from the run and does
-nothing. Items blocked by a concurrency limit are re-sent with a short delay.
+A record that fails goes back to the queue through ``batchItemFailures`` and is visible
+again after a backoff of seconds (``RecordProcessor``: one ERROR line, a ``FailedRecords``
+metric); one there is no time left for is handed back at once. A duplicate delivery finds
+its item claimed by the other delivery (handed back for later) or gone from the run (done).
+Items blocked by a concurrency limit are re-sent with a short delay.
 """
 
 from __future__ import annotations
@@ -10,33 +12,48 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
+from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ._shared import LambdaHandler, Runtime, count, logger, metrics, runtime_from_env, tracer
+from wayline.aws.backoff import visibility_backoff_s
+from wayline.aws.processing import Outcome
+
+from ._shared import (
+    LambdaHandler,
+    RecordProcessor,
+    Redeliver,
+    Runtime,
+    count,
+    logger,
+    metrics,
+    runtime_from_env,
+    tracer,
+)
 
 MARGIN_MS = 10_000
 
 
 def make_handler(get_runtime: Callable[[], Runtime]) -> LambdaHandler:
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    processor = RecordProcessor("dispatch", get_runtime)
 
     def handle_record(record: SQSRecord, lambda_context: LambdaContext) -> None:
         runtime = get_runtime()
+        seen = processor.begin_record()
         budget = runtime.settings.call_timeout_s * 1000 + MARGIN_MS
         if lambda_context.get_remaining_time_in_millis() < budget:
-            raise TimeoutError("not enough time left for a call: leaving it to the next batch")
-        done = runtime.dispatcher.process_body(record.body)
+            raise Redeliver("not enough time left for a call: leaving it to the next batch", 0)
+        receives = int(record.attributes.approximate_receive_count or 1)
+        done = runtime.dispatcher.process_body(
+            record.body, delivery=f"{record.message_id}#{receives}", seen=seen
+        )
         run_id = done.item.run_id if done.item else None
         with logger.append_context_keys(run_id=run_id, function_id=done.function_id):
             logger.info("work item %s", done.outcome.value, extra={"status": done.status})
         for name in done.metric_names():
             count(name)
+        if done.outcome is Outcome.BUSY:
+            raise Redeliver("claimed by another delivery", visibility_backoff_s(receives))
 
     @logger.inject_lambda_context(clear_state=True)
     @metrics.log_metrics

@@ -1,8 +1,9 @@
 """Ingest: EventBridge events, delivered in batches by the ingest SQS queue.
 
 Each message is stored and routed (new runs, resumed waits, cancellations); a failure
-lists the message in ``batchItemFailures`` so SQS delivers it again, and a redelivered
-message routes nothing twice (its event id comes from the message itself).
+lists the message in ``batchItemFailures`` so SQS delivers it again after a backoff of
+seconds (``RecordProcessor``: one ERROR line, a ``FailedRecords`` metric), and a
+redelivered message routes nothing twice (its event id comes from the message itself).
 """
 
 from __future__ import annotations
@@ -10,24 +11,30 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
+from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from wayline.aws.processing import ingest_message
 
-from ._shared import LambdaHandler, Runtime, count, logger, metrics, runtime_from_env, tracer
+from ._shared import (
+    LambdaHandler,
+    RecordProcessor,
+    Runtime,
+    count,
+    logger,
+    metrics,
+    runtime_from_env,
+    tracer,
+)
 
 
 def make_handler(get_runtime: Callable[[], Runtime]) -> LambdaHandler:
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    processor = RecordProcessor("ingest", get_runtime)
 
     def handle_record(record: SQSRecord) -> None:
-        event_id = ingest_message(get_runtime().service, record.body)
+        seen = processor.begin_record()
+        event_id = ingest_message(get_runtime().service, record.body, seen=seen)
         count("EventsIngested" if event_id else "EventsRejected")
 
     @logger.inject_lambda_context(clear_state=True)

@@ -3,7 +3,15 @@ handlers (``handlers/*.py``) only wire up, so it is testable without Lambda shap
 
 Poison input (a message that is not a Wayline event or work item) is logged and dropped:
 retrying cannot fix it, and it would only end in a DLQ. Everything else that fails raises,
-so the record is reported in ``batchItemFailures`` and SQS delivers it again.
+so the record is reported in ``batchItemFailures`` and SQS delivers it again (after a
+backoff of seconds: ``handlers/_shared.py``).
+
+A call item is *claimed* before the app is called: a lease ``claim:<item id>`` held by this
+delivery (message id and receive count) until the call's result is saved. SQS is
+at-least-once, and two containers can hold the same item at once (a duplicate message, or
+a redelivery while the first is still calling); the second finds the claim taken and
+calls nothing (``Outcome.BUSY``: it comes back after the claim would have lapsed, by when
+the item is usually no longer pending).
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from .work_queue import AwsWorkQueue
 
 __all__ = [
     "BLOCKED_RETRY_S",
+    "CLAIM_MARGIN_MS",
     "SWEEP_GRACE_MS",
     "Dispatcher",
     "Outcome",
@@ -41,18 +50,27 @@ log = logging.getLogger("wayline.aws")
 
 BLOCKED_RETRY_S = 2
 """How soon an item held back by a full concurrency limit is delivered again."""
+CLAIM_MARGIN_MS = 60_000
+"""A claim outlives the app call by this much (time to save the result)."""
 SWEEP_GRACE_MS = 15 * 60_000
 """A pending item this long overdue has lost its wake-up (see ``sweep``)."""
 
 
-def ingest_message(service: Service, body: str) -> str | None:
+def ingest_message(
+    service: Service, body: str, *, seen: dict[str, str] | None = None
+) -> str | None:
     """Store and route the event in one ingest-queue message; its internal id, or None if
-    the message is not a Wayline event (dropped). A redelivery routes nothing twice."""
+    the message is not a Wayline event (dropped). A redelivery routes nothing twice.
+    ``seen`` gets the event's name (and seed), for the failure log."""
     try:
         event = parse_bus_message(body)
     except ValidationError as exc:
         log.warning("bus message rejected: %s", exc, extra={"field": exc.field})
         return None
+    if seen is not None:
+        seen["event_name"] = event.input.name
+        if event.seed:
+            seen["event_seed"] = event.seed
     (event_id,) = service.send_events([event.input], seed=event.seed)
     return event_id
 
@@ -116,6 +134,8 @@ class Outcome(enum.StrEnum):
     """The run moved on (a duplicate delivery, or the run finished): nothing to do."""
     BLOCKED = "blocked"
     """A concurrency limit is full: re-sent with a short delay."""
+    BUSY = "busy"
+    """Another delivery of the same item holds its claim: handed back to SQS for later."""
     REJECTED = "rejected"
     """Not a work item: dropped."""
 
@@ -141,11 +161,17 @@ _METRICS = {
     Outcome.BLOCKED: "ItemsBlocked",
     Outcome.FIRED: "WakeupsFired",
     Outcome.EARLY: "WakeupsRedelayed",
+    Outcome.BUSY: "ItemsClaimedElsewhere",
 }
 
 
 class Dispatcher:
-    """One work item from the work queue: wait, fire, or call the app and apply the result."""
+    """One work item from the work queue: wait, fire, or call the app and apply the result.
+
+    ``checkpoint(name)`` is called at the named points of a call (``before_call``: the item
+    is claimed; ``after_answer``: the app answered, nothing is saved yet), a seam that lets
+    tests stop a dispatch there the way a dying container would.
+    """
 
     def __init__(
         self,
@@ -156,6 +182,8 @@ class Dispatcher:
         invoke: Callable[[PreparedCall], CallResponse],
         clock: Clock,
         renew_every_s: float = SLOT_TTL_MS / 3000,
+        claim_ttl_ms: int = 300_000 + CLAIM_MARGIN_MS,
+        checkpoint: Callable[[str], None] | None = None,
     ) -> None:
         self._service = service
         self._queue = queue
@@ -163,33 +191,67 @@ class Dispatcher:
         self._invoke = invoke
         self._clock = clock
         self._renew_every_s = renew_every_s
+        self._claim_ttl_ms = claim_ttl_ms
+        self.checkpoint: Callable[[str], None] = checkpoint or (lambda _name: None)
 
-    def process_body(self, body: str) -> Dispatched:
+    def process_body(
+        self, body: str, *, delivery: str = "", seen: dict[str, str] | None = None
+    ) -> Dispatched:
+        """Decode and process one message. ``delivery`` names this receipt of it (the
+        claim's holder); ``seen`` is filled with run, item and function ids as they become
+        known, for the failure log if something raises."""
         try:
             item = decode_item(body)
         except ValidationError as exc:
             log.warning("work message rejected: %s", exc)
             return Dispatched(Outcome.REJECTED)
-        return self.process(item)
+        if seen is not None:
+            seen.update(run_id=item.run_id, item_id=item.id)
+            if item.function_id:
+                seen["function_id"] = item.function_id
+        return self.process(item, delivery=delivery, seen=seen)
 
-    def process(self, item: WorkItem) -> Dispatched:
+    def process(
+        self, item: WorkItem, *, delivery: str = "", seen: dict[str, str] | None = None
+    ) -> Dispatched:
         if item.at > self._clock.now_ms():
             self._queue.enqueue([item])
             return Dispatched(Outcome.EARLY, item)
         if item.kind is not WorkKind.CALL:
             self._service.fire(item)
             return Dispatched(Outcome.FIRED, item, item.function_id)
+        claim = _claim_key(item)
+        holder = delivery or f"anonymous:{self._service.new_id()}"
+        leases = self._service.store.leases
+        if not leases.acquire(
+            claim, holder, limit=1, now=self._clock.now_ms(), ttl_ms=self._claim_ttl_ms
+        ):
+            log.info("work item claimed by another delivery", extra={"item_id": item.id})
+            return Dispatched(Outcome.BUSY, item)
+        try:
+            done = self._call_claimed(item, seen)
+        except Exception:
+            leases.release(claim, holder)  # let the redelivery in without waiting the TTL
+            raise
+        leases.release(claim, holder)
+        return done
+
+    def _call_claimed(self, item: WorkItem, seen: dict[str, str] | None) -> Dispatched:
         prepared = self._service.prepare_call(item)
         if prepared is None:
             return Dispatched(Outcome.STALE, item)
         if isinstance(prepared, Blocked):
             self._sender.send([item], delay_s=BLOCKED_RETRY_S)
             return Dispatched(Outcome.BLOCKED, item)
+        if seen is not None:
+            seen["function_id"] = prepared.fn.id
         started_at = self._clock.now_ms()
+        self.checkpoint("before_call")
         try:
             response = self._call(prepared, item)
         finally:
             self._service.release_call(prepared, item)
+        self.checkpoint("after_answer")
         self._service.complete_call(item, response, started_at=started_at)
         return Dispatched(Outcome.CALLED, item, prepared.fn.id, response.status)
 
@@ -211,3 +273,7 @@ class Dispatcher:
         finally:
             done.set()
             renewer.join()
+
+
+def _claim_key(item: WorkItem) -> str:
+    return f"claim:{item.id}"
