@@ -21,6 +21,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from wayline.engine.gate import SLOT_TTL_MS
 from wayline.engine.model import JSON, WorkItem, WorkKind
@@ -29,6 +30,7 @@ from wayline.engine.protocol import CallResponse
 from wayline.engine.service import Blocked, PreparedCall, Service
 from wayline.errors import ValidationError
 
+from .backoff import Backoff
 from .eventbridge import parse_bus_message
 from .scheduler import parse_cron_input
 from .sqs import WorkSender, decode_item
@@ -40,6 +42,7 @@ __all__ = [
     "SWEEP_GRACE_MS",
     "Dispatcher",
     "Outcome",
+    "SweepReport",
     "fire_cron",
     "handle_timer",
     "ingest_message",
@@ -54,6 +57,8 @@ CLAIM_MARGIN_MS = 60_000
 """A claim outlives the app call by this much (time to save the result)."""
 SWEEP_GRACE_MS = 15 * 60_000
 """A pending item this long overdue has lost its wake-up (see ``sweep``)."""
+SWEEP_PAGE = 200
+"""Live runs read per page by the sweep."""
 
 
 def ingest_message(
@@ -94,32 +99,88 @@ def fire_cron(service: Service, payload: JSON) -> bool:
     return True
 
 
-def sweep(service: Service, *, now: int, grace_ms: int = SWEEP_GRACE_MS) -> int:
-    """Re-enqueue the work items of live runs that are long overdue; how many.
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    runs: int = 0
+    """Live runs looked at."""
+    resent: int = 0
+    """Overdue work items re-enqueued."""
+    failed_pages: int = 0
+    """Pages whose repair failed (logged; the rest went on)."""
+    complete: bool = True
+    """False if a page could not be read even after retries (the sweep stopped there)."""
+
+
+def sweep(
+    service: Service,
+    *,
+    now: int,
+    grace_ms: int = SWEEP_GRACE_MS,
+    page_size: int | None = None,
+    backoff: Backoff | None = None,
+) -> SweepReport:
+    """Re-enqueue the work items of live runs that are long overdue.
 
     The service saves a run before it enqueues the run's next item, so a function that
     dies in between leaves a run whose ``pending`` item is in no queue. Every other
     pending item is in SQS or Scheduler, so only overdue ones are re-sent: a copy of an
     item that was not lost is a no-op when delivered.
+
+    Every live run is visited, a page of ``page_size`` at a time (oldest first, from a
+    cursor: no cap on how many). Reads and sends that fail for a transient reason are
+    retried with jittered backoff; a page whose repair still fails is logged and skipped,
+    and the sweep goes on with the next. Only a page that cannot be *read* stops it (its
+    cursor is unknown): the report says so, and the next sweep starts over.
     """
-    overdue = [
-        item
-        for run in service.store.runs.list_live_runs()
-        for item in run.pending.values()
-        if item.at < now - grace_ms
-    ]
-    if overdue:
-        log.warning("re-enqueueing %d overdue work items", len(overdue))
-        service.store.queue.enqueue(overdue)
-    return len(overdue)
+    backoff = backoff or Backoff()
+    page_size = page_size or SWEEP_PAGE
+    runs = service.store.runs
+    cursor: str | None = None
+    seen = resent = failed = 0
+    while True:
+        try:
+            page = backoff.call(partial(runs.list_live_runs, limit=page_size, after=cursor))
+        except Exception:
+            log.exception("sweep stopped: cannot read live runs", extra={"after": cursor})
+            return SweepReport(seen, resent, failed, complete=False)
+        seen += len(page)
+        overdue = [i for run in page for i in run.pending.values() if i.at < now - grace_ms]
+        if overdue:
+            try:
+                backoff.call(partial(service.store.queue.enqueue, overdue))
+            except Exception:
+                failed += 1
+                log.exception(
+                    "sweep: could not re-enqueue %d overdue items",
+                    len(overdue),
+                    extra={"run_ids": sorted({i.run_id for i in overdue})},
+                )
+            else:
+                resent += len(overdue)
+                log.warning("re-enqueued %d overdue work items", len(overdue))
+        if len(page) < page_size:
+            return SweepReport(seen, resent, failed)
+        cursor = page[-1].id
 
 
-def handle_timer(service: Service, payload: JSON, *, now: int) -> str:
+def handle_timer(
+    service: Service, payload: JSON, *, now: int, backoff: Backoff | None = None
+) -> str:
     """What the timers function was invoked for: ``cron`` (a tick of a cron schedule),
-    ``sweep`` (the periodic repair schedule) or ``rejected``."""
+    ``sweep`` (the periodic repair schedule; ``sweep_incomplete`` if part of it failed:
+    logged, and the next sweep repairs it) or ``rejected``."""
     if isinstance(payload, dict) and payload.get("kind") == "sweep":
-        sweep(service, now=now)
-        return "sweep"
+        report = sweep(service, now=now, backoff=backoff)
+        log.info(
+            "sweep done",
+            extra={
+                "runs": report.runs,
+                "resent": report.resent,
+                "failed_pages": report.failed_pages,
+                "complete": report.complete,
+            },
+        )
+        return "sweep" if report.complete and not report.failed_pages else "sweep_incomplete"
     return "cron" if fire_cron(service, payload) else "rejected"
 
 

@@ -192,6 +192,8 @@ class Runtime:
             S3Offload(bucket=settings.bucket, client=clients.s3()) if settings.bucket else None
         )
         dynamo = DynamoStore(table_name=settings.table, client=clients.dynamodb(), s3=offload)
+        self.backoff = Backoff(sleep=deps.sleep)
+        """Retries of transient AWS failures inside an invocation."""
         self.sqs = clients.sqs()
         self.sender = WorkSender(
             queue_url=settings.work_queue_url, client=self.sqs, sleep=deps.sleep
@@ -207,7 +209,7 @@ class Runtime:
             schedules=self.schedules,
             queue_arn=settings.work_queue_arn,
             clock=deps.clock,
-            backoff=Backoff(sleep=deps.sleep),
+            backoff=self.backoff,
         )
         self.store: Store = replace(dynamo.store(), queue=self.queue)
         self.service = AwsService(

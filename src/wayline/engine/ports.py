@@ -81,8 +81,11 @@ class RunStore(Protocol):
     ) -> list[Run]:
         """Newest first."""
 
-    def list_live_runs(self, *, limit: int = 10_000) -> list[Run]:
-        """Runs not yet finished, oldest first: the sweeper repairs their wake-ups."""
+    def list_live_runs(self, *, limit: int = 10_000, after: str | None = None) -> list[Run]:
+        """Runs not yet finished, oldest first: the sweeper repairs their wake-ups.
+
+        ``after`` is the paging cursor (a run id, exclusive): pass the last id of a page to
+        get the next one, until a page comes back shorter than ``limit``."""
 
 
 class Idempotency(Protocol):

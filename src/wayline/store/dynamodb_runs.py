@@ -146,13 +146,18 @@ class DynamoRunStore:
             run_ids = [text(item, "run_id") for item in picked]
         return self._load_many(run_ids)
 
-    def list_live_runs(self, *, limit: int = 10_000) -> list[Run]:
+    def list_live_runs(self, *, limit: int = 10_000, after: str | None = None) -> list[Run]:
+        # Each shard is read from the cursor on (``run_id > after`` in the key condition:
+        # a page costs what it returns, however many pages came before).
+        condition, values = "#run_live = :p", dict[str, Any]()
+        if after is not None:
+            condition, values = "#run_live = :p AND #run_id > :after", {":after": s(after)}
         streams = [
             self._t.query(
-                "#run_live = :p",
-                {":p": s(keys.live_runs(shard))},
+                condition,
+                {":p": s(keys.live_runs(shard)), **values},
                 index="live_runs",
-                page_size=min(limit, 1000),
+                page_size=max(1, min(limit, 1000)),
             )
             for shard in range(keys.RUN_SHARDS)
         ]

@@ -106,13 +106,14 @@ class SqliteRunStore:
             memos = _memos(conn, [run_id for run_id, _ in rows])
         return [_decode(body, memos.get(run_id, {})) for run_id, body in rows]
 
-    def list_live_runs(self, *, limit: int = 10_000) -> list[Run]:
+    def list_live_runs(self, *, limit: int = 10_000, after: str | None = None) -> list[Run]:
         live = [s.value for s in RunStatus if not s.is_terminal]
         marks = ",".join("?" for _ in live)
         with self._db.autocommit() as conn:
             rows = conn.execute(
-                f"SELECT id, body FROM runs WHERE status IN ({marks}) ORDER BY id LIMIT ?",  # noqa: S608
-                (*live, limit),
+                f"SELECT id, body FROM runs WHERE status IN ({marks}) AND id > ?"  # noqa: S608
+                " ORDER BY id LIMIT ?",
+                (*live, after or "", limit),
             ).fetchall()
             memos = _memos(conn, [run_id for run_id, _ in rows])
         return [_decode(body, memos.get(run_id, {})) for run_id, body in rows]
