@@ -32,7 +32,8 @@ __all__ = [
 ]
 
 FAILED_RECORDS = "FailedRecords"
-"""EMF metric (namespace Wayline, dimension ``handler``): records that failed; alarmed on."""
+"""EMF metric (namespace Wayline, dimensions ``service`` and ``handler``): records that
+failed; template.yaml alarms on it."""
 
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], Any]
 
@@ -123,7 +124,7 @@ class RecordProcessor(BatchProcessor):
                 unit=MetricUnit.Count,
                 value=1,
                 namespace="Wayline",
-                default_dimensions={"handler": self.handler_name},
+                default_dimensions={"service": "wayline", "handler": self.handler_name},
             ):
                 pass
         if sqs is not None:

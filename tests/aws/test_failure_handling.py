@@ -264,8 +264,9 @@ def test_a_failed_record_logs_one_error_line_and_counts_a_failed_record(
     (directive,) = emf[0]["_aws"]["CloudWatchMetrics"]
     assert directive["Namespace"] == "Wayline"
     assert directive["Metrics"] == [{"Name": "FailedRecords", "Unit": "Count"}]
-    assert ["handler"] in directive["Dimensions"] and emf[0]["handler"] == "dispatch"
-    assert emf[0]["FailedRecords"] == [1.0] or emf[0]["FailedRecords"] == 1.0
+    assert directive["Dimensions"] == [["service", "handler"]]
+    assert (emf[0]["service"], emf[0]["handler"]) == ("wayline", "dispatch")
+    assert emf[0]["FailedRecords"] in ([1.0], 1.0)
 
 
 def test_a_failed_ingest_record_is_logged_and_counted_too(
