@@ -4,7 +4,9 @@ A record that fails goes back to the queue through ``batchItemFailures`` and is 
 again after a backoff of seconds (``RecordProcessor``: one ERROR line, a ``FailedRecords``
 metric); one there is no time left for is handed back at once. A duplicate delivery finds
 its item claimed by the other delivery (handed back for later) or gone from the run (done).
-Items blocked by a concurrency limit are re-sent with a short delay.
+Items blocked by a concurrency limit are re-sent with a short delay. Each record is held
+(its visibility timeout) only as long as it may take, so one a dying container leaves
+behind comes back within minutes.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from wayline.aws.backoff import visibility_backoff_s
-from wayline.aws.processing import Outcome
+from wayline.aws.processing import CLAIM_MARGIN_MS, Outcome
+from wayline.aws.sqs import hold
 
 from ._shared import (
     LambdaHandler,
@@ -59,13 +62,31 @@ def make_handler(get_runtime: Callable[[], Runtime]) -> LambdaHandler:
     @metrics.log_metrics
     @tracer.capture_lambda_handler(capture_response=False)  # responses carry user data
     def handler(event: dict[str, Any], context: LambdaContext) -> Any:
-        get_runtime()
+        runtime = get_runtime()
         count("RecordsReceived", len(event["Records"]))
+        hold_records(runtime, event["Records"])
         return process_partial_response(
             event=event, record_handler=handle_record, processor=processor, context=context
         )
 
     return handler
+
+
+def hold_records(runtime: Runtime, records: list[dict[str, Any]]) -> None:
+    """Hold record ``i`` for ``i + 1`` record budgets (a call plus time to save it), not the
+    queue's 90 minutes: a container that dies mid-batch delays its records by minutes at
+    most. One request per batch; if it fails the records keep the queue's timeout."""
+    if not records:
+        return
+    per_record_s = int(runtime.settings.call_timeout_s) + CLAIM_MARGIN_MS // 1000
+    holds = [(r["receiptHandle"], (i + 1) * per_record_s) for i, r in enumerate(records)]
+    try:
+        refused = hold(runtime.sqs, queue_arn=records[0]["eventSourceARN"], holds=holds)
+    except Exception as exc:
+        logger.warning("could not shorten the batch's visibility: %s", exc)
+        return
+    if refused:
+        logger.warning("SQS refused to shorten the visibility of %d records", refused)
 
 
 handler = make_handler(runtime_from_env)

@@ -21,7 +21,7 @@ from wayline.engine.model import RunStatus
 from .conftest import Stack, VirtualClock
 from .driver import FakeLambdaContext
 from .fault_app import Cluster, Executions, serving
-from .faults import Fault, Faults, Kind, is_run_save
+from .faults import ContainerDied, Fault, Faults, Kind, is_run_save
 
 
 @pytest.fixture
@@ -161,6 +161,33 @@ def test_a_failed_record_comes_back_after_seconds_not_the_visibility_timeout(
     visible_again_within(visibility_backoff_s(1, jitter=lambda: 1.0) + 0.1, driver)
     (run,) = driver.runs("steps")  # ... and back within 3 s, not 90 minutes
     assert run.status is RunStatus.COMPLETED and run.output == 3
+
+
+def test_a_record_whose_container_died_comes_back_within_its_budget(
+    cluster: tuple[Cluster, Executions],
+) -> None:
+    """The app answered, then the container died before saving: nothing reports the record
+    failed. It comes back when its hold lapses (call timeout + 60 s), not after 90 minutes."""
+    driver, executions = cluster
+    dispatcher = driver.runtimes["dispatch"].dispatcher
+
+    def die_once(point: str) -> None:
+        if point == "after_answer":
+            dispatcher.checkpoint = lambda _point: None
+            raise ContainerDied(point)
+
+    dispatcher.checkpoint = die_once
+    driver.put_events("t/steps")
+    driver.settle()
+    (run,) = driver.runs("steps")
+    assert driver.crashes == 1 and run.status is RunStatus.RUNNING
+    hold_s = int(driver.runtimes["dispatch"].settings.call_timeout_s) + 60
+    visible_again_within(hold_s - 1, driver)
+    assert driver.runs("steps")[0].status is RunStatus.RUNNING  # not a moment early
+    visible_again_within(2, driver)
+    (run,) = driver.runs("steps")
+    assert run.status is RunStatus.COMPLETED
+    assert executions.of(run.id) == {"a": 2, "b": 1, "c": 1}  # a's answer was never saved
 
 
 @pytest.mark.parametrize(("receives", "low", "high"), [(1, 2, 3), (2, 4, 6), (5, 32, 48)])

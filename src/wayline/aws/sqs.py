@@ -30,6 +30,7 @@ __all__ = [
     "WorkSender",
     "decode_item",
     "encode_item",
+    "hold",
     "queue_url_of",
     "return_later",
 ]
@@ -151,3 +152,26 @@ def return_later(client: SQSClient, *, queue_arn: str, receipt_handle: str, seco
             ReceiptHandle=receipt_handle,
             VisibilityTimeout=max(0, min(seconds, 43_200)),
         )
+
+
+def hold(client: SQSClient, *, queue_arn: str, holds: Sequence[tuple[str, int]]) -> int:
+    """Set each ``(receipt_handle, seconds)`` message's visibility timeout, ten per
+    ``ChangeMessageVisibilityBatch``; how many SQS refused (they keep the queue's timeout).
+
+    The dispatcher holds the records of a batch for as long as each may take: record ``i``
+    for ``i + 1`` call budgets, instead of the queue's 90 minutes. If the container dies,
+    its records come back when their own budget lapses."""
+    refused = 0
+    url = queue_url_of(queue_arn)
+    for start in range(0, len(holds), MAX_BATCH):
+        chunk = holds[start : start + MAX_BATCH]
+        with translate_errors("SQS", "ChangeMessageVisibilityBatch"):
+            response = client.change_message_visibility_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": min(s, 43_200)}
+                    for i, (handle, s) in enumerate(chunk)
+                ],
+            )
+        refused += len(response.get("Failed", []))
+    return refused
