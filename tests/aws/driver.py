@@ -125,6 +125,8 @@ class Driver:
         self.failed_records: list[str] = []
         """Message ids reported in ``batchItemFailures`` (or lost to a crash), in order."""
         self.crashes = 0
+        self.remaining_ms = {"ingest": 60_000}
+        """Time an invocation starts with, per function (template.yaml's timeouts)."""
         self.crash_before_delete = False
         """The next invocation's result is lost: its container dies before the mapping
         deletes the messages it handled."""
@@ -148,7 +150,8 @@ class Driver:
         """One invocation with ``messages``; deletes the ones that succeeded."""
         self.invocations[name] += 1
         try:
-            result = handler(sqs_event(messages, queue_arn), FakeLambdaContext())
+            context = FakeLambdaContext(remaining_ms=self.remaining_ms.get(name, 900_000))
+            result = handler(sqs_event(messages, queue_arn), context)
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
             self.failed_records.extend(m["MessageId"] for m in messages if m["MessageId"] in failed)
         except (Exception, ContainerDied):

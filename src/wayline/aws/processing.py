@@ -230,8 +230,9 @@ class Dispatcher:
     """One work item from the work queue: wait, fire, or call the app and apply the result.
 
     ``checkpoint(name)`` is called at the named points of a call (``before_call``: the item
-    is claimed; ``after_answer``: the app answered, nothing is saved yet), a seam that lets
-    tests stop a dispatch there the way a dying container would.
+    is claimed; ``after_answer``: the app answered, nothing is saved yet; ``completed``: the
+    result and its effects are saved), a seam that lets tests stop a dispatch there the way
+    a dying container would.
     """
 
     def __init__(
@@ -314,6 +315,7 @@ class Dispatcher:
             self._service.release_call(prepared, item)
         self.checkpoint("after_answer")
         self._service.complete_call(item, response, started_at=started_at)
+        self.checkpoint("completed")
         return Dispatched(Outcome.CALLED, item, prepared.fn.id, response.status)
 
     def _call(self, prepared: PreparedCall, item: WorkItem) -> CallResponse:
