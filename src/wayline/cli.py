@@ -9,7 +9,10 @@ import os
 import sys
 from collections.abc import Sequence
 
+from .devserver.claim import StartupError
 from .devserver.server import DevConfig, serve
+from .engine.urls import check_app_url
+from .errors import ValidationError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,7 +28,9 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="APP_URL",
-        help="serve URL of an app to sync (repeatable)",
+        type=_app_url,
+        help="serve URL of an app to sync (repeatable; loopback and private addresses "
+        "allowed, cloud metadata and link-local never)",
     )
     dev.add_argument(
         "--db",
@@ -73,6 +78,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _app_url(text: str) -> str:
+    """``-u`` URLs pass the same SSRF checks as registered ones (private targets allowed,
+    as for every app of the dev server); the error never repeats the URL (credentials)."""
+    try:
+        return check_app_url(text, field="app URL", allow_private=True)
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
@@ -98,4 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(serve(config))
         except KeyboardInterrupt:
             return 0
+        except StartupError as exc:
+            sys.stderr.write(f"wayline dev: {exc}\n")
+            return 1
     return 0

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from .engine.durations import parse_time
+from .engine.durations import parse_duration, parse_time
 from .sdk import planner
 from .sdk.call import PreparedCall
 from .sdk.events import Event, from_wire, to_wire
@@ -213,7 +213,12 @@ class _Runner:
         if kind in (planner.STEP_ERROR, planner.STEP_FAILED):
             return {"error": op.get("error")}
         if kind == planner.SLEEP:
-            wake = datetime.fromtimestamp(parse_time(op["name"]) / 1000, UTC)
+            # A duration from the virtual now (``sleep``), or an absolute time (``sleep_until``).
+            duration = (op.get("opts") or {}).get("duration")
+            if duration:
+                wake = self.now + timedelta(milliseconds=parse_duration(str(duration)))
+            else:
+                wake = datetime.fromtimestamp(parse_time(op["name"]) / 1000, UTC)
             self.now = max(self.now, wake)
             return None
         if kind == planner.WAIT_FOR_EVENT:

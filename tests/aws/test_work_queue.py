@@ -34,9 +34,11 @@ def test_enqueue_routes_by_delay_and_leaves_crons_to_cron_schedules(
     now = clock.now_ms()
     items = [
         WorkItem(id="r1:1", run_id="r1", kind=WorkKind.CALL, at=now - 5),
-        WorkItem(id="r2:1", run_id="r2", kind=WorkKind.SLEEP, at=now + 10 * MIN + 1),
+        # Margins of most of a second: the clock is real time, and a loaded machine can
+        # take a few ms between reading ``now`` here and in ``enqueue`` (601 s, not 600).
+        WorkItem(id="r2:1", run_id="r2", kind=WorkKind.SLEEP, at=now + 10 * MIN + 900),
         WorkItem(id="r3:1", run_id="r3", kind=WorkKind.SLEEP, at=now + 15 * MIN),
-        WorkItem(id="r4:1", run_id="r4", kind=WorkKind.SLEEP, at=now + 15 * MIN + 1000),
+        WorkItem(id="r4:1", run_id="r4", kind=WorkKind.SLEEP, at=now + 15 * MIN + 2000),
         WorkItem(
             id="cron:f:0 * * * *:1",
             run_id="",

@@ -22,6 +22,7 @@ from wayline.engine.model import (
     Event,
     FunctionDef,
     InvokeParent,
+    Outbox,
     Run,
     RunStatus,
     StepRecord,
@@ -241,6 +242,23 @@ def make_full_run(run_id: str = "01HRUN00000000000000000FUL") -> Run:
         cron="TZ=Europe/Paris 0 * * * *",
         parent=InvokeParent(correlation_id="corr", run_id="01HPARENT", fn_id="shop-parent"),
         cancel_reason="user",
+        outbox=make_outbox(run_id),
+    )
+
+
+def make_outbox(run_id: str = "01HRUN0000000000000000000A") -> Outbox:
+    """An outbox holding one effect of each kind."""
+    return Outbox(
+        enqueue=(
+            WorkItem(
+                f"{run_id}:9", run_id, WorkKind.CALL, 77, "s9", 2, "shop-charge", "* * * * *", "k"
+            ),
+        ),
+        waits=(make_wait("wait-9", run_id=run_id, step_id="s9", created_at=4),),
+        drop_waits=("wait-8",),
+        publish=(
+            make_event("01HEVT0000000000000000000P", name="inngest/function.finished", v="1"),
+        ),
     )
 
 

@@ -62,3 +62,16 @@ def test_threads_racing_one_claims(store: Store) -> None:
 
 def test_connections_racing_one_claims(durable: Backend) -> None:
     assert _race([durable.open() for _ in range(4)]).count(True) == 1
+
+
+def test_a_claim_records_its_owner_until_it_expires(store: Store) -> None:
+    idem = store.idempotency
+    assert idem.holder("k", now=0) is None
+    assert idem.claim("k", now=0, ttl_ms=100, owner="run-1") is True
+    assert idem.claim("k", now=1, ttl_ms=100, owner="run-2") is False
+    assert idem.holder("k", now=99) == "run-1"  # a failed claim changes no owner
+    assert idem.holder("k", now=100) is None
+    assert idem.claim("k", now=100, ttl_ms=100, owner="run-3") is True
+    assert idem.holder("k", now=150) == "run-3"
+    assert idem.claim("anonymous", now=0, ttl_ms=100) is True
+    assert idem.holder("anonymous", now=0) == ""

@@ -7,10 +7,10 @@ from dataclasses import replace
 
 import pytest
 
-from wayline.engine.model import RunStatus
+from wayline.engine.model import Outbox, RunStatus
 from wayline.engine.ports import Store
 
-from .conftest import Backend, make_full_run, make_run, unset_fields
+from .conftest import Backend, make_full_run, make_outbox, make_run, unset_fields
 
 
 def test_full_run_round_trips(store: Store) -> None:
@@ -213,3 +213,38 @@ def test_live_runs_page_oldest_first_from_a_cursor(store: Store) -> None:
 
 def test_full_run_sets_every_field() -> None:
     assert unset_fields(make_full_run()) == set()
+
+
+def test_the_outbox_is_saved_with_the_run_and_acknowledged_without_a_new_version(
+    store: Store,
+) -> None:
+    run = make_run()
+    store.runs.create_run(run)
+    saved = replace(run, version=1, status=RunStatus.RUNNING, outbox=make_outbox(run.id))
+    assert store.runs.save_run(saved, expected_version=0) is True
+    assert store.runs.get_run(run.id) == saved
+    acknowledged = replace(saved, outbox=Outbox())
+    assert store.runs.ack_outbox(acknowledged) is True
+    assert store.runs.get_run(run.id) == acknowledged  # same version, no outbox
+
+
+def test_an_acknowledgement_of_an_older_version_changes_nothing(store: Store) -> None:
+    run = make_run(outbox=make_outbox())
+    store.runs.create_run(run)
+    later = replace(run, version=1, outbox=make_outbox())
+    assert store.runs.save_run(later, expected_version=0) is True
+    assert store.runs.ack_outbox(replace(run, outbox=Outbox())) is False
+    assert store.runs.get_run(run.id) == later
+
+
+def test_the_sweep_lists_finished_runs_until_their_outbox_is_acknowledged(
+    store: Store,
+) -> None:
+    live, done = make_run("01HRUN0000000000000000000A"), make_run("01HRUN0000000000000000000B")
+    for run in (live, done):
+        store.runs.create_run(run)
+    finished = replace(done, version=1, status=RunStatus.COMPLETED, outbox=make_outbox(done.id))
+    store.runs.save_run(finished, expected_version=0)
+    assert [r.id for r in store.runs.list_live_runs()] == [live.id, done.id]
+    store.runs.ack_outbox(replace(finished, outbox=Outbox()))
+    assert [r.id for r in store.runs.list_live_runs()] == [live.id]

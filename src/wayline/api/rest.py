@@ -6,7 +6,6 @@ or started when a request is rejected.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,10 +19,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .. import signing
 from ..clock import OffsetClock
 from ..engine import events as events_mod
-from ..engine import expr
+from ..engine import expr, json_input
 from ..engine.durations import parse_time
 from ..engine.flow.config import flow_config
-from ..engine.model import Run
+from ..engine.model import JSON, Run
 from ..engine.registration import parse_register
 from ..engine.service import Service
 from ..errors import ValidationError
@@ -55,6 +54,13 @@ def error(status: int, message: str, **extra: object) -> JSONResponse:
 
 def data(value: object, status: int = 200) -> JSONResponse:
     return JSONResponse({"data": value, "metadata": {}}, status_code=status)
+
+
+async def json_body(request: Request, *, empty: JSON = None) -> JSON:
+    """The request's JSON body through ``json_input`` (finite numbers, valid Unicode,
+    bounded nesting); ``empty`` stands in for a missing body. Raises ``ValidationError``."""
+    raw = await request.body()
+    return json_input.parse(raw, field="body") if raw.strip() else empty
 
 
 class ServerKindHeader:
@@ -112,10 +118,10 @@ class Api:
             )
         body = await request.body()
         try:
+            seed = events_mod.check_seed(request.headers.get(events_mod.SEED_HEADER))
             inputs = events_mod.parse_request(body)
         except ValidationError as exc:
             return JSONResponse({"ids": [], "status": 400, "error": str(exc)}, status_code=400)
-        seed = request.headers.get("x-inngest-event-id-seed")
         ids = self._service.send_events(inputs, seed=seed)
         return JSONResponse({"ids": ids, "status": 200})
 
@@ -161,35 +167,35 @@ class Api:
     async def bulk_cancel(self, request: Request) -> Response:
         """``POST /v1/cancellations``: an empty filter is refused, never "cancel all"."""
         try:
-            body = json.loads(await request.body() or b"{}")
-        except ValueError as exc:
-            return error(400, f"body is not valid JSON: {exc}")
-        if not isinstance(body, dict):
-            return error(400, "body must be a JSON object")
-        function_id, before = body.get("function_id"), body.get("started_before")
+            body = await json_body(request, empty={})
+            if not isinstance(body, dict):
+                return error(400, "body must be a JSON object")
+            fields = _strings(
+                body, "app_id", "function_id", "started_before", "started_after", "if"
+            )
+        except ValidationError as exc:
+            return error(400, str(exc))
+        function_id, before = fields["function_id"], fields["started_before"]
         if not function_id or not before:
             return error(
                 400,
                 "a cancellation needs at least function_id and started_before "
                 "(an empty filter would cancel everything)",
             )
-        if body.get("app_id"):
-            function_id = _composite(str(body["app_id"]), str(function_id))
-        if self._service.store.apps.get_function(str(function_id)) is None:
+        if fields["app_id"]:
+            function_id = _composite(fields["app_id"], function_id)
+        if self._service.store.apps.get_function(function_id) is None:
             return error(404, f"function {function_id!r} not found")
         try:
-            condition = body.get("if") or None
+            condition = fields["if"] or None
             if condition:
-                expr.validate(str(condition), field="if")
+                expr.validate(condition, field="if")
+            after = fields["started_after"]
             cancelled = self._service.cancel_matching(
-                function_id=str(function_id),
-                started_before=parse_time(str(before), field="started_before"),
-                started_after=(
-                    parse_time(str(body["started_after"]), field="started_after")
-                    if body.get("started_after")
-                    else None
-                ),
-                condition=str(condition) if condition else None,
+                function_id=function_id,
+                started_before=parse_time(before, field="started_before"),
+                started_after=parse_time(after, field="started_after") if after else None,
+                condition=condition,
             )
         except ValidationError as exc:
             return error(400, str(exc))
@@ -210,10 +216,7 @@ class Api:
         if expected and expected != "dev":
             return error(400, f"this is a dev server; the SDK expects a {expected!r} server")
         try:
-            body = json.loads(await request.body())
-        except ValueError as exc:
-            return error(400, f"register body is not valid JSON: {exc}")
-        try:
+            body = await json_body(request)
             app, functions = parse_register(
                 body, now=self._service.now(), allow_private=self._config.allow_private_apps
             )
@@ -253,11 +256,21 @@ class Api:
         if clock is None:
             return error(404, "the test API is disabled (start with --test-api)")
         try:
-            body = json.loads(await request.body() or b"{}")
-            advance = int(body.get("advance_ms", 0))
-            now = clock.advance(advance)
-        except (ValueError, TypeError, AttributeError) as exc:
-            return error(400, f"advance_ms must be a non-negative integer: {exc}")
+            body = await json_body(request, empty={})
+        except ValidationError as exc:
+            return error(400, str(exc))
+        advance = body.get("advance_ms", 0) if isinstance(body, dict) else None
+        if isinstance(advance, float) and advance.is_integer():
+            advance = int(advance)  # 1000.0 from a client that computed it
+        if isinstance(advance, bool) or not isinstance(advance, int):
+            return error(400, f"advance_ms must be an integer, got {advance!r}")
+        limit = events_mod.MAX_TS_MS - clock.now_ms()  # dates stay within what events allow
+        if not 0 <= advance <= limit:
+            return error(
+                400,
+                f"advance_ms must be from 0 to {limit} (the clock stops at 2100), got {advance}",
+            )
+        now = clock.advance(advance)
         self._on_clock_advanced()
         return JSONResponse({"now_ms": now})
 
@@ -280,6 +293,19 @@ class Api:
             Route("/v1/apps/{app_id}/functions", g(self.app_functions), methods=["GET"]),
             Route("/test/clock", self.advance_clock, methods=["POST"]),
         ]
+
+
+def _strings(body: dict[str, JSON], *names: str) -> dict[str, str]:
+    """Each named field as a string ("" when absent); any other type is refused."""
+    out: dict[str, str] = {}
+    for name in names:
+        value = body.get(name)
+        if value is not None and not isinstance(value, str):
+            raise ValidationError(
+                f"{name} must be a string, got {type(value).__name__}", field=name
+            )
+        out[name] = value or ""
+    return out
 
 
 def create_app(

@@ -20,11 +20,11 @@ import enum
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 from wayline.engine.gate import SLOT_TTL_MS
-from wayline.engine.model import JSON, WorkItem, WorkKind
+from wayline.engine.model import JSON, Run, WorkItem, WorkKind
 from wayline.engine.ports import Clock
 from wayline.engine.protocol import CallResponse
 from wayline.engine.service import Blocked, PreparedCall, Service
@@ -102,11 +102,11 @@ def fire_cron(service: Service, payload: JSON) -> bool:
 @dataclass(frozen=True, slots=True)
 class SweepReport:
     runs: int = 0
-    """Live runs looked at."""
+    """Runs looked at (live, or finished with an outbox left to apply)."""
     resent: int = 0
     """Overdue work items re-enqueued."""
-    failed_pages: int = 0
-    """Pages whose repair failed (logged; the rest went on)."""
+    failed: int = 0
+    """Runs whose repair failed (logged; the rest went on)."""
     complete: bool = True
     """False if a page could not be read even after retries (the sweep stopped there)."""
 
@@ -119,48 +119,76 @@ def sweep(
     page_size: int | None = None,
     backoff: Backoff | None = None,
 ) -> SweepReport:
-    """Re-enqueue the work items of live runs that are long overdue.
+    """Apply the outboxes left behind, and re-enqueue the work items of live runs that are
+    long overdue.
 
-    The service saves a run before it enqueues the run's next item, so a function that
-    dies in between leaves a run whose ``pending`` item is in no queue. Every other
-    pending item is in SQS or Scheduler, so only overdue ones are re-sent: a copy of an
-    item that was not lost is a no-op when delivered.
+    A transition's effects are saved with the run (its outbox) and applied after the save;
+    a function that dies in between leaves them there, and nothing else may touch the run
+    again (its next item was among them): the sweep applies them. Every other pending item
+    is in SQS or Scheduler, so only overdue ones are re-sent: a copy of an item that was
+    not lost is a no-op when delivered.
 
-    Every live run is visited, a page of ``page_size`` at a time (oldest first, from a
-    cursor: no cap on how many). Reads and sends that fail for a transient reason are
-    retried with jittered backoff; a page whose repair still fails is logged and skipped,
-    and the sweep goes on with the next. Only a page that cannot be *read* stops it (its
-    cursor is unknown): the report says so, and the next sweep starts over.
+    Every such run is visited, a page of ``page_size`` at a time (oldest first, from a
+    cursor: no cap on how many). Reads and repairs that fail for a transient reason are
+    retried with jittered backoff; a run or page whose repair still fails is logged and
+    skipped, and the sweep goes on with the rest. Only a page that cannot be *read* stops
+    it (its cursor is unknown): the report says so, and the next sweep starts over.
     """
     backoff = backoff or Backoff()
     page_size = page_size or SWEEP_PAGE
-    runs = service.store.runs
     cursor: str | None = None
-    seen = resent = failed = 0
+    report = SweepReport()
     while True:
         try:
-            page = backoff.call(partial(runs.list_live_runs, limit=page_size, after=cursor))
+            page = backoff.call(
+                partial(service.store.runs.list_live_runs, limit=page_size, after=cursor)
+            )
         except Exception:
             log.exception("sweep stopped: cannot read live runs", extra={"after": cursor})
-            return SweepReport(seen, resent, failed, complete=False)
-        seen += len(page)
-        overdue = [i for run in page for i in run.pending.values() if i.at < now - grace_ms]
-        if overdue:
-            try:
-                backoff.call(partial(service.store.queue.enqueue, overdue))
-            except Exception:
-                failed += 1
-                log.exception(
-                    "sweep: could not re-enqueue %d overdue items",
-                    len(overdue),
-                    extra={"run_ids": sorted({i.run_id for i in overdue})},
-                )
-            else:
-                resent += len(overdue)
-                log.warning("re-enqueued %d overdue work items", len(overdue))
+            return replace(report, complete=False)
+        report = _sweep_page(service, page, report, now=now, grace_ms=grace_ms, backoff=backoff)
         if len(page) < page_size:
-            return SweepReport(seen, resent, failed)
+            return report
         cursor = page[-1].id
+
+
+def _sweep_page(
+    service: Service,
+    page: list[Run],
+    report: SweepReport,
+    *,
+    now: int,
+    grace_ms: int,
+    backoff: Backoff,
+) -> SweepReport:
+    failed, overdue = report.failed, []
+    for listed in page:
+        try:
+            run = backoff.call(partial(service.flush_outbox, listed))
+        except Exception:
+            failed += 1
+            log.exception(
+                "sweep: could not apply the outbox of run %s",
+                listed.id,
+                extra={"run_id": listed.id, "function_id": listed.function_id},
+            )
+            continue
+        overdue += [i for i in run.pending.values() if i.at < now - grace_ms]
+    resent = report.resent
+    if overdue:
+        try:
+            backoff.call(partial(service.store.queue.enqueue, overdue))
+        except Exception:
+            failed += 1
+            log.exception(
+                "sweep: could not re-enqueue %d overdue items",
+                len(overdue),
+                extra={"run_ids": sorted({i.run_id for i in overdue})},
+            )
+        else:
+            resent += len(overdue)
+            log.warning("re-enqueued %d overdue work items", len(overdue))
+    return SweepReport(report.runs + len(page), resent, failed)
 
 
 def handle_timer(
@@ -176,11 +204,11 @@ def handle_timer(
             extra={
                 "runs": report.runs,
                 "resent": report.resent,
-                "failed_pages": report.failed_pages,
+                "failed": report.failed,
                 "complete": report.complete,
             },
         )
-        return "sweep" if report.complete and not report.failed_pages else "sweep_incomplete"
+        return "sweep" if report.complete and not report.failed else "sweep_incomplete"
     return "cron" if fire_cron(service, payload) else "rejected"
 
 

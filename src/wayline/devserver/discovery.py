@@ -15,6 +15,8 @@ import aiohttp
 from .. import signing
 from ..engine.ports import Clock
 from ..engine.protocol import redact_url
+from ..engine.urls import check_app_url
+from ..errors import ValidationError
 from .invoker import server_headers
 
 log = logging.getLogger("wayline.discovery")
@@ -40,8 +42,21 @@ async def sync_url(
     return True
 
 
+def _allowed(url: str) -> bool:
+    try:
+        check_app_url(url, field="app URL", allow_private=True)
+    except ValidationError as exc:
+        log.error("not syncing %s: %s", redact_url(url), exc)
+        return False
+    return True
+
+
 async def discover_forever(urls: Sequence[str], *, signing_key: str | None, clock: Clock) -> None:
-    """Sync every URL, retrying unreachable ones each second and re-syncing every 30 s."""
+    """Sync every URL, retrying unreachable ones each second and re-syncing every 30 s.
+
+    A URL the SSRF rules refuse (cloud metadata, link-local, malformed) is never called.
+    """
+    urls = [url for url in urls if _allowed(url)]
     synced_at: dict[str, float] = {}
     loop = asyncio.get_running_loop()
     timeout = aiohttp.ClientTimeout(total=10.0)

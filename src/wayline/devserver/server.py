@@ -11,6 +11,7 @@ import contextlib
 import importlib
 import logging
 import os
+import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from ..api.rest import ApiConfig, create_app
 from ..clock import OffsetClock, OsEntropy, SystemClock
 from ..engine.service import Service
 from ..store.sqlite import SqliteStore
+from .claim import DatabaseLock, bind_port
 from .discovery import discover_forever
 from .invoker import HttpInvoker
 from .worker import Worker
@@ -52,6 +54,23 @@ def _open_store(db: str) -> SqliteStore:
 
 
 async def serve(config: DevConfig) -> None:
+    """Run until stopped. Raises ``StartupError`` if the port or the database is taken:
+    both are claimed before the store is opened, so a second server changes nothing."""
+    sock = bind_port(config.host, config.port)
+    try:
+        lock = DatabaseLock(config.db) if config.db != ":memory:" else None
+    except BaseException:
+        sock.close()
+        raise
+    try:
+        await _serve(config, sock)
+    finally:
+        sock.close()
+        if lock is not None:
+            lock.release()
+
+
+async def _serve(config: DevConfig, sock: socket.socket) -> None:
     clock = OffsetClock(SystemClock()) if config.test_api else SystemClock()
     sqlite = _open_store(config.db)
     store = sqlite.store()
@@ -113,7 +132,7 @@ async def serve(config: DevConfig) -> None:
     app_task = asyncio.create_task(app_server.serve()) if app_server else None
     log.info("wayline dev listening on http://%s:%d (db: %s)", config.host, config.port, config.db)
     try:
-        await server.serve()
+        await server.serve(sockets=[sock])
     finally:
         if app_server and app_task:
             app_server.should_exit = True

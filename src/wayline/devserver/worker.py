@@ -35,6 +35,8 @@ class Worker:
         self._clock = clock
         self._slots = asyncio.Semaphore(max_in_flight)
         self._in_flight: set[str] = set()
+        self._blocked: dict[str, None] = {}
+        """Items deferred because a concurrency limit was full, in the order they were."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._wakeup = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -63,6 +65,7 @@ class Worker:
                 if item.id in self._in_flight:
                     continue
                 self._in_flight.add(item.id)
+                self._blocked.pop(item.id, None)
                 task = asyncio.create_task(self._process(item))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
@@ -101,6 +104,7 @@ class Worker:
         if isinstance(prepared, Blocked):
             # Keeps its place: the queue orders by ``at``, which a deferral leaves alone.
             self._service.store.queue.defer(item.id, until=self._clock.now_ms() + BLOCKED_RETRY_MS)
+            self._blocked[item.id] = None
             return False
         if prepared is None:
             return True
@@ -112,8 +116,20 @@ class Worker:
             if renew:
                 renew.cancel()
             self._service.release_call(prepared, item)
+            self._contend_again()
         self._service.complete_call(item, response, started_at=started_at)
         return True
+
+    def _contend_again(self) -> None:
+        """A slot was freed: every item waiting for one is due again now, so the next claim
+        hands the slot out in queue order (priority, then arrival). Left to their own
+        retry times, whichever deferral happened to expire first would win it."""
+        if not self._blocked:
+            return
+        now = self._clock.now_ms()
+        for item_id in self._blocked:
+            self._service.store.queue.defer(item_id, until=now)
+        self._blocked.clear()
 
     async def _renew_slots(self, prepared: PreparedCall, item: WorkItem) -> None:
         while True:

@@ -39,6 +39,7 @@ __all__ = [
     "INVOKE_TIMEOUT_ERROR",
     "Env",
     "apply_call",
+    "apply_call_unbuildable",
     "apply_cancel",
     "apply_sleep_elapsed",
     "apply_started",
@@ -74,6 +75,20 @@ def apply_call(
     else:
         decision = _call_failed(run, item, resp, env, started_at)
     return started.merge(decision) if not decision.run.status.is_terminal else decision
+
+
+def apply_call_unbuildable(run: Run, item: WorkItem, env: Env, *, reason: str) -> Decision:
+    """The request for ``item`` cannot be built (a stored value canonical JSON refuses):
+    no attempt can ever succeed, so the run fails now, saying why, instead of hanging."""
+    if run.status.is_terminal or item.id not in run.pending:
+        return Decision.unchanged(run)
+    message = f"the request to the SDK could not be built: {reason}"
+    return finish(
+        drop_item(run, item.id),
+        RunStatus.FAILED,
+        {"name": "Error", "message": message},
+        now=env.now,
+    )
 
 
 def apply_sleep_elapsed(run: Run, item: WorkItem, env: Env) -> Decision:

@@ -195,6 +195,28 @@ class InvokeParent:
 
 
 @dataclass(frozen=True, slots=True)
+class Outbox:
+    """The effects of a run's last saved transition, saved with it (an outbox).
+
+    A transition's effects go to other records (queue items, waits, events) that no store
+    can write in the run's own conditional write. So the run is saved WITH them, then they
+    are applied (each idempotent by its id), then the outbox is acknowledged (emptied). A
+    crash or an error anywhere in between leaves them here, and whoever touches the run
+    next - the redelivered item, the next transition, the sweep - applies them again.
+    Events are stored fully identified (their internal id fixed at the save), so
+    publishing one twice stores and routes it once.
+    """
+
+    enqueue: tuple[WorkItem, ...] = ()
+    waits: tuple[Wait, ...] = ()
+    drop_waits: tuple[str, ...] = ()
+    publish: tuple[Event, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.enqueue or self.waits or self.drop_waits or self.publish)
+
+
+@dataclass(frozen=True, slots=True)
 class Run:
     """The durable state of one function run. Every change bumps ``version``."""
 
@@ -227,6 +249,8 @@ class Run:
     cron: str | None = None
     parent: InvokeParent | None = None
     cancel_reason: str | None = None
+    outbox: Outbox = Outbox()
+    """Effects saved with the last transition and not yet acknowledged as applied."""
 
     def with_step(self, record: StepRecord) -> Run:
         """Return a copy whose timeline has ``record`` (replacing the same step id)."""

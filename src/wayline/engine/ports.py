@@ -81,16 +81,28 @@ class RunStore(Protocol):
     ) -> list[Run]:
         """Newest first."""
 
+    def ack_outbox(self, run: Run) -> bool:
+        """Record that ``run``'s outbox was applied: write ``run`` (whose outbox is empty)
+        iff the stored version is still ``run.version``. The version does not change: the
+        run's state is the same, only its pending effects are gone. False if the run has
+        moved on (the later save carried and applied the outbox first)."""
+
     def list_live_runs(self, *, limit: int = 10_000, after: str | None = None) -> list[Run]:
-        """Runs not yet finished, oldest first: the sweeper repairs their wake-ups.
+        """Runs the sweeper must look at, oldest first: those not yet finished (it repairs
+        their wake-ups) and finished ones whose outbox is not yet applied.
 
         ``after`` is the paging cursor (a run id, exclusive): pass the last id of a page to
-        get the next one, until a page comes back shorter than ``limit``."""
+        get the next one; a page shorter than ``limit`` is the last."""
 
 
 class Idempotency(Protocol):
-    def claim(self, key: str, *, now: int, ttl_ms: int) -> bool:
-        """Claim ``key`` until ``now + ttl_ms``. False if it is held and not yet expired."""
+    def claim(self, key: str, *, now: int, ttl_ms: int, owner: str = "") -> bool:
+        """Claim ``key`` for ``owner`` until ``now + ttl_ms``. False if it is held and not
+        yet expired."""
+
+    def holder(self, key: str, *, now: int) -> str | None:
+        """The owner recorded by the unexpired claim of ``key`` ("" if it named none), or
+        None if the key is free."""
 
 
 class WorkQueue(Protocol):

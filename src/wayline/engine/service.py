@@ -1,29 +1,35 @@
 """The one impure module of the engine: load -> decide -> conditional save -> effects.
 
 It talks to the world only through ports (``Store``, ``Clock``, ``IdSource``), so the same
-service runs the dev server (SQLite) and, later, the AWS handlers (DynamoDB). The SDK call
-itself is made by the caller (an async worker in the dev server, a Lambda handler on AWS)
-between ``prepare_call`` and ``complete_call``.
+service runs the dev server (SQLite) and the AWS handlers (DynamoDB). The SDK call itself
+is made by the caller (an async worker in the dev server, a Lambda handler on AWS) between
+``prepare_call`` and ``complete_call``.
 
-Ordering: the run is saved first, then its effects (enqueue, waits, events). A crash in
-between leaves a saved run whose ``pending``/``waiting`` maps name work the queue does not
-have; ``repair`` re-creates it (enqueue and add_wait are idempotent by id), and a work
-item that is no longer in ``run.pending`` is a no-op when it is delivered.
+Effects are part of the save. A transition's effects (enqueue the next items, add or drop
+waits, publish events) live in records the run's conditional write cannot cover, so the
+run is saved with them in its ``outbox``; then they are applied, each idempotent by its
+id; then the outbox is acknowledged. Whoever loads the run next (``_load``: the redelivered
+item, the next transition, a duplicate ingest, ``repair`` and the AWS sweep) first applies
+an outbox it finds there, so a crash or a failed write between the save and the effects
+delays them, never loses them. A work item no longer in ``run.pending`` is a no-op.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 
+from .. import signing
 from ..errors import StoreError, ValidationError
 from . import cron, expr, lifecycle, machine
 from .decision import Decision
 from .events import EventInput, dedupe_key, internal_event
 from .flow.config import flow_config
+from .functions import DEFAULT_CHECK_EVERY_MS, FunctionCache
 from .gate import FlowGate, Slots
-from .ids import seeded_event_id, ulid
+from .ids import next_ulid, seeded_event_id
 from .machine import Env
 from .model import (
     JSON,
@@ -31,6 +37,7 @@ from .model import (
     Event,
     FunctionDef,
     InvokeParent,
+    Outbox,
     Run,
     Wait,
     WaitKind,
@@ -43,6 +50,9 @@ from .triggers import functions_for_event
 from .windows import Windows
 
 log = logging.getLogger("wayline.engine")
+
+_FLUSHING: ContextVar[frozenset[str]] = ContextVar("wayline_flushing", default=frozenset())
+"""Runs whose outbox this thread or task is applying right now (see ``Service._flush``)."""
 
 DAY_MS = 24 * 3600 * 1000
 EVENT_DEDUPE_TTL_MS = DAY_MS
@@ -59,6 +69,8 @@ class PreparedCall:
     fn: FunctionDef
     slots: Slots = ()
     """Concurrency slots held for this call: release them when it returns."""
+    payload: bytes = b""
+    """``body`` as the JCS bytes to sign and send (made once, when the call is prepared)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +87,17 @@ class Service:
         *,
         retry_interval_ms: int | None = None,
         on_enqueue: Callable[[], None] | None = None,
+        sync_check_ms: int = DEFAULT_CHECK_EVERY_MS,
     ) -> None:
+        """``sync_check_ms``: how stale this process's view of the synced functions may get
+        when another process syncs (see ``engine.functions``)."""
         self._store = store
         self._clock = clock
         self._ids = ids
         self._retry_interval_ms = retry_interval_ms
         self._on_enqueue = on_enqueue or (lambda: None)
-        self._functions_cache: list[FunctionDef] | None = None
+        self._functions = FunctionCache(store, clock, check_every_ms=sync_check_ms)
+        self._last_id: str | None = None
         self._gate = FlowGate(store, is_live=self._is_live)
         self._windows = Windows(
             store,
@@ -98,24 +114,26 @@ class Service:
         return self._clock.now_ms()
 
     def new_id(self) -> str:
-        return ulid(self.now(), self._ids.entropy(10))
+        # Monotonic: runs started in one millisecond keep their order in the queue.
+        made = next_ulid(self._last_id, self.now(), self._ids.entropy(10))
+        self._last_id = made
+        return made
 
     # ------------------------------------------------------------------ apps
 
     def sync_app(self, app: App, functions: Sequence[FunctionDef]) -> bool:
         """Store the app's functions (replacing the old set) and schedule their crons."""
         changed = self._store.apps.put_app(app, functions)
-        self._functions_cache = None
+        self._functions.bump()
         self._schedule_crons(functions, after=self.now())
         log.info(
             "app synced", extra={"app_id": app.id, "functions": len(functions), "changed": changed}
         )
         return changed
 
-    def _functions(self) -> list[FunctionDef]:
-        if self._functions_cache is None:
-            self._functions_cache = self._store.apps.list_functions()
-        return self._functions_cache
+    def function(self, function_id: str) -> FunctionDef | None:
+        """A synced function, from this process's cache (see ``engine.functions``)."""
+        return self._functions.get(function_id)
 
     def _schedule_crons(self, functions: Sequence[FunctionDef], *, after: int) -> None:
         items = [
@@ -157,9 +175,14 @@ class Service:
         event = internal_event(raw).identify(
             self.new_id(), received_at=self.now(), keep_internal=True
         )
+        self._publish(event)
+        return event
+
+    def _publish(self, event: Event) -> None:
+        """Store and route an identified event; repeating it stores and starts nothing new
+        (the event is keyed by its internal id, and routing is safe to repeat)."""
         self._store.events.put_events([event])
         self._route(event)
-        return event
 
     def _route(self, event: Event) -> None:
         """Start, resume or cancel what ``event`` concerns. Safe to repeat: a redelivered
@@ -171,7 +194,7 @@ class Service:
         wire = event.to_wire()
         if event.name == lifecycle.FUNCTION_INVOKED:
             self._start_invoked(event)
-        for fn in functions_for_event(self._functions(), wire, now_ms=now):
+        for fn in functions_for_event(self._functions.all(), wire, now_ms=now):
             self._admit_event(fn, event, now)
         self._resume_waits(event, wire)
 
@@ -219,10 +242,10 @@ class Service:
         """Start a run of ``fn``: event-id dedupe (24 h), then flow-control admission."""
         now = self.now()
         key = key or dedupe_key(fn.id, events[0])
-        if key and not self._store.idempotency.claim(key, now=now, ttl_ms=EVENT_DEDUPE_TTL_MS):
-            log.info("run skipped: duplicate", extra={"function_id": fn.id, "key": key})
+        run_id = self._claim_start(fn, key, now=now)
+        if run_id is None:
             return None
-        run_id, trigger = self.new_id(), events[0].to_wire()
+        trigger = events[0].to_wire()
         wire = [e.to_wire() for e in events]
         event_ids = [e.internal_id for e in events]
         admission = self._gate.admit(fn, trigger, run_id=run_id, now=now)
@@ -257,11 +280,33 @@ class Service:
             parent=parent,
             first_call_at=admission.first_call_at,
         )
-        if not self._store.runs.create_run(decision.run):
+        run = replace(decision.run, outbox=self._outbox(decision))
+        if not self._store.runs.create_run(run):
             return None
-        log.info("run started", extra={"run_id": decision.run.id, "function_id": fn.id})
-        self._apply_effects(decision)
-        return decision.run.id
+        log.info("run started", extra={"run_id": run.id, "function_id": fn.id})
+        self._flush(run)
+        return run.id
+
+    def _claim_start(self, fn: FunctionDef, key: str, *, now: int) -> str | None:
+        """Claim the start's 24 h idempotency key for a new run id; the id to create, or
+        None for a duplicate.
+
+        The claim records the run id, so a start that claimed the key and then failed
+        before creating the run (a crash, a failed write) is finished by the retry under
+        the same id, and one that did create it is found - and its outbox flushed.
+        """
+        run_id = self.new_id()
+        if self._store.idempotency.claim(key, now=now, ttl_ms=EVENT_DEDUPE_TTL_MS, owner=run_id):
+            return run_id
+        holder = self._store.idempotency.holder(key, now=now)
+        if holder and self._load(holder) is None:
+            log.warning(
+                "finishing an interrupted run start",
+                extra={"run_id": holder, "function_id": fn.id, "key": key},
+            )
+            return holder
+        log.info("run skipped: duplicate", extra={"function_id": fn.id, "key": key})
+        return None
 
     def _is_live(self, run_id: str) -> bool:
         run = self._store.runs.get_run(run_id)
@@ -271,7 +316,7 @@ class Service:
         meta = event.data.get("_inngest")
         meta = meta if isinstance(meta, Mapping) else {}
         correlation_id = str(meta.get("correlation_id") or "")
-        fn = self._store.apps.get_function(str(meta.get("fn_id") or ""))
+        fn = self._functions.get(str(meta.get("fn_id") or ""))
         if fn is None:
             self.emit(
                 {
@@ -332,7 +377,7 @@ class Service:
     def prepare_call(self, item: WorkItem) -> PreparedCall | Blocked | None:
         """The SDK call ``item`` stands for; ``Blocked`` when a concurrency limit is full
         (retry the item later); None if the item is stale."""
-        run = self._store.runs.get_run(item.run_id)
+        run = self._load(item.run_id)
         if run is None or run.status.is_terminal or item.id not in run.pending:
             return None
         fn = self._function_for(run)
@@ -346,7 +391,18 @@ class Service:
                 self._gate.release_slots(slots, item.id)
                 return None
         body = build_request(run, fn, item, disable_immediate_execution=run.force_step_plan)
-        return PreparedCall(url=call_url(fn, item), body=body, run=run, fn=fn, slots=slots)
+        try:
+            payload = signing.canonical_json(body)
+        except (ValueError, TypeError, ArithmeticError, RecursionError) as exc:
+            self._gate.release_slots(slots, item.id)
+            reason = f"{type(exc).__name__}: {exc}"
+            self._transition(
+                run.id, lambda r, env: machine.apply_call_unbuildable(r, item, env, reason=reason)
+            )
+            return None
+        return PreparedCall(
+            url=call_url(fn, item), body=body, run=run, fn=fn, slots=slots, payload=payload
+        )
 
     def renew_call(self, call: PreparedCall, item: WorkItem) -> None:
         """Keep a long call's concurrency slots alive (a dead worker's slots lapse)."""
@@ -379,7 +435,7 @@ class Service:
             self._windows.fire(item, now=self.now())
 
     def _cron_tick(self, item: WorkItem) -> None:
-        fn = self._store.apps.get_function(item.function_id or "")
+        fn = self._functions.get(item.function_id or "")
         if fn is None or not any(t.cron == item.cron for t in fn.triggers):
             return  # the trigger was removed or changed at a later sync
         event = internal_event(
@@ -396,7 +452,7 @@ class Service:
     # ------------------------------------------------------------------ plumbing
 
     def _function_for(self, run: Run) -> FunctionDef:
-        fn = self._store.apps.get_function(run.function_id)
+        fn = self._functions.get(run.function_id)
         if fn is not None:
             return fn
         # The function was removed at a later sync: finish what we can with no retries.
@@ -421,18 +477,18 @@ class Service:
     def _transition(self, run_id: str, decide: Callable[[Run, Env], Decision]) -> Decision | None:
         """Load, decide and save with a version check; on a lost race, do it again."""
         for _ in range(MAX_SAVE_ATTEMPTS):
-            run = self._store.runs.get_run(run_id)
+            run = self._load(run_id)
             if run is None:
                 return None
             decision = decide(run, self._env(run))
             if not decision.changed:
                 return decision
-            saved = replace(decision.run, version=run.version + 1)
+            # ``run.outbox`` is empty unless an outer frame is flushing it (see ``_flush``).
+            outbox = _merge(run.outbox, self._outbox(decision))
+            saved = replace(decision.run, version=run.version + 1, outbox=outbox)
             if self._store.runs.save_run(saved, expected_version=run.version):
-                decision = replace(decision, run=saved)
                 self._after_transition(run, saved)
-                self._apply_effects(decision)
-                return decision
+                return replace(decision, run=self._flush(saved))
         raise StoreError(f"run {run_id}: gave up after {MAX_SAVE_ATTEMPTS} conflicting writes")
 
     def _after_transition(self, before: Run, after: Run) -> None:
@@ -445,17 +501,72 @@ class Service:
                 extra={"run_id": after.id, "function_id": after.function_id},
             )
 
-    def _apply_effects(self, decision: Decision) -> None:
-        self._enqueue(decision.enqueue)
-        for wait in decision.waits:
-            self._store.waits.add_wait(wait)
-        for wait_id in decision.drop_waits:
-            self._store.waits.take_wait(wait_id)
+    def _outbox(self, decision: Decision) -> Outbox:
+        """The decision's effects as saved with the run: events get their ids now, so a
+        re-publish after a crash is the same event."""
+        now, publish = self.now(), []
         for raw in decision.publish:
             try:
-                self.emit(raw)
+                event = internal_event(raw).identify(
+                    self.new_id(), received_at=now, keep_internal=True
+                )
             except ValidationError:
                 log.exception("internal event rejected", extra={"run_id": decision.run.id})
+                continue
+            publish.append(event)
+        return Outbox(
+            enqueue=decision.enqueue,
+            waits=decision.waits,
+            drop_waits=decision.drop_waits,
+            publish=tuple(publish),
+        )
+
+    def _load(self, run_id: str) -> Run | None:
+        """The run, with any outbox a previous transition left behind applied first."""
+        run = self._store.runs.get_run(run_id)
+        return self._flush(run) if run is not None and run.outbox else run
+
+    def _flush(self, run: Run) -> Run:
+        """Apply ``run``'s outbox, then acknowledge it; the run as acknowledged.
+
+        Every effect is idempotent, so two workers flushing one outbox, or a flush repeated
+        after a crash, change nothing twice. An error propagates with the outbox still
+        saved: the caller's item fails, is redelivered, and the next load flushes again.
+
+        Applying an outbox can lead back to the same run (it publishes ``invoked``, the
+        child's start finds the child finished and flushes the child's ``finished``, which
+        resumes this run): the inner frame then leaves the outbox to this one, which sees
+        its acknowledgement lose to the inner save and flushes the newer outbox too.
+        """
+        flushing = _FLUSHING.get()
+        if not run.outbox or run.id in flushing:
+            return run
+        token = _FLUSHING.set(flushing | {run.id})
+        try:
+            while True:
+                self._apply(run.outbox)
+                acknowledged = replace(run, outbox=Outbox())
+                if self._store.runs.ack_outbox(acknowledged):
+                    return acknowledged
+                newer = self._store.runs.get_run(run.id)
+                if newer is None or not newer.outbox:
+                    return newer or acknowledged
+                run = newer
+        finally:
+            _FLUSHING.reset(token)
+
+    def _apply(self, outbox: Outbox) -> None:
+        self._enqueue(outbox.enqueue)
+        for wait in outbox.waits:
+            self._store.waits.add_wait(wait)
+        for wait_id in outbox.drop_waits:
+            self._store.waits.take_wait(wait_id)
+        for event in outbox.publish:
+            self._publish(event)
+
+    def flush_outbox(self, run: Run) -> Run:
+        """Apply what a saved transition of ``run`` left unapplied (the sweep's repair)."""
+        return self._flush(run)
 
     def _enqueue(self, items: Sequence[WorkItem]) -> None:
         if items:
@@ -463,9 +574,11 @@ class Service:
             self._on_enqueue()
 
     def repair(self, runs: Sequence[Run]) -> int:
-        """Re-create the queue items and waits that live ``runs`` say they have."""
+        """Flush the outboxes of ``runs``, and re-create the queue items and waits that the
+        live ones say they have; how many live runs were repaired."""
         repaired = 0
-        for run in runs:
+        for listed in runs:
+            run = self._flush(listed)
             if run.status.is_terminal:
                 continue
             self._enqueue(list(run.pending.values()))
@@ -473,3 +586,12 @@ class Service:
                 self._store.waits.add_wait(wait)
             repaired += 1
         return repaired
+
+
+def _merge(first: Outbox, then: Outbox) -> Outbox:
+    return Outbox(
+        enqueue=first.enqueue + then.enqueue,
+        waits=first.waits + then.waits,
+        drop_waits=first.drop_waits + then.drop_waits,
+        publish=first.publish + then.publish,
+    )

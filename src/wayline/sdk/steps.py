@@ -81,7 +81,7 @@ class Steps:
 
             await ctx.step.sleep("wait-a-day", "1d")
         """
-        self._core.plan_deferred(intents.sleep(self._core, step_id, duration))
+        self._core.plan_deferred(intents.sleep(step_id, duration))
 
     async def sleep_until(self, step_id: str, until: datetime | str) -> None:
         """Pause the run until ``until`` (an aware datetime; naive means UTC).
@@ -261,7 +261,7 @@ class SyncSteps:
 
     def sleep(self, step_id: str, duration: str | timedelta) -> None:
         """Pause the run for ``duration``. Example: ``ctx.step.sleep("wait", "1d")``."""
-        self._core.plan_deferred(intents.sleep(self._core, step_id, duration))
+        self._core.plan_deferred(intents.sleep(step_id, duration))
 
     def sleep_until(self, step_id: str, until: datetime | str) -> None:
         """Pause the run until ``until``. Example: ``ctx.step.sleep_until("go", deadline)``."""

@@ -20,6 +20,7 @@ from wayline.engine.model import (
     Event,
     FunctionDef,
     InvokeParent,
+    Outbox,
     Run,
     RunStatus,
     StepRecord,
@@ -257,6 +258,7 @@ def run_to_dict(run: Run) -> Body:
         "cron": run.cron,
         "parent": _parent_to_dict(run.parent),
         "cancel_reason": run.cancel_reason,
+        "outbox": _outbox_to_dict(run.outbox),
     }
 
 
@@ -288,4 +290,27 @@ def run_from_dict(d: Doc) -> Run:
         cron=d.get("cron"),
         parent=_parent_from_dict(d.get("parent")),
         cancel_reason=d.get("cancel_reason"),
+        outbox=_outbox_from_dict(d.get("outbox")),
+    )
+
+
+def _outbox_to_dict(outbox: Outbox) -> Body | None:
+    if not outbox:
+        return None  # the common case after an acknowledgement: nothing stored
+    return {
+        "enqueue": [work_item_to_dict(i) for i in outbox.enqueue],
+        "waits": [wait_to_dict(w) for w in outbox.waits],
+        "drop_waits": list(outbox.drop_waits),
+        "publish": [event_to_dict(e) for e in outbox.publish],
+    }
+
+
+def _outbox_from_dict(d: Doc | None) -> Outbox:
+    if not d:
+        return Outbox()
+    return Outbox(
+        enqueue=tuple(work_item_from_dict(i) for i in d.get("enqueue", ())),
+        waits=tuple(wait_from_dict(w) for w in d.get("waits", ())),
+        drop_waits=tuple(d.get("drop_waits", ())),
+        publish=tuple(event_from_dict(e) for e in d.get("publish", ())),
     )

@@ -151,13 +151,14 @@ class DynamoIdempotency:
     def __init__(self, table: Table) -> None:
         self._t = table
 
-    def claim(self, key: str, *, now: int, ttl_ms: int) -> bool:
+    def claim(self, key: str, *, now: int, ttl_ms: int, owner: str = "") -> bool:
         expires_ms = now + ttl_ms
         target = keys.idempotency(key)
         item = {
             PK: s(target.pk),
             SK: s(target.sk),
             "exp": n(expires_ms),
+            "owner": s(owner),
             # Rounded up: TTL must never delete a key before it has expired.
             TTL_ATTRIBUTE: n(-(-expires_ms // 1000)),
         }
@@ -170,3 +171,10 @@ class DynamoIdempotency:
         except ConditionFailed:
             return False
         return True
+
+    def holder(self, key: str, *, now: int) -> str | None:
+        # One strongly consistent GetItem; only a duplicate start pays it.
+        item = self._t.get(keys.idempotency(key))
+        if item is None or number(item, "exp") <= now:
+            return None
+        return text(item, "owner") if "owner" in item else ""

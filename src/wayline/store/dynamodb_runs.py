@@ -42,6 +42,7 @@ from .dynamodb_table import (
     Table,
     Write,
     backoff,
+    merge_iter,
     merge_sorted,
     n,
     number,
@@ -100,6 +101,18 @@ class DynamoRunStore:
             self._known.drop(run.id)
             return False
         self._known.put(run.id, run.version, stored | {step for step, _ in new})
+        return True
+
+    def ack_outbox(self, run: Run) -> bool:
+        """One conditional UpdateItem of the run item (its body without the outbox); a
+        finished run leaves the live-runs index with it."""
+        if run.outbox:
+            raise ValueError(f"run {run.id}: acknowledge with the outbox emptied")
+        update = self._run_update(run, run.version, memo_count=len(run.memos))
+        try:
+            self._t.write_all([update])
+        except ConditionFailed:
+            return False
         return True
 
     def get_run(self, run_id: str) -> Run | None:
@@ -161,10 +174,17 @@ class DynamoRunStore:
             )
             for shard in range(keys.RUN_SHARDS)
         ]
-        picked = merge_sorted(streams, "run_id", descending=False, limit=limit)
-        runs = self._load_many([text(item, "run_id") for item in picked])
-        # The index is eventually consistent: a run that just finished may still be in it.
-        return [run for run in runs if not run.status.is_terminal]
+        # The index is eventually consistent: a run that just finished may still be in it,
+        # so runs are loaded and filtered in chunks until ``limit`` pass (or the index ends):
+        # a short page then means the last one, as the port promises.
+        merged = merge_iter(streams, "run_id", descending=False)
+        found: list[Run] = []
+        while len(found) < limit:
+            chunk = [text(item, "run_id") for item in islice(merged, limit - len(found))]
+            if not chunk:
+                break
+            found += [run for run in self._load_many(chunk) if _needs_sweep(run)]
+        return found
 
     # -- reads -------------------------------------------------------------------
 
@@ -251,7 +271,7 @@ class DynamoRunStore:
             "run_shard": s(keys.runs_by_time(shard)),
             **self._body(run),
         }
-        if not run.status.is_terminal:
+        if _needs_sweep(run):
             item["run_live"] = s(keys.live_runs(shard))
         return item
 
@@ -260,7 +280,7 @@ class DynamoRunStore:
         (kept,) = body
         (dropped,) = {BODY, BODY_REF} - {kept}
         removed = [dropped]
-        if run.status.is_terminal:
+        if not _needs_sweep(run):
             removed.append("run_live")  # leaves the live-runs index: its one index write
         expression = f"SET #ver = :ver, #memos = :memos, #{kept} = :body REMOVE " + ", ".join(
             f"#{name}" for name in removed
@@ -305,6 +325,11 @@ class DynamoRunStore:
         return self._t.encode_body(
             doc, kind="run", owner=run.id, what=f"run {run.id} (without its memos)"
         )
+
+
+def _needs_sweep(run: Run) -> bool:
+    """In the live-runs index: not finished, or finished with effects still to apply."""
+    return not run.status.is_terminal or bool(run.outbox)
 
 
 class _TornRead(Exception):  # noqa: N818 - control flow inside the store, not an error

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from wayline.errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Run as one script in one transaction: every statement is idempotent, so opening an
 # existing store (or two processes opening a new one at once) is safe.
@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS runs (
     version INTEGER NOT NULL,
     status TEXT NOT NULL,
     created_at INTEGER NOT NULL,
-    body TEXT NOT NULL
+    body TEXT NOT NULL,
+    outbox INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS runs_by_function ON runs (function_id, id);
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, id);
@@ -63,7 +64,11 @@ CREATE TABLE IF NOT EXISTS memos (
     PRIMARY KEY (run_id, step_id)
 );
 
-CREATE TABLE IF NOT EXISTS idempotency (key TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL,
+    owner TEXT NOT NULL DEFAULT ''
+);
 CREATE INDEX IF NOT EXISTS idempotency_by_expiry ON idempotency (expires_at);
 
 CREATE TABLE IF NOT EXISTS queue (
@@ -103,6 +108,13 @@ COMMIT;
 """
 
 
+_ADDED_COLUMNS = (
+    ("runs", "outbox", "INTEGER NOT NULL DEFAULT 0"),
+    ("idempotency", "owner", "TEXT NOT NULL DEFAULT ''"),
+)
+"""Columns added after schema version 1 (SQLite cannot ``ADD COLUMN IF NOT EXISTS``)."""
+
+
 class Database:
     """A locked ``sqlite3`` connection with the Wayline schema applied."""
 
@@ -132,6 +144,7 @@ class Database:
 
     def _migrate(self) -> None:
         self._conn.executescript(_SCHEMA)
+        self._add_columns()
         # One statement, so atomic: a new store gets exactly one version row.
         self._conn.execute(
             "INSERT INTO schema_version (version)"
@@ -141,6 +154,27 @@ class Database:
         (version,) = self._conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
         if version > SCHEMA_VERSION:
             raise StoreError(f"store schema version {version} is newer than {SCHEMA_VERSION}")
+
+    def _add_columns(self) -> None:
+        """Bring a version-1 store up to date: columns added since, each once, atomically
+        (``BEGIN IMMEDIATE`` so two processes opening one old file do not both add one)."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            for table, column, definition in _ADDED_COLUMNS:
+                present = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+            self._conn.execute(
+                "CREATE INDEX IF NOT EXISTS runs_with_outbox ON runs (id) WHERE outbox = 1"
+            )
+            self._conn.execute(
+                "UPDATE schema_version SET version = ? WHERE version < ?",
+                (SCHEMA_VERSION, SCHEMA_VERSION),
+            )
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
 
     @contextmanager
     def autocommit(self) -> Iterator[sqlite3.Connection]:

@@ -86,17 +86,24 @@ class SqliteIdempotency:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def claim(self, key: str, *, now: int, ttl_ms: int) -> bool:
+    def claim(self, key: str, *, now: int, ttl_ms: int, owner: str = "") -> bool:
         with self._db.transaction() as conn:
             # The upsert's WHERE makes "insert, or take over an expired claim" one atomic
             # statement; rowcount is 0 when the key is held and not yet expired.
             claimed = conn.execute(
-                "INSERT INTO idempotency (key, expires_at) VALUES (?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at"
-                " WHERE idempotency.expires_at <= ?",
-                (key, now + ttl_ms, now),
+                "INSERT INTO idempotency (key, expires_at, owner) VALUES (?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at,"
+                " owner = excluded.owner WHERE idempotency.expires_at <= ?",
+                (key, now + ttl_ms, owner, now),
             ).rowcount
             # Expired keys are as good as absent: drop them so the table stays small. Each
             # row is deleted once, so this costs O(1) amortized per claim.
             conn.execute("DELETE FROM idempotency WHERE expires_at <= ?", (now,))
         return claimed == 1
+
+    def holder(self, key: str, *, now: int) -> str | None:
+        with self._db.autocommit() as conn:
+            row = conn.execute(
+                "SELECT owner FROM idempotency WHERE key = ? AND expires_at > ?", (key, now)
+            ).fetchone()
+        return None if row is None else str(row[0])

@@ -28,8 +28,9 @@ class SqliteRunStore:
     def create_run(self, run: Run) -> bool:
         with self._db.transaction() as conn:
             inserted = conn.execute(
-                "INSERT OR IGNORE INTO runs (id, function_id, version, status, created_at, body)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO runs"
+                " (id, function_id, version, status, created_at, body, outbox)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     run.id,
                     run.function_id,
@@ -37,6 +38,7 @@ class SqliteRunStore:
                     run.status.value,
                     run.created_at,
                     _body(run),
+                    bool(run.outbox),
                 ),
             ).rowcount
             if not inserted:
@@ -56,8 +58,16 @@ class SqliteRunStore:
             )
         with self._db.transaction() as conn:
             updated = conn.execute(
-                "UPDATE runs SET version = ?, status = ?, body = ? WHERE id = ? AND version = ?",
-                (run.version, run.status.value, _body(run), run.id, expected_version),
+                "UPDATE runs SET version = ?, status = ?, body = ?, outbox = ?"
+                " WHERE id = ? AND version = ?",
+                (
+                    run.version,
+                    run.status.value,
+                    _body(run),
+                    bool(run.outbox),
+                    run.id,
+                    expected_version,
+                ),
             ).rowcount
             if not updated:
                 return False  # lost the race (or no such run): the transaction wrote nothing
@@ -69,6 +79,17 @@ class SqliteRunStore:
             }
             _insert_memos(conn, run.id, ((k, v) for k, v in run.memos.items() if k not in stored))
             return True
+
+    def ack_outbox(self, run: Run) -> bool:
+        if run.outbox:
+            raise ValueError(f"run {run.id}: acknowledge with the outbox emptied")
+        with self._db.autocommit() as conn:
+            return bool(
+                conn.execute(
+                    "UPDATE runs SET body = ?, outbox = 0 WHERE id = ? AND version = ?",
+                    (_body(run), run.id, run.version),
+                ).rowcount
+            )
 
     def get_run(self, run_id: str) -> Run | None:
         with self._db.autocommit() as conn:
@@ -111,8 +132,8 @@ class SqliteRunStore:
         marks = ",".join("?" for _ in live)
         with self._db.autocommit() as conn:
             rows = conn.execute(
-                f"SELECT id, body FROM runs WHERE status IN ({marks}) AND id > ?"  # noqa: S608
-                " ORDER BY id LIMIT ?",
+                f"SELECT id, body FROM runs WHERE (status IN ({marks}) OR outbox = 1)"  # noqa: S608
+                " AND id > ? ORDER BY id LIMIT ?",
                 (*live, after or "", limit),
             ).fetchall()
             memos = _memos(conn, [run_id for run_id, _ in rows])
