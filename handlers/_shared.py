@@ -106,6 +106,7 @@ class RecordProcessor(BatchProcessor):
             logger.info("record handed back: %s", exc, extra={**self.seen, "retry_in_s": delay})
         else:
             delay = visibility_backoff_s(receives)
+            self._add_function_id()
             logger.error(
                 "record failed: %s: %s",
                 type(exc).__name__,
@@ -130,6 +131,19 @@ class RecordProcessor(BatchProcessor):
         if sqs is not None:
             self._return_later(sqs, delay)
         return entry
+
+    def _add_function_id(self) -> None:
+        """A call item does not name its function: if the record failed before the
+        dispatcher learned it, read it from the run (best effort, failures only)."""
+        run_id = self.seen.get("run_id")
+        if not run_id or "function_id" in self.seen:
+            return
+        try:
+            run = self._get_runtime().store.runs.get_run(run_id)
+        except Exception:  # the store is what failed: the line goes out without it
+            return
+        if run is not None:
+            self.seen["function_id"] = run.function_id
 
     def _return_later(self, record: SQSRecord, seconds: int) -> None:
         try:

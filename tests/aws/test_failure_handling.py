@@ -146,13 +146,26 @@ def test_a_failing_sweep_page_does_not_abort_the_rest(
 # ------------------------------------------------------------------ defect 5: visibility
 
 
+def throttle_the_save_of_the_first_answer(driver: Cluster, faults: Faults) -> None:
+    """Once the app has answered the first call, the run's next save is throttled past
+    every botocore retry."""
+    dispatcher = driver.runtimes["dispatch"].dispatcher
+
+    def arm(point: str) -> None:
+        if point == "after_answer":
+            dispatcher.checkpoint = lambda _point: None
+            faults.add(Fault("dynamodb", None, Kind.THROTTLE, when=is_run_save))
+
+    dispatcher.checkpoint = arm
+
+
 def test_a_failed_record_comes_back_after_seconds_not_the_visibility_timeout(
     cluster: tuple[Cluster, Executions], faults: Faults
 ) -> None:
     """The save of the first call's result is throttled past every retry: the record fails,
     and SQS shows it again after a backoff of seconds (ChangeMessageVisibility)."""
     driver, _ = cluster
-    faults.add(Fault("dynamodb", None, Kind.THROTTLE, when=is_run_save, skip=1))
+    throttle_the_save_of_the_first_answer(driver, faults)
     driver.put_events("t/steps")
     driver.settle()
     (run,) = driver.runs("steps")
@@ -182,9 +195,10 @@ def test_a_record_whose_container_died_comes_back_within_its_budget(
     (run,) = driver.runs("steps")
     assert driver.crashes == 1 and run.status is RunStatus.RUNNING
     hold_s = int(driver.runtimes["dispatch"].settings.call_timeout_s) + 60
-    visible_again_within(hold_s - 1, driver)
-    assert driver.runs("steps")[0].status is RunStatus.RUNNING  # not a moment early
-    visible_again_within(2, driver)
+    # (the virtual clock runs with the real one: 10 s of slack for a loaded machine)
+    visible_again_within(hold_s - 10, driver)
+    assert driver.runs("steps")[0].status is RunStatus.RUNNING  # not early
+    visible_again_within(11, driver)
     (run,) = driver.runs("steps")
     assert run.status is RunStatus.COMPLETED
     assert executions.of(run.id) == {"a": 2, "b": 1, "c": 1}  # a's answer was never saved
@@ -270,7 +284,7 @@ def test_a_failed_record_logs_one_error_line_and_counts_a_failed_record(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     driver, _ = cluster
-    faults.add(Fault("dynamodb", None, Kind.THROTTLE, when=is_run_save, skip=1))
+    throttle_the_save_of_the_first_answer(driver, faults)
     driver.put_events("t/steps")
     driver.settle()
     (run,) = driver.runs("steps")
@@ -314,3 +328,30 @@ def test_a_failed_ingest_record_is_logged_and_counted_too(
     assert driver.failed_records  # and it comes back in seconds
     visible_again_within(3.1, driver)
     assert [r.status for r in driver.runs("steps")] == [RunStatus.COMPLETED]
+
+
+def test_a_record_that_fails_before_its_function_is_known_still_names_it(
+    cluster: tuple[Cluster, Executions], faults: Faults, log_lines: Lines
+) -> None:
+    """A call item carries no function id; the failure log reads it from the run."""
+    driver, _ = cluster
+    driver.put_events("t/steps")
+    while driver.poll("ingest"):
+        pass
+    faults.add(
+        Fault(
+            "dynamodb",
+            "Query",
+            Kind.SERVER_ERROR,
+            when=lambda _op, p: (
+                str(p["ExpressionAttributeValues"][":pk"]["S"]).startswith("RUN#")
+                if ":pk" in p.get("ExpressionAttributeValues", {})
+                else False
+            ),
+        )
+    )
+    driver.poll("dispatch")
+    (error,) = [line for line in log_lines.lines if line["level"] == "ERROR"]
+    (run,) = driver.runs("steps")
+    assert (error["run_id"], error["function_id"]) == (run.id, "faults-steps")
+    assert "InternalServerError" in error["message"]
