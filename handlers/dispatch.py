@@ -18,7 +18,6 @@ from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from wayline.aws.backoff import visibility_backoff_s
 from wayline.aws.processing import CLAIM_MARGIN_MS, Outcome
 from wayline.aws.sqs import hold
 
@@ -56,7 +55,7 @@ def make_handler(get_runtime: Callable[[], Runtime]) -> LambdaHandler:
         for name in done.metric_names():
             count(name)
         if done.outcome is Outcome.BUSY:
-            raise Redeliver("claimed by another delivery", visibility_backoff_s(receives))
+            raise Redeliver("claimed by another delivery", runtime.dispatcher.busy_retry_s)
 
     @logger.inject_lambda_context(clear_state=True)
     @metrics.log_metrics

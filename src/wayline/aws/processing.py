@@ -10,8 +10,9 @@ A call item is *claimed* before the app is called: a lease ``claim:<item id>`` h
 delivery (message id and receive count) until the call's result is saved. SQS is
 at-least-once, and two containers can hold the same item at once (a duplicate message, or
 a redelivery while the first is still calling); the second finds the claim taken and
-calls nothing (``Outcome.BUSY``: it comes back after the claim would have lapsed, by when
-the item is usually no longer pending).
+calls nothing (``Outcome.BUSY``): it comes back once the claim must have lapsed, so a
+holder that died delays the item by one claim lifetime (call timeout + 60 s) at most, and
+one that finished has made the item stale by then.
 """
 
 from __future__ import annotations
@@ -282,6 +283,9 @@ class Dispatcher:
         self._clock = clock
         self._renew_every_s = renew_every_s
         self._claim_ttl_ms = claim_ttl_ms
+        self.busy_retry_s = -(-claim_ttl_ms // 1000)
+        """How soon a delivery that found its item claimed comes back: by then the claim
+        has been released or has lapsed (its holder died), whichever happened."""
         self.checkpoint: Callable[[str], None] = checkpoint or (lambda _name: None)
 
     def process_body(
