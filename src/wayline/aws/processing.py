@@ -7,7 +7,8 @@ so the record is reported in ``batchItemFailures`` and SQS delivers it again (af
 backoff of seconds: ``handlers/_shared.py``).
 
 A call item is *claimed* before the app is called: a lease ``claim:<item id>`` held by this
-delivery (message id and receive count) until the call's result is saved. SQS is
+delivery (message id and receive count) until the call's result is saved (then left to
+expire: the item is done), or released at once if the call failed. SQS is
 at-least-once, and two containers can hold the same item at once (a duplicate message, or
 a redelivery while the first is still calling); the second finds the claim taken and
 calls nothing (``Outcome.BUSY``): it comes back once the claim must have lapsed, so a
@@ -327,7 +328,11 @@ class Dispatcher:
         except Exception:
             leases.release(claim, holder)  # let the redelivery in without waiting the TTL
             raise
-        leases.release(claim, holder)
+        if done.outcome is not Outcome.CALLED:
+            leases.release(claim, holder)  # the item is tried again (blocked) or stale
+        # A called item's result is saved: the item is no longer pending, and ids are never
+        # reused, so its claim is left to expire (DynamoDB's TTL deletes it for free)
+        # rather than released (a read and a write per call).
         return done
 
     def _call_claimed(self, item: WorkItem, seen: dict[str, str] | None) -> Dispatched:
