@@ -130,12 +130,15 @@ class FaultRun:
         self.next_sweep = self.started_at + SWEEP_EVERY_MS
 
     def approve_waiting(self) -> None:
-        """Send each waiter its approval once it is waiting (an earlier one must not match)."""
+        """Send each waiter its approval once its wait is registered (an earlier event must
+        not match, and one sent between the run's save and its wait's registration need
+        not: the run's outbox registers the wait after the save)."""
         if len(self.approved) == self.sent["t/order"]:
             return
+        registered = {w.run_id for w in self.cluster.observer.store.waits.waits_for("t/approved")}
         for run in self.cluster.runs("waiter"):
             order = run.events[0]["data"]["order"]
-            if run.waiting and order not in self.approved:
+            if run.id in registered and order not in self.approved:
                 self.approved.add(order)
                 self.cluster.put_events("t/approved", {"order": order, "ok": True})
 
