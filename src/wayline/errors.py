@@ -8,6 +8,7 @@
     │   ├── InvalidDurationError    a duration / time string that does not parse or is out of range
     │   └── InvalidCronError        a cron expression (or its TZ= prefix) that does not parse
     ├── NotFoundError               an id that names nothing (-> 404)
+    ├── ConflictError               the request does not fit the current state (-> 409)
     ├── AuthError                   missing or wrong key / signature (-> 401)
     ├── StoreError                  a storage backend failed (not a lost race: those are data)
     ├── ConfigError                 the SDK was set up wrongly (missing signing key, bad option)
@@ -54,6 +55,10 @@ class InvalidCronError(ValidationError):
 
 class NotFoundError(WaylineError):
     """The requested run, event, app or function does not exist."""
+
+
+class ConflictError(WaylineError):
+    """The target exists but its state forbids the request (redrive a run that did not fail)."""
 
 
 class AuthError(WaylineError):

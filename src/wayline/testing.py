@@ -99,11 +99,13 @@ class _Runner:
         events: Mapping[str, Event[Any] | None],
         functions: list[Function[Any, Any]],
         start: datetime,
+        signals: Mapping[str, Any] | None = None,
         result: TestResult,
     ) -> None:
         self.handler: Handler = fn.handlers()[0]
         self.fn = fn
         self.mocks, self.events, self.functions = mocks, events, functions
+        self.signals = dict(signals or {})
         self.start = self.now = start
         self.result = result
         self.event = to_wire(event, now_ms=int(start.timestamp() * 1000))
@@ -229,6 +231,11 @@ class _Runner:
             wire = to_wire(event, now_ms=int(self.now.timestamp() * 1000))
             wire.setdefault("id", f"test-{name}")
             return wire
+        if kind == planner.WAIT_FOR_SIGNAL:
+            if name not in self.signals:
+                self.now += timedelta(milliseconds=_timeout_ms(op))
+                return None
+            return {"data": {"signal": op.get("name"), "data": self.signals[name]}}
         if kind == planner.INVOKE:
             return self._invoke(op)
         raise RuntimeError(f"opcode {kind} is not supported by wayline.testing")
@@ -252,6 +259,7 @@ class _Runner:
             Event(name=INVOKED_EVENT, data=data),
             mocks=self.mocks,
             events=self.events,
+            signals=self.signals,
             functions=self.functions,
             start=self.now,
             result=child,
@@ -284,6 +292,7 @@ def run(
     events: Mapping[str, Event[Any] | None] | None = None,
     functions: Sequence[Function[Any, Any]] = (),
     now: datetime | None = None,
+    signals: Mapping[str, Any] | None = None,
 ) -> TestResult:
     """Run ``fn`` for ``event`` to completion (or failure), in-process, in virtual time.
 
@@ -295,6 +304,8 @@ def run(
         events: Step id of a ``wait_for_event`` -> the event that arrives (missing or None:
             the wait times out).
         functions: Functions ``invoke_by_id`` may run in-process (``invoke`` finds its own).
+        signals: Step id of a ``wait_for_signal`` -> the data the signal carries (missing:
+            the wait times out).
         now: The virtual start time (default: the real current time).
 
     Returns:
@@ -313,6 +324,7 @@ def run(
         event,
         mocks=dict(mocks or {}),
         events=dict(events or {}),
+        signals=signals,
         functions=[fn, *functions],
         start=now or datetime.now(UTC).replace(microsecond=0),
         result=TestResult(),

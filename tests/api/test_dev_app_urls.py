@@ -62,7 +62,7 @@ def test_discovery_skips_refused_urls_and_redacts_every_log_line(
     with caplog.at_level(logging.INFO, logger="wayline.discovery"):
         asyncio.run(run_briefly())
     text = caplog.text
-    assert "not syncing http://127.0.0.1:9/api: app URL must not carry credentials" in text
+    assert "not syncing http://***@127.0.0.1:9/api: app URL must not carry credentials" in text
     assert "not syncing http://0xA9FEA9FE/latest: app URL points at a cloud metadata" in text
-    assert "app at http://127.0.0.1:9/api not reachable yet" in text
+    assert "cannot reach app at http://127.0.0.1:9/api: connection refused" in text
     assert "s3cret" not in text and "t0ken" not in text and "user" not in text

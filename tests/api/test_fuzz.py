@@ -38,6 +38,8 @@ from .conftest import CountingEntropy, free_port
 from .test_register_api import payload
 
 EXAMPLES = int(os.environ.get("WAYLINE_FUZZ_EXAMPLES", "600"))
+TIMEOUT_S = max(120, EXAMPLES // 10)
+"""pytest-timeout grows with a long run (about 30 requests a second on a loaded machine)."""
 
 # ------------------------------------------------------------------ the server under test
 
@@ -51,20 +53,41 @@ class Target:
 
     def snapshot(self) -> tuple[Any, ...]:
         store = self.service.store
+        events = store.events.list_events(limit=100_000)  # events are only ever added
         return (
-            store.events.list_events(limit=100_000),
+            len(events),
+            events[:1],
             store.runs.list_runs(limit=100_000),
             store.apps.list_apps(),
             store.apps.list_functions(),
         )
 
 
+SIGNING_KEY = "signkey-test-0123456789abcdef"
+EVENT_KEY = "good-key"
+
+
 @pytest.fixture(scope="module")
 def target() -> Iterator[Target]:
+    """No keys configured (the dev server's default): every route reaches its handler."""
+    yield from _serve(secured=False)
+
+
+@pytest.fixture(scope="module")
+def secured() -> Iterator[Target]:
+    """Keys configured: the guards themselves are fuzzed (and a valid key sometimes sent)."""
+    yield from _serve(secured=True)
+
+
+def _serve(*, secured: bool) -> Iterator[Target]:
     sqlite = SqliteStore(":memory:")
     clock = OffsetClock()
     service = Service(sqlite.store(), clock, CountingEntropy())
-    config = ApiConfig(test_clock=clock)
+    config = ApiConfig(
+        test_clock=clock,
+        signing_keys=(SIGNING_KEY,) if secured else (),
+        event_keys=(EVENT_KEY,) if secured else (),
+    )
     routes = [
         (method, route.path)
         for route in Api(service, config).routes()
@@ -82,8 +105,9 @@ def target() -> Iterator[Target]:
         assert time.monotonic() < deadline, "API server did not start"
         time.sleep(0.01)
     try:
+        auth = {"authorization": f"Bearer {SIGNING_KEY}"}
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            ids = _seed(client, service)
+            ids = _seed(client, service, auth)
             yield Target(client, service, routes, ids)
     finally:
         server.should_exit = True
@@ -91,17 +115,17 @@ def target() -> Iterator[Target]:
         sqlite.close()
 
 
-def _seed(client: httpx.Client, service: Service) -> dict[str, list[str]]:
+def _seed(client: httpx.Client, service: Service, auth: dict[str, str]) -> dict[str, list[str]]:
     """An app, a function and a run, so ids in paths sometimes name something real."""
-    assert client.post("/fn/register", json=payload()).status_code == 200
-    sent = client.post("/e/key", json={"name": "user/signed-up", "data": {"plan": "pro"}})
+    assert client.post("/fn/register", json=payload(), headers=auth).status_code == 200
+    sent = client.post(f"/e/{EVENT_KEY}", json={"name": "user/signed-up", "data": {"plan": "pro"}})
     event_ids = list(sent.json()["ids"])
     runs = service.store.runs.list_runs(limit=10)
     return {
         "run_id": [r.id for r in runs],
         "event_id": event_ids,
         "app_id": ["shop"],
-        "key": ["any"],
+        "key": [EVENT_KEY],
     }
 
 
@@ -186,7 +210,9 @@ _HEADERS = st.fixed_dictionaries(
         ),
         "x-inngest-expected-server-kind": st.sampled_from(["dev", "cloud", "", "x"]),
         "content-type": st.sampled_from(["application/json", "text/plain", "", "x/y; a=b"]),
-        "authorization": st.sampled_from(["Bearer x", "Bearer", "garbage"]),
+        "authorization": st.sampled_from(
+            ["Bearer x", "Bearer", "garbage", f"Bearer {SIGNING_KEY}", "Bearer \u00e9"]
+        ),
     },
 )
 _QUERY = st.dictionaries(
@@ -212,19 +238,37 @@ def _path(draw: st.DrawFn, template: str, ids: dict[str, list[str]]) -> str:
 # ------------------------------------------------------------------ the property
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+_SETTINGS = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+}
+
+
+@pytest.mark.timeout(TIMEOUT_S)
+@settings(max_examples=EXAMPLES, **_SETTINGS)  # type: ignore[arg-type]
 @given(data=st.data())
 def test_no_endpoint_answers_5xx_or_stores_on_rejection(
     target: Target, data: st.DataObject
 ) -> None:
+    exercise(target, data)
+
+
+@pytest.mark.timeout(TIMEOUT_S)
+@settings(max_examples=max(EXAMPLES // 4, 50), **_SETTINGS)  # type: ignore[arg-type]
+@given(data=st.data())
+def test_with_keys_configured_no_endpoint_answers_5xx_or_stores_on_rejection(
+    secured: Target, data: st.DataObject
+) -> None:
+    exercise(secured, data)
+
+
+def exercise(target: Target, data: st.DataObject) -> None:
+    """One random request; the two properties of the module docstring."""
     method, template = data.draw(st.sampled_from(target.routes), label="route")
     path = data.draw(st.composite(lambda d: _path(d, template, target.ids))(), label="path")
     body = data.draw(bodies(), label="body") if method in ("POST", "PUT", "DELETE") else b""
-    headers = data.draw(_HEADERS, label="headers")
+    drawn = data.draw(_HEADERS, label="headers")
+    headers = [(k.encode(), v.encode("latin-1")) for k, v in drawn.items()]
     params = data.draw(_QUERY, label="query")
     before = target.snapshot()
     resp = target.client.request(method, path, content=body, headers=headers, params=params)

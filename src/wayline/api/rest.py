@@ -13,20 +13,25 @@ from dataclasses import dataclass
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import signing
 from ..clock import OffsetClock
 from ..engine import events as events_mod
-from ..engine import expr, json_input
+from ..engine import expr, json_input, search
 from ..engine.durations import parse_time
 from ..engine.flow.config import flow_config
-from ..engine.model import JSON, Run
+from ..engine.model import JSON, Event, FunctionDef, Run
 from ..engine.registration import parse_register
 from ..engine.service import Service
+from ..engine.triggers import functions_for_event
 from ..errors import ValidationError
+from .dashboard import Dashboard, DashboardConfig
+from .run_search import parse_run_search
+from .runops import RunOpsApi
 from .views import event_view, function_view, run_summary, run_view
+from .webhooks import WebhooksApi
 
 log = logging.getLogger("wayline.api")
 
@@ -46,6 +51,13 @@ def _composite(app_id: str, function_id: str) -> str:
     """Accept a function's own id or its composite ``<app>-<fn>`` id."""
     prefix = f"{app_id}-"
     return function_id if function_id.startswith(prefix) else prefix + function_id
+
+
+def _matched(functions: list[FunctionDef], event: Event) -> list[str]:
+    """The functions whose triggers match ``event``, as synced now (evaluated at the time
+    the event was received, for expressions that read ``now``)."""
+    wire = event.to_wire()
+    return [fn.id for fn in functions_for_event(functions, wire, now_ms=event.received_at)]
 
 
 def error(status: int, message: str, **extra: object) -> JSONResponse:
@@ -134,19 +146,37 @@ class Api:
         found = self._service.store.events.list_events(
             name=q.get("name") or None, limit=max(limit, 1), before_id=q.get("cursor") or None
         )
-        return data([event_view(e) for e in found])
+        functions = self._service.store.apps.list_functions()
+        return data([event_view(e, _matched(functions, e)) for e in found])
 
     async def get_event(self, request: Request) -> Response:
         event = self._service.store.events.get_event(request.path_params["event_id"])
         if event is None:
             return error(404, f"event {request.path_params['event_id']!r} not found")
-        return data(event_view(event))
+        functions = self._service.store.apps.list_functions()
+        return data(event_view(event, _matched(functions, event)))
 
     async def event_runs(self, request: Request) -> Response:
         runs = self._service.store.runs.list_runs(event_id=request.path_params["event_id"])
         return data([run_summary(r) for r in runs])
 
     # ------------------------------------------------------------ runs
+
+    async def search_runs(self, request: Request) -> Response:
+        """``GET /v1/runs``: newest first; ``metadata.scanned`` says how many runs the
+        ``if`` filter read (at most ``DEFAULT_SCAN_BUDGET``), ``metadata.cursor`` where
+        the next page starts (null at the end)."""
+        try:
+            query, condition = parse_run_search(request.query_params)
+            found = self._service.search_runs(query, condition, search.DEFAULT_SCAN_BUDGET)
+        except ValidationError as exc:
+            return error(400, str(exc), parameter=exc.field)
+        return JSONResponse(
+            {
+                "data": [run_summary(r) for r in found.runs],
+                "metadata": {"cursor": found.cursor, "scanned": found.scanned},
+            }
+        )
 
     def _run_or_404(self, request: Request) -> Run | JSONResponse:
         run_id = request.path_params["run_id"]
@@ -234,7 +264,13 @@ class Api:
         app_id = request.path_params["app_id"]
         if self._service.store.apps.get_app(app_id) is None:
             return error(404, f"app {app_id!r} not found")
-        return data([function_view(f) for f in self._service.store.apps.list_functions(app_id)])
+        pauses, now = self._service.pauses, self._service.now()
+        return data(
+            [
+                function_view(f, paused_since=pauses.paused_since(f.id, now=now))
+                for f in self._service.store.apps.list_functions(app_id)
+            ]
+        )
 
     # ------------------------------------------------------------ misc
 
@@ -287,11 +323,14 @@ class Api:
             Route("/v1/events", g(self.list_events), methods=["GET"]),
             Route("/v1/events/{event_id}", g(self.get_event), methods=["GET"]),
             Route("/v1/events/{event_id}/runs", g(self.event_runs), methods=["GET"]),
+            Route("/v1/runs", g(self.search_runs), methods=["GET"]),
             Route("/v1/runs/{run_id}", g(self.get_run), methods=["GET"]),
             Route("/v1/runs/{run_id}", g(self.cancel_run), methods=["DELETE"]),
             Route("/v1/cancellations", g(self.bulk_cancel), methods=["POST"]),
             Route("/v1/apps/{app_id}/functions", g(self.app_functions), methods=["GET"]),
             Route("/test/clock", self.advance_clock, methods=["POST"]),
+            *RunOpsApi(self._service).routes(g),
+            *WebhooksApi(self._service).routes(g),
         ]
 
 
@@ -314,7 +353,16 @@ def create_app(
     *,
     lifespan: object = None,
     on_clock_advanced: Callable[[], None] = lambda: None,
+    dashboard: DashboardConfig | None = None,
 ) -> ASGIApp:
+    """The API, plus the dashboard pages when ``dashboard`` is given (``wayline dev`` and
+    ``wayline dashboard --stack``; never the public AWS api, which builds its own routes).
+    A read-only dashboard comes with the read (GET) half of the API only."""
     api = Api(service, config, on_clock_advanced)
-    app = Starlette(routes=api.routes(), lifespan=lifespan)  # type: ignore[arg-type]
+    routes: list[BaseRoute] = list(api.routes())
+    if dashboard is not None:
+        if dashboard.read_only:
+            routes = [r for r in api.routes() if r.methods and r.methods <= {"GET", "HEAD"}]
+        routes += Dashboard(service, dashboard).routes()
+    app = Starlette(routes=routes, lifespan=lifespan)  # type: ignore[arg-type]
     return ServerKindHeader(app)

@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from types import SimpleNamespace
 
 import aiohttp
 
 from .. import signing
-from ..engine import protocol
+from ..engine import aigateway, protocol
 from ..engine.ports import Clock
-from ..engine.protocol import CallResponse, parse_response, redact_url
+from ..engine.protocol import CallResponse, Op, parse_response, redact_url
 from ..engine.service import PreparedCall
+from ..errors import ValidationError
 from .lenient_http import lenient_connector
+from .reachability import Reachability, describe
 
 log = logging.getLogger("wayline.invoker")
 
 SERVER_KIND = "dev"
 CALL_TIMEOUT_S = 2 * 3600.0
 """A single function or step request may last at most 2 h, as on Inngest."""
+AI_CALL_TIMEOUT_S = 15 * 60.0
+"""A model call may be slow, but not as slow as a whole function request."""
 KEEPALIVE_S = 2.0
 """How long an idle connection to an app is kept: shorter than common servers' own idle
 timeouts (uvicorn 5 s, gunicorn 2 s is equal, Node 5 s), so the app rarely closes one
@@ -42,6 +47,7 @@ class HttpInvoker:
         self._signing_key = signing_key
         self._session: aiohttp.ClientSession | None = None
         self._fresh: aiohttp.ClientSession | None = None
+        self.reachability = Reachability(log)
 
     def _fresh_client(self) -> aiohttp.ClientSession:
         """A session that never reuses a connection, for the retry of a stale one."""
@@ -71,16 +77,49 @@ class HttpInvoker:
         headers["x-inngest-req-version"] = str(max(prepared.run.request_version, 2))
         headers["x-run-id"] = prepared.run.id
         try:
-            return await self._post(prepared.url, body, headers)
+            response = await self._post(prepared.url, body, headers)
         except (aiohttp.ClientError, TimeoutError) as exc:
             where = redact_url(prepared.url)
+            reason = describe(exc)
+            self.reachability.failed(prepared.url, reason, call_context(prepared))
+            return CallResponse.failed_transport(f"could not reach {where}: {reason}")
+        self.reachability.reached(prepared.url)
+        if response.ops and any(op.op == aigateway.OPCODE for op in response.ops):
+            ops = tuple([await self._gateway(op, prepared.run.id) for op in response.ops])
+            response = replace(response, ops=ops)
+        return response
+
+    async def _gateway(self, op: Op, run_id: str) -> Op:
+        """Make the provider call an ``AIGateway`` op asks for (other ops pass through).
+
+        Private addresses are allowed, as for apps: ``wayline dev`` serves local apps and
+        their local fakes. The request carries the provider's auth key, so only its
+        redacted URL is ever logged.
+        """
+        if op.op != aigateway.OPCODE or op.has_data or op.error is not None:
+            return op
+        try:
+            request = aigateway.build_request(op.opts, allow_private=True)
+        except ValidationError as exc:
+            return aigateway.refused(op, exc)
+        where = redact_url(request.url)
+        try:
+            async with self._client().post(
+                request.url,
+                data=request.body,
+                headers=request.headers,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=AI_CALL_TIMEOUT_S, sock_connect=10.0),
+            ) as resp:
+                return aigateway.resolved(op, status=resp.status, body=await resp.read())
+        except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning(
-                "SDK call failed: cannot reach %s (%s)",
+                "AI gateway call to %s failed (%s)",
                 where,
                 type(exc).__name__,
-                extra={"run_id": prepared.run.id},
+                extra={"run_id": run_id},
             )
-            return CallResponse.failed_transport(f"could not reach {where}: {type(exc).__name__}")
+            return aigateway.failed(op, type(exc).__name__, f"could not reach {where}")
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> CallResponse:
         """POST once; again on a new connection if a reused one was already dead.
@@ -132,3 +171,13 @@ async def _mark_reused(
 ) -> None:
     if ctx.trace_request_ctx is not None:
         ctx.trace_request_ctx.reused = True
+
+
+def call_context(prepared: PreparedCall) -> dict[str, object]:
+    """What a log line about this call is about: the run, its function and the step (none
+    for a discovery call, which runs the function to find its next step)."""
+    ctx = prepared.body.get("ctx")
+    step_id = ctx.get("step_id") if isinstance(ctx, dict) else None
+    if step_id == protocol.STEP_QUERY_DISCOVERY:
+        step_id = None
+    return {"run_id": prepared.run.id, "function_id": prepared.fn.id, "step_id": step_id}

@@ -19,9 +19,11 @@ from pathlib import Path
 
 import uvicorn
 
+from ..api.dashboard import LOOPBACK_HOSTS, DashboardConfig
 from ..api.rest import ApiConfig, create_app
 from ..clock import OffsetClock, OsEntropy, SystemClock
 from ..engine.service import Service
+from ..otel import traces_from_env
 from ..store.sqlite import SqliteStore
 from .claim import DatabaseLock, bind_port
 from .discovery import discover_forever
@@ -76,12 +78,14 @@ async def _serve(config: DevConfig, sock: socket.socket) -> None:
     store = sqlite.store()
     keys = tuple(k for k in (config.signing_key, config.signing_key_fallback) if k)
     worker_ref: list[Worker] = []
+    traces = traces_from_env(os.environ)
     service = Service(
         store,
         clock,
         OsEntropy(),
         retry_interval_ms=int(config.retry_interval_s * 1000) if config.retry_interval_s else None,
         on_enqueue=lambda: worker_ref[0].wake() if worker_ref else None,
+        on_run_ended=traces.run_ended if traces else None,
     )
     invoker = HttpInvoker(clock=clock, signing_key=config.signing_key)
     worker = Worker(service, invoker, clock)
@@ -112,6 +116,8 @@ async def _serve(config: DevConfig, sock: socket.socket) -> None:
             await asyncio.gather(*tasks, return_exceptions=True)
             await invoker.close()
             sqlite.close()
+            if traces:
+                traces.shutdown()  # flushes the spans still batched
 
     api = create_app(
         service,
@@ -122,6 +128,11 @@ async def _serve(config: DevConfig, sock: socket.socket) -> None:
         ),
         lifespan=lifespan,
         on_clock_advanced=worker.wake,
+        dashboard=DashboardConfig(
+            store_label=f"dev · sqlite · {config.db}",
+            app_urls=tuple(urls),
+            allowed_hosts=_dashboard_hosts(config.host, secured=bool(keys)),
+        ),
     )
     server = uvicorn.Server(
         uvicorn.Config(
@@ -137,6 +148,15 @@ async def _serve(config: DevConfig, sock: socket.socket) -> None:
         if app_server and app_task:
             app_server.should_exit = True
             await asyncio.gather(app_task, return_exceptions=True)
+
+
+def _dashboard_hosts(host: str, *, secured: bool) -> frozenset[str] | None:
+    """Host names the dashboard answers to. It acts without the signing key, so with a key
+    set it stays on loopback names even when the API is bound to every interface; without
+    one the API is open anyway and the dashboard may follow it."""
+    if host in ("0.0.0.0", "::"):
+        return LOOPBACK_HOSTS if secured else None
+    return LOOPBACK_HOSTS | {host}
 
 
 def _user_app_server(config: DevConfig) -> uvicorn.Server:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Protocol
 
 from ..engine.gate import SLOT_TTL_MS
 from ..engine.model import WorkItem, WorkKind
 from ..engine.ports import Clock
+from ..engine.protocol import CallResponse
 from ..engine.service import Blocked, PreparedCall, Service
-from .invoker import HttpInvoker
 
 log = logging.getLogger("wayline.worker")
 
@@ -26,9 +27,15 @@ BLOCKED_RETRY_MS = 100
 """How soon an item blocked by a full concurrency limit is tried again."""
 
 
+class Invoker(Protocol):
+    """Makes an SDK call (``devserver.invoker.HttpInvoker`` over real HTTP)."""
+
+    async def call(self, prepared: PreparedCall) -> CallResponse: ...
+
+
 class Worker:
     def __init__(
-        self, service: Service, invoker: HttpInvoker, clock: Clock, *, max_in_flight: int = 256
+        self, service: Service, invoker: Invoker, clock: Clock, *, max_in_flight: int = 256
     ) -> None:
         self._service = service
         self._invoker = invoker
@@ -93,7 +100,15 @@ class Worker:
                 self._service.store.queue.ack(item.id)
         except Exception:
             # Left leased: the item is claimed again when its lease expires.
-            log.exception("work item failed", extra={"item_id": item.id, "run_id": item.run_id})
+            log.exception(
+                "work item failed",
+                extra={
+                    "item_id": item.id,
+                    "run_id": item.run_id or None,
+                    "function_id": item.function_id,
+                    "step_id": item.step_id,
+                },
+            )
         finally:
             self._in_flight.discard(item.id)
             self.wake()
@@ -103,7 +118,8 @@ class Worker:
         prepared = self._service.prepare_call(item)
         if isinstance(prepared, Blocked):
             # Keeps its place: the queue orders by ``at``, which a deferral leaves alone.
-            self._service.store.queue.defer(item.id, until=self._clock.now_ms() + BLOCKED_RETRY_MS)
+            retry_ms = prepared.retry_ms or BLOCKED_RETRY_MS
+            self._service.store.queue.defer(item.id, until=self._clock.now_ms() + retry_ms)
             self._blocked[item.id] = None
             return False
         if prepared is None:

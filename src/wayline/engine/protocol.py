@@ -67,6 +67,9 @@ def _lower(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def _parse_op(raw: Mapping[str, JSON]) -> Op:
+    if raw.get("op") == "AIGateway":
+        # Its result comes from the provider, never from the SDK (which sends "data": null).
+        raw = {k: v for k, v in raw.items() if k not in ("data", "error")}
     return Op(
         op=str(raw.get("op", "")),
         id=str(raw.get("id", "")),
@@ -221,10 +224,12 @@ def server_headers(
 
 
 def redact_url(url: str) -> str:
-    """Scheme, host, port and path only, for logs and errors: user info (``user:password@``)
-    and query strings may carry secrets. Never raises, whatever the text."""
+    """Scheme, host, port and path only, for logs and errors: query strings may carry
+    tokens, and ``user:password@`` is replaced by ``***@``. Never raises, whatever the text."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return "<invalid URL>"
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
+    _userinfo, at, host = parts.netloc.rpartition("@")
+    netloc = f"***@{host}" if at else host
+    return f"{parts.scheme}://{netloc}{parts.path}"

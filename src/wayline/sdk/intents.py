@@ -56,6 +56,15 @@ def wait_for_event(
     )
 
 
+def wait_for_signal(step_id: str, signal: str, timeout: str | timedelta) -> Intent:
+    if not signal:
+        raise ValueError("wait_for_signal needs a non-empty signal name")
+    timeout_text = format_duration(duration_ms(timeout, "wait_for_signal timeout"))
+    # The JS SDK's wire shape (the Python SDK has no signals): the name is the signal.
+    opts = {"signal": signal, "timeout": timeout_text}
+    return Intent(step_id, planner.WAIT_FOR_SIGNAL, name=signal, opts=opts)
+
+
 def invoke(
     step_id: str, function_id: str, data: object, timeout: str | timedelta | None, v: str | None
 ) -> Intent:
