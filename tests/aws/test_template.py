@@ -87,6 +87,8 @@ def translated() -> dict[str, Any]:
     ``sam package``) and a fixed managed-policy map instead of an IAM lookup."""
     template = load_template()
     template["Globals"]["Function"]["CodeUri"] = "s3://wayline-artifacts/code.zip"
+    layer = template["Resources"]["DependenciesLayer"]["Properties"]
+    layer["ContentUri"] = "s3://wayline-artifacts/layer.zip"
     mp = pytest.MonkeyPatch()
     mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
     try:
@@ -113,6 +115,17 @@ def test_sam_translation_succeeds_offline(translated: Mapping[str, Any]) -> None
     ]
     assert sorted(functions) == sorted(FUNCTION_SERVICES)
     assert any(r["Type"] == "AWS::Lambda::Url" for r in translated["Resources"].values())
+
+
+def test_the_four_functions_share_one_dependency_layer(translated: Mapping[str, Any]) -> None:
+    """The dependencies are built and uploaded once (infra/lambda.mk), not per function."""
+    resources = translated["Resources"]
+    layers = [k for k, r in resources.items() if r["Type"] == "AWS::Lambda::LayerVersion"]
+    assert len(layers) == 1
+    for function in FUNCTION_SERVICES:
+        assert resources[function]["Properties"]["Layers"] == [{"Ref": layers[0]}]
+    source = load_template()["Resources"]["DependenciesLayer"]
+    assert source["Metadata"]["BuildMethod"] == "makefile"
 
 
 # ---------------------------------------------------------------------- table, bucket, queues
