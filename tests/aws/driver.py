@@ -63,6 +63,7 @@ def make_runtime(stack: Stack, clock: VirtualClock, **env: str) -> Runtime:
         "WAYLINE_EVENT_KEY_PARAMETER": "/wayline/event-key",
         "WAYLINE_ALLOW_PRIVATE_APP_URLS": "true",
         "WAYLINE_CALL_TIMEOUT_S": "10",
+        "WAYLINE_RETENTION_DAYS": "90",  # template.yaml: PayloadRetentionDays
         **env,
     }
     return build_runtime(

@@ -18,6 +18,7 @@ from samtranslator.parser.parser import Parser  # type: ignore[import-untyped]
 from samtranslator.translator.translator import Translator  # type: ignore[import-untyped]
 from samtranslator.yaml_helper import yaml_parse  # type: ignore[import-untyped]
 
+from wayline.store.dynamodb_runs import MEMO_INDEX
 from wayline.store.dynamodb_schema import cloudformation_properties
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -170,13 +171,44 @@ def test_every_queue_has_a_dead_letter_queue_and_every_dlq_an_alarm() -> None:
             r["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0],
         )
         for r in resources.values()
-        if r["Type"] == "AWS::CloudWatch::Alarm"
+        if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"]["Namespace"] == "AWS/SQS"
     }
     assert alarmed == {
         ("ApproximateNumberOfMessagesVisible", "IngestDeadLetterQueue"),
         ("ApproximateNumberOfMessagesVisible", "WorkDeadLetterQueue"),
         ("ApproximateAgeOfOldestMessage", "WorkQueue"),
     }
+
+
+def test_every_function_has_reserved_concurrency_and_a_throttle_alarm() -> None:
+    template = load_template()
+    resources = template["Resources"]
+    for function in FUNCTION_SERVICES:
+        name = function.removesuffix("Function")
+        reserved = resources[function]["Properties"]["ReservedConcurrentExecutions"]
+        parameter = f"{name}ReservedConcurrency"
+        assert reserved == {
+            "Fn::If": [f"Reserve{name}", {"Ref": parameter}, {"Ref": "AWS::NoValue"}]
+        }
+        assert template["Parameters"][parameter]["Default"] > 0
+        alarm = resources[f"{name}ThrottlesAlarm"]["Properties"]
+        assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/Lambda", "Throttles")
+        assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function}}]
+    parameters = template["Parameters"]
+    assert (
+        parameters["DispatchReservedConcurrency"]["Default"]
+        > parameters["DispatchMaxConcurrency"]["Default"]
+    )
+
+
+def test_one_retention_parameter_drives_the_bucket_and_the_table_ttl() -> None:
+    template = load_template()
+    bucket = template["Resources"]["PayloadBucket"]["Properties"]
+    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["ExpirationInDays"] == {"Ref": "PayloadRetentionDays"}
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["WAYLINE_RETENTION_DAYS"] == {"Ref": "PayloadRetentionDays"}
+    assert template["Parameters"]["PayloadRetentionDays"]["MinValue"] == 3  # Retention's floor
 
 
 def test_dashboard_is_infra_dashboard_json() -> None:
@@ -336,6 +368,49 @@ def test_each_function_gets_only_the_services_it_uses(
     grants = role_grants(translated, f"{function}Role")
     services = {action.split(":")[0] for actions, _ in grants for action in actions}
     assert services == FUNCTION_SERVICES[function]
+
+
+def _statements(template: Mapping[str, Any], role: str) -> list[Mapping[str, Any]]:
+    found: list[Mapping[str, Any]] = []
+    for policy in template["Resources"][role]["Properties"].get("Policies", []):
+        found += _as_list(policy["PolicyDocument"]["Statement"])
+    return found
+
+
+TABLE_WRITES = {
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+}
+
+
+@pytest.mark.parametrize("function", ["IngestFunction", "DispatchFunction", "TimersFunction"])
+def test_engine_workers_write_state_through_the_shared_state_policy(
+    translated: Mapping[str, Any], function: str
+) -> None:
+    arns = translated["Resources"][f"{function}Role"]["Properties"]["ManagedPolicyArns"]
+    assert {"Ref": "StateAccessPolicy"} in arns and {"Ref": "StateReadPolicy"} in arns
+
+
+def test_the_api_function_writes_only_its_own_items_and_never_a_step_result(
+    translated: Mapping[str, Any],
+) -> None:
+    role = translated["Resources"]["ApiFunctionRole"]["Properties"]
+    assert {"Ref": "StateAccessPolicy"} not in role["ManagedPolicyArns"]
+    statements = _statements(translated, "ApiFunctionRole")
+    allowed = [s for s in statements if s["Effect"] == "Allow"]
+    (own,) = [s for s in allowed if set(_as_list(s["Action"])) & TABLE_WRITES]  # the only one
+    leading = own["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+    assert not any(pattern.startswith("Q") for pattern in leading)  # work-item claims
+    assert {"APPS", "FNS", "RUN*"} <= set(leading)
+    (deny,) = [s for s in statements if s["Effect"] == "Deny"]
+    assert deny["Condition"] == {"ForAnyValue:StringEquals": {"dynamodb:Attributes": [MEMO_INDEX]}}
+    assert {"dynamodb:PutItem", "dynamodb:UpdateItem"} <= set(_as_list(deny["Action"]))
+    (payloads,) = [s for s in statements if "s3:PutObject" in _as_list(s["Action"])]
+    prefixes = {r["Fn::Sub"].split("/")[1] for r in payloads["Resource"]}
+    assert "memo" not in prefixes and "run" in prefixes
 
 
 def test_only_dispatch_and_api_read_the_keys(translated: Mapping[str, Any]) -> None:

@@ -81,6 +81,8 @@ class Settings:
     event_key_parameter: str | None = None
     allow_private_app_urls: bool = False
     call_timeout_s: float = 300.0
+    retention_days: int | None = None
+    """Events and finished runs expire after this long (template: PayloadRetentionDays)."""
 
     @classmethod
     def from_env(cls, getenv: Callable[[str], str | None]) -> Settings:
@@ -102,6 +104,7 @@ class Settings:
             event_key_parameter=optional("WAYLINE_EVENT_KEY_PARAMETER"),
             allow_private_app_urls=(getenv("WAYLINE_ALLOW_PRIVATE_APP_URLS") or "") == "true",
             call_timeout_s=float(getenv("WAYLINE_CALL_TIMEOUT_S") or 300),
+            retention_days=int(days) if (days := getenv("WAYLINE_RETENTION_DAYS")) else None,
         )
 
 
@@ -187,7 +190,12 @@ class Runtime:
         offload = (
             S3Offload(bucket=settings.bucket, client=clients.s3()) if settings.bucket else None
         )
-        dynamo = DynamoStore(table_name=settings.table, client=clients.dynamodb(), s3=offload)
+        dynamo = DynamoStore(
+            table_name=settings.table,
+            client=clients.dynamodb(),
+            s3=offload,
+            retention_days=settings.retention_days,
+        )
         self.sender = WorkSender(queue_url=settings.work_queue_url, client=clients.sqs())
         self.schedules = Schedules(
             group=settings.schedule_group,

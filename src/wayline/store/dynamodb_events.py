@@ -22,13 +22,14 @@ from wayline.engine.model import Event
 
 from . import keys
 from .codec import event_from_dict, event_to_dict
-from .dynamodb_schema import PK, SK
+from .dynamodb_schema import PK, SK, Retention
 from .dynamodb_table import ConditionFailed, Item, Table, key_of, merge_sorted, n, s
 
 
 class DynamoEventStore:
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Table, retention: Retention | None = None) -> None:
         self._t = table
+        self._retention = retention
 
     def put_events(self, events: Sequence[Event]) -> None:
         for event in events:
@@ -97,6 +98,7 @@ class DynamoEventStore:
             "ev_name": s(keys.events_by_name(event.name)),
             "ev_shard": s(keys.events_by_time(shard)),
             "rcv": n(event.received_at),
+            **(self._retention.expires_at(event.received_at) if self._retention else {}),
             **self._t.encode_body(
                 event_to_dict(event),
                 kind="event",
