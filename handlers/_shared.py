@@ -11,7 +11,8 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from wayline.aws.runtime import Runtime, build_runtime
+from wayline.aws.observability import RunMetrics
+from wayline.aws.runtime import Deps, Runtime, build_runtime
 
 __all__ = ["LambdaHandler", "Runtime", "count", "logger", "metrics", "runtime_from_env", "tracer"]
 
@@ -31,7 +32,7 @@ _runtime: list[Runtime] = []
 def runtime_from_env() -> Runtime:
     """The container's runtime, built from the environment on first use (cold start)."""
     if not _runtime:
-        _runtime.append(build_runtime())
+        _runtime.append(build_runtime(Deps(observer=RunMetrics(tracer))))
     return _runtime[0]
 
 

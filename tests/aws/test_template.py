@@ -18,6 +18,7 @@ from samtranslator.parser.parser import Parser  # type: ignore[import-untyped]
 from samtranslator.translator.translator import Translator  # type: ignore[import-untyped]
 from samtranslator.yaml_helper import yaml_parse  # type: ignore[import-untyped]
 
+from wayline.aws.observability import RUN_METRICS
 from wayline.store.dynamodb_runs import MEMO_INDEX
 from wayline.store.dynamodb_schema import cloudformation_properties
 
@@ -209,6 +210,32 @@ def test_one_retention_parameter_drives_the_bucket_and_the_table_ttl() -> None:
     env = template["Globals"]["Function"]["Environment"]["Variables"]
     assert env["WAYLINE_RETENTION_DAYS"] == {"Ref": "PayloadRetentionDays"}
     assert template["Parameters"]["PayloadRetentionDays"]["MinValue"] == 3  # Retention's floor
+
+
+def test_saved_queries_search_the_functions_log_groups() -> None:
+    resources = load_template()["Resources"]
+    queries = {
+        name: r["Properties"]
+        for name, r in resources.items()
+        if r["Type"] == "AWS::Logs::QueryDefinition"
+    }
+    assert set(queries) == {"RunLinesQuery", "FailuresQuery", "UnfinishedRunsQuery"}
+    groups = [{"Ref": f"{fn.removesuffix('Function')}LogGroup"} for fn in FUNCTION_SERVICES]
+    assert queries["RunLinesQuery"]["LogGroupNames"] == groups
+    assert 'filter run_id = "RUN_ID"' in queries["RunLinesQuery"]["QueryString"]
+    assert 'level = "ERROR"' in queries["FailuresQuery"]["QueryString"]
+
+
+def test_the_dashboard_charts_every_run_metric() -> None:
+    expressions = [
+        entry["expression"]
+        for widget in json.loads(DASHBOARD.read_text())["widgets"]
+        for line in widget["properties"]["metrics"]
+        for entry in line
+        if isinstance(entry, dict) and "expression" in entry
+    ]
+    for name in RUN_METRICS:
+        assert any(f'MetricName="{name}"' in e for e in expressions), name
 
 
 def test_dashboard_is_infra_dashboard_json() -> None:

@@ -19,7 +19,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from wayline.clock import OsEntropy, SystemClock
-from wayline.engine.model import App, FunctionDef
+from wayline.engine.model import App, FunctionDef, Run
 from wayline.engine.ports import Clock, IdSource, Store
 from wayline.engine.service import Service
 from wayline.errors import ConfigError
@@ -28,6 +28,7 @@ from wayline.store.dynamodb import DynamoStore
 from .clients import dynamodb_client, events_client, s3_client, scheduler_client, sqs_client
 from .eventbridge import EventBus
 from .invoker import SyncInvoker
+from .observability import RunMetrics
 from .processing import Dispatcher
 from .s3 import S3Offload
 from .scheduler import Schedules, cron_schedules
@@ -140,6 +141,8 @@ class Deps:
     entropy: IdSource = field(default_factory=OsEntropy)
     read_secret: Callable[[str], str] = ssm_secret
     clients: Clients = field(default_factory=Clients)
+    observer: Callable[[Run | None, Run], None] | None = field(default_factory=RunMetrics)
+    """Sees every saved run change: EMF metrics per function (``aws.observability``)."""
 
 
 class AwsService(Service):
@@ -154,8 +157,9 @@ class AwsService(Service):
         *,
         schedules: Schedules,
         timers_function_arn: str | None,
+        observer: Callable[[Run | None, Run], None] | None = None,
     ) -> None:
-        super().__init__(store, clock, ids)
+        super().__init__(store, clock, ids, observer=observer)
         self._schedules = schedules
         self._timers_function_arn = timers_function_arn
 
@@ -216,6 +220,7 @@ class Runtime:
             deps.entropy,
             schedules=self.schedules,
             timers_function_arn=settings.timers_function_arn,
+            observer=deps.observer,
         )
 
     def _secret(self, parameter: str | None) -> str | None:

@@ -85,10 +85,14 @@ class Service:
         retry_interval_ms: int | None = None,
         on_enqueue: Callable[[], None] | None = None,
         sync_check_ms: int = DEFAULT_CHECK_EVERY_MS,
+        observer: Callable[[Run | None, Run], None] | None = None,
     ) -> None:
         """``sync_check_ms``: how stale this process's view of the synced functions may get
-        when another process syncs (see ``engine.functions``)."""
+        when another process syncs (see ``engine.functions``). ``observer(before, after)``
+        sees every saved run change (``before`` None for a new run), after the save: for
+        metrics and traces (``wayline.aws.observability``); it must not raise."""
         self._store = store
+        self._observer = observer or (lambda before, after: None)
         self._clock = clock
         self._ids = ids
         self._retry_interval_ms = retry_interval_ms
@@ -277,6 +281,7 @@ class Service:
         if not self._store.runs.create_run(run):
             return None
         log.info("run started", extra={"run_id": run.id, "function_id": fn.id})
+        self._observer(None, run)
         self._flush(run)
         return run.id
 
@@ -474,6 +479,7 @@ class Service:
         raise StoreError(f"run {run_id}: gave up after {MAX_SAVE_ATTEMPTS} conflicting writes")
 
     def _after_transition(self, before: Run, after: Run) -> None:
+        self._observer(before, after)
         if after.status.is_terminal and not before.status.is_terminal:
             self._gate.release_singleton(self._function_for(after), after, now=self.now())
         if after.status is not before.status:
