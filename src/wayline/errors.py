@@ -8,6 +8,7 @@
     │   ├── InvalidDurationError    a duration / time string that does not parse or is out of range
     │   └── InvalidCronError        a cron expression (or its TZ= prefix) that does not parse
     ├── NotFoundError               an id that names nothing (-> 404)
+    ├── ConflictError               the request does not fit the current state (-> 409)
     ├── AuthError                   missing or wrong key / signature (-> 401)
     ├── StoreError                  a storage backend failed (not a lost race: those are data)
     ├── ConfigError                 the SDK was set up wrongly (missing signing key, bad option)
@@ -54,6 +55,10 @@ class InvalidCronError(ValidationError):
 
 class NotFoundError(WaylineError):
     """The requested run, event, app or function does not exist."""
+
+
+class ConflictError(WaylineError):
+    """The target exists but its state forbids the request (redrive a run that did not fail)."""
 
 
 class AuthError(WaylineError):
@@ -153,7 +158,8 @@ class RetryAfterError(WaylineError):
 
     ``retry_after`` is a delay (``timedelta`` or a duration string such as ``"30s"``) or an
     absolute time (an aware ``datetime``; a naive one is taken as UTC). The server clamps
-    the delay to between 1 s and 24 h.
+    the delay to between 1 s and 24 h. A delay is sent as a delay (``retry-after: 30``) and
+    measured on the server's clock, not the app's.
 
     Example::
 
@@ -165,12 +171,19 @@ class RetryAfterError(WaylineError):
         self, message: str, retry_after: timedelta | datetime | str, *, now: datetime | None = None
     ) -> None:
         super().__init__(message)
-        self.retry_at = _retry_at(retry_after, now or datetime.now(UTC))
+        self.delay = _delay(retry_after)
+        """The delay asked for, or None when ``retry_after`` was an absolute time."""
+        if self.delay is not None:
+            self.retry_at = (now or datetime.now(UTC)) + self.delay
+        else:
+            assert isinstance(retry_after, datetime)
+            tz = retry_after.tzinfo
+            self.retry_at = retry_after if tz is not None else retry_after.replace(tzinfo=UTC)
 
 
-def _retry_at(value: timedelta | datetime | str, now: datetime) -> datetime:
+def _delay(value: timedelta | datetime | str) -> timedelta | None:
     if isinstance(value, datetime):
-        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return None
     if isinstance(value, str):
         # Imported here: durations imports this module for its own errors.
         from .engine.durations import parse_duration
@@ -178,4 +191,4 @@ def _retry_at(value: timedelta | datetime | str, now: datetime) -> datetime:
         value = timedelta(milliseconds=parse_duration(value, field="retry_after"))
     if value < timedelta(0):
         raise ValueError(f"retry_after must not be negative, got {value}")
-    return now + value
+    return value

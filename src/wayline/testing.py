@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from .engine.durations import parse_time
+from .engine.durations import parse_duration, parse_time
 from .sdk import planner
 from .sdk.call import PreparedCall
 from .sdk.events import Event, from_wire, to_wire
@@ -99,11 +99,13 @@ class _Runner:
         events: Mapping[str, Event[Any] | None],
         functions: list[Function[Any, Any]],
         start: datetime,
+        signals: Mapping[str, Any] | None = None,
         result: TestResult,
     ) -> None:
         self.handler: Handler = fn.handlers()[0]
         self.fn = fn
         self.mocks, self.events, self.functions = mocks, events, functions
+        self.signals = dict(signals or {})
         self.start = self.now = start
         self.result = result
         self.event = to_wire(event, now_ms=int(start.timestamp() * 1000))
@@ -213,7 +215,12 @@ class _Runner:
         if kind in (planner.STEP_ERROR, planner.STEP_FAILED):
             return {"error": op.get("error")}
         if kind == planner.SLEEP:
-            wake = datetime.fromtimestamp(parse_time(op["name"]) / 1000, UTC)
+            # A duration from the virtual now (``sleep``), or an absolute time (``sleep_until``).
+            duration = (op.get("opts") or {}).get("duration")
+            if duration:
+                wake = self.now + timedelta(milliseconds=parse_duration(str(duration)))
+            else:
+                wake = datetime.fromtimestamp(parse_time(op["name"]) / 1000, UTC)
             self.now = max(self.now, wake)
             return None
         if kind == planner.WAIT_FOR_EVENT:
@@ -224,6 +231,11 @@ class _Runner:
             wire = to_wire(event, now_ms=int(self.now.timestamp() * 1000))
             wire.setdefault("id", f"test-{name}")
             return wire
+        if kind == planner.WAIT_FOR_SIGNAL:
+            if name not in self.signals:
+                self.now += timedelta(milliseconds=_timeout_ms(op))
+                return None
+            return {"data": {"signal": op.get("name"), "data": self.signals[name]}}
         if kind == planner.INVOKE:
             return self._invoke(op)
         raise RuntimeError(f"opcode {kind} is not supported by wayline.testing")
@@ -247,6 +259,7 @@ class _Runner:
             Event(name=INVOKED_EVENT, data=data),
             mocks=self.mocks,
             events=self.events,
+            signals=self.signals,
             functions=self.functions,
             start=self.now,
             result=child,
@@ -279,6 +292,7 @@ def run(
     events: Mapping[str, Event[Any] | None] | None = None,
     functions: Sequence[Function[Any, Any]] = (),
     now: datetime | None = None,
+    signals: Mapping[str, Any] | None = None,
 ) -> TestResult:
     """Run ``fn`` for ``event`` to completion (or failure), in-process, in virtual time.
 
@@ -290,6 +304,8 @@ def run(
         events: Step id of a ``wait_for_event`` -> the event that arrives (missing or None:
             the wait times out).
         functions: Functions ``invoke_by_id`` may run in-process (``invoke`` finds its own).
+        signals: Step id of a ``wait_for_signal`` -> the data the signal carries (missing:
+            the wait times out).
         now: The virtual start time (default: the real current time).
 
     Returns:
@@ -308,6 +324,7 @@ def run(
         event,
         mocks=dict(mocks or {}),
         events=dict(events or {}),
+        signals=signals,
         functions=[fn, *functions],
         start=now or datetime.now(UTC).replace(microsecond=0),
         result=TestResult(),

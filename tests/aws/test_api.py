@@ -4,6 +4,8 @@ event ids fixed before publishing, sync safety, and the ASGI adapter itself."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 from typing import Any
 
@@ -157,3 +159,27 @@ def test_an_unhandled_error_is_a_500_not_a_failed_invocation() -> None:
     response = FunctionUrlAdapter(crashing)({"rawPath": "/"})
     assert response["statusCode"] == 500
     assert json.loads(response["body"]) == {"error": "internal server error"}
+
+
+def test_the_api_function_serves_webhooks(driver: Driver) -> None:
+    secret = "gh-secret-123456"
+    definition = {
+        "event": '"github/" + headers["x-github-event"]',
+        "event_id": 'headers["x-github-delivery"]',
+        "signature": {"scheme": "github", "secret": secret},
+    }
+    status, created = driver.api("POST", "/v1/webhooks", definition, BEARER)
+    assert status == 201 and secret not in json.dumps(created)
+    url = created["data"]["url"]
+    payload = {"action": "opened", "number": 7}
+    signature = hmac.new(secret.encode(), json.dumps(payload).encode(), hashlib.sha256).hexdigest()
+    headers = {"x-github-event": "pull_request", "x-github-delivery": "d-1"}
+    status, body = driver.api("POST", url, payload, {**headers, "x-hub-signature-256": "bad"})
+    assert status == 401 and "signature" in body["error"]
+    status, body = driver.api(
+        "POST", url, payload, {**headers, "x-hub-signature-256": f"sha256={signature}"}
+    )
+    assert status == 200, body
+    (stored,) = driver.runtime.store.events.list_events(name="github/pull_request")
+    assert stored.internal_id == body["ids"][0] and stored.id == "d-1"
+    assert stored.data == payload

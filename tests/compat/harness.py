@@ -572,6 +572,7 @@ class Compat:
         self.expected_function_ids: list[str] = []
         self.server: DevServer | None = None
         self.app_server: AppServer | None = None
+        self.front_server: AppServer | None = None
         self.app_url: str | None = None
         self.signing_key: str | None = None
         self._http = httpx.Client(base_url=self.server_url, timeout=10.0)
@@ -606,8 +607,13 @@ class Compat:
         *,
         retry_interval: float = 1.0,
         signing_key: str | None = None,
+        front: Callable[[int], AppServer] | None = None,
     ) -> None:
-        """Serve ``functions`` with ``framework`` and start ``wayline dev -u <app>``."""
+        """Serve ``functions`` with ``framework`` and start ``wayline dev -u <app>``.
+
+        ``front`` puts a server in front of the app (given the app's port), e.g. a proxy
+        that misbehaves the way some app servers do; the dev server talks to it instead.
+        """
         web_app = build_web_app(framework, client, functions)
         self.serve_app(
             web_app,
@@ -615,6 +621,7 @@ class Compat:
             function_ids=function_ids(functions),
             retry_interval=retry_interval,
             signing_key=signing_key,
+            front=front,
         )
 
     def serve_app(
@@ -625,6 +632,7 @@ class Compat:
         function_ids: Iterable[str],
         retry_interval: float = 1.0,
         signing_key: str | None = None,
+        front: Callable[[int], AppServer] | None = None,
     ) -> None:
         """Start an already-built app, then the server; wait for registration.
 
@@ -640,7 +648,10 @@ class Compat:
             self._http.headers["authorization"] = f"Bearer {bearer_token(signing_key)}"
         self.expected_function_ids = list(function_ids)
         self.app_server = start_web_app(web_app)
-        self.app_url = f"http://127.0.0.1:{self.app_server.port}{SERVE_PATH}"
+        if front is not None:
+            self.front_server = front(self.app_server.port)
+        served = self.front_server or self.app_server
+        self.app_url = f"http://127.0.0.1:{served.port}{SERVE_PATH}"
         self.server = DevServer(
             port=self.port,
             db_path=self.db_path,
@@ -699,8 +710,9 @@ class Compat:
                 self.server.stop()
         finally:
             try:
-                if self.app_server is not None:
-                    self.app_server.stop()
+                for app_server in (self.front_server, self.app_server):
+                    if app_server is not None:
+                        app_server.stop()
             finally:
                 self._http.close()
 

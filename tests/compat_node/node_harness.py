@@ -61,6 +61,8 @@ FUNCTIONS = (
     "doomed",
     "no-steps",
     "sender",
+    "redrivable",
+    "signaled",
 )
 
 #: Below the tests' pytest-timeout (300 s), which also covers this fixture.

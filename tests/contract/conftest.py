@@ -19,12 +19,14 @@ from moto.core.models import botocore_stubber
 from wayline.aws.clients import dynamodb_client
 from wayline.engine.model import (
     App,
+    Attempt,
     Event,
     FunctionDef,
     InvokeParent,
     Outbox,
     Run,
     RunStatus,
+    SeededStep,
     StepRecord,
     StepStatus,
     Trigger,
@@ -172,6 +174,7 @@ def make_event(internal_id: str, name: str = "app/thing.happened", **kw: Any) ->
         "id": f"evt-{internal_id}",
         "ts": 1_700_000_000_000,
         "received_at": 1_700_000_000_000,
+        "replay_of": "01HREPLAYED",
     }
     fields.update(kw)
     return Event(internal_id=internal_id, name=name, **fields)
@@ -221,8 +224,29 @@ def make_full_run(run_id: str = "01HRUN00000000000000000FUL") -> Run:
         memos={"s1": {"data": {"ok": True}}, "s0": None, "s3": {"error": {"message": "x"}}},
         stack=("s1", "s0", "s3"),
         steps=(
-            StepRecord("s1", "charge", "StepRun", StepStatus.COMPLETED, 1, 5, 9, {"ok": True}),
-            StepRecord("s2", "nap", "Sleep", StepStatus.SLEEPING, 0, 10, None, None, {"e": 1}),
+            StepRecord(
+                "s1",
+                "charge",
+                "StepRun",
+                StepStatus.COMPLETED,
+                1,
+                5,
+                9,
+                {"ok": True},
+                seeded=True,
+            ),
+            StepRecord(
+                "s2",
+                "nap",
+                "Sleep",
+                StepStatus.SLEEPING,
+                0,
+                10,
+                None,
+                None,
+                {"e": 1},
+                history=(Attempt(1, 10, 12, StepStatus.FAILED, {"message": "x"}, retry_at=20),),
+            ),
         ),
         pending={"3": item},
         waiting={"s4": wait},
@@ -243,6 +267,10 @@ def make_full_run(run_id: str = "01HRUN00000000000000000FUL") -> Run:
         parent=InvokeParent(correlation_id="corr", run_id="01HPARENT", fn_id="shop-parent"),
         cancel_reason="user",
         outbox=make_outbox(run_id),
+        call_failures=(Attempt(2, 3, 4, StepStatus.FAILED, {"name": "Error"}, retry_at=5),),
+        rerun_of="01HOLDRUN",
+        reruns=("01HRERUN1", "01HRERUN2"),
+        seeds={"s7": SeededStep("ship", "StepRun", {"data": [1]})},
     )
 
 

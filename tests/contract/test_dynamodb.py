@@ -15,6 +15,7 @@ from moto import mock_aws
 from wayline.aws.clients import dynamodb_client, s3_client
 from wayline.aws.s3 import S3Offload
 from wayline.engine.model import RunStatus, StepRecord, StepStatus
+from wayline.engine.ports import RunQuery
 from wayline.errors import StoreError
 from wayline.store import keys
 from wayline.store.codec import dumps
@@ -170,6 +171,39 @@ def test_no_scan_anywhere(aws: Aws) -> None:
         "BatchWriteItem",
         "TransactWriteItems",
     }
+
+
+def test_run_search_never_scans_and_reads_the_planned_index(aws: Aws) -> None:
+    runs = aws.store().runs
+    for n in range(6):
+        status = (RunStatus.RUNNING, RunStatus.COMPLETED)[n % 2]
+        runs.create_run(make_run(f"01HRUN{n:020d}", status=status, created_at=1000 + n))
+    plans = [
+        (RunQuery(), "run_search_all", 4),
+        (RunQuery(function_id="shop-charge"), "run_search_fn", 4),
+        (RunQuery(statuses=(RunStatus.RUNNING,)), "run_search_status", 4),
+        (
+            RunQuery(function_id="shop-charge", statuses=(RunStatus.RUNNING, RunStatus.FAILED)),
+            "run_search_fn_status",
+            8,
+        ),
+        (RunQuery(since=1002, until=1005, limit=2), "run_search_all", 4),
+    ]
+    for query, index, partitions in plans:
+        aws.calls.clear()
+        page = runs.search_runs(query)
+        assert runs.search_runs(replace(query, cursor=page.cursor or None)).runs is not None
+        index_queries = [p for op, p in aws.calls if op == "Query" and "IndexName" in p]
+        assert {p["IndexName"] for p in index_queries} == {index}, query
+        # One Query per shard (and status): no single hot partition serves a filter.
+        keys_read = {str(p["ExpressionAttributeValues"][":p"]["S"]) for p in index_queries}
+        assert len(keys_read) == partitions, query
+        assert "Scan" not in aws.ops()
+        assert set(aws.ops()) == {"Query"}
+    aws.calls.clear()
+    runs.search_runs(RunQuery(event_id="01HEVT0000000000000000000A", limit=2))
+    assert set(aws.ops()) == {"Query"}
+    assert all("IndexName" not in p for _, p in aws.calls)  # the event's link partition
 
 
 # -- item layout -------------------------------------------------------------------

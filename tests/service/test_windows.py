@@ -13,7 +13,7 @@ import pytest
 from contract.conftest import BACKENDS
 from wayline.engine.events import validate_event
 from wayline.engine.model import App, FunctionDef, RunStatus, Trigger, WorkItem, WorkKind
-from wayline.engine.ports import Counters, Store, Versioned
+from wayline.engine.ports import Counters, IdSource, Store, Versioned
 from wayline.engine.service import Service
 from wayline.errors import StoreError
 
@@ -95,7 +95,11 @@ class Harness:
 
 
 def make(
-    config: dict[str, Any], backend: str = "sqlite-memory", tmp: Path | None = None
+    config: dict[str, Any],
+    backend: str = "sqlite-memory",
+    tmp: Path | None = None,
+    *,
+    entropy: IdSource | None = None,
 ) -> Generator[Harness, None, None]:
     """A service with one function ``app-fn`` (trigger ``e``) on the given store backend."""
     opened = BACKENDS[backend](tmp or Path())
@@ -103,7 +107,7 @@ def make(
     fail: list[str] = []
     store = replace(base, counters=FlakyCounters(base.counters, fail))
     clock = Clock()
-    service = Service(store, clock, Entropy())
+    service = Service(store, clock, entropy or Entropy())
     fn = FunctionDef(
         id="app-fn",
         app_id="app",

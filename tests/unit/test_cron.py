@@ -75,6 +75,13 @@ def test_parse_cron_accepts(expr: str, expected: CronSpec) -> None:
         ("TZ=utc 0 9 * * *", "unknown time zone 'utc'"),
         ("TZ= 0 9 * * *", "empty TZ= prefix"),
         ("TZ=Europe/Paris", "has 0 fields"),
+        # issue 12: croniter reads these silently as something else
+        ("1-0 * * * *", "minute range '1-0' runs backwards"),
+        ("0 9 * * FRI-MON", "day-of-week range 'FRI-MON' runs backwards"),
+        ("0 0 1 DEC-JAN *", "month range 'DEC-JAN' runs backwards"),
+        ("*/99999999999999 * * * *", "minute step '99999999999999' must be from 1 to 60"),
+        ("0 */25 * * *", "hour step '25' must be from 1 to 24"),
+        ("0 0 1-5/0 * *", "step '0' must be from 1 to 31"),
     ],
 )
 def test_parse_cron_rejects(expr: str, fragment: str) -> None:

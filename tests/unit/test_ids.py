@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from wayline.engine.ids import hash_step_id, seeded_event_id, ulid, ulid_time_ms
+from wayline.engine.ids import hash_step_id, next_ulid, seeded_event_id, ulid, ulid_time_ms
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -220,3 +220,22 @@ def test_hash_step_id(user_id: str, expected: str) -> None:
 def test_hash_step_id_matches_python_sdk(user_id: str) -> None:
     transforms = importlib.import_module("inngest._internal.transforms")
     assert hash_step_id(user_id) == transforms.hash_step_id(user_id)
+
+
+def test_next_ulid_in_the_same_ms_sorts_after_the_previous_one() -> None:
+    first = next_ulid(None, 1_000, b"\x80" * 10)
+    second = next_ulid(first, 1_000, bytes(10))  # fresh entropy would sort first
+    third = next_ulid(second, 999, b"\x90" * 10)  # the clock went back
+    assert first < second < third
+    assert ulid_time_ms(third) == 1_000
+
+
+def test_next_ulid_in_a_new_ms_is_a_fresh_ulid() -> None:
+    first = next_ulid(None, 1_000, b"\xff" * 10)
+    assert next_ulid(first, 1_001, bytes(10)) == ulid(1_001, bytes(10))
+
+
+def test_next_ulid_from_one_previous_differs_by_entropy() -> None:
+    # Two threads reading the same ``previous`` must still get different ids.
+    previous = ulid(1_000, bytes(10))
+    assert next_ulid(previous, 1_000, b"\x01" * 10) != next_ulid(previous, 1_000, b"\x02" * 10)

@@ -354,11 +354,69 @@ def test_failure_handler_runs_emit_no_finish_events() -> None:
     assert d.publish == ()
 
 
-def test_unsupported_opcode_fails_the_run_clearly() -> None:
+def test_unsupported_opcode_fails_the_run_clearly_and_shows_the_step() -> None:
     run = start().run
-    d = call(run, ok(Op(op="AIGateway", id="abc", name="infer")))
+    d = call(run, ok(Op(op="Teleport", id="abc", name="beam-me-up")))
     assert d.run.status is RunStatus.FAILED
-    assert "AIGateway" in d.run.output["message"]
+    assert isinstance(d.run.output, dict)
+    assert "Teleport" in str(d.run.output["message"])
+    (step,) = d.run.steps
+    assert (step.id, step.name, step.op, step.status) == (
+        "abc",
+        "beam-me-up",
+        "Teleport",
+        StepStatus.FAILED,
+    )
+    assert step.error == d.run.output
+
+
+def gateway(name: str, **result: JSON) -> Op:
+    opts: dict[str, JSON] = {"url": "http://127.0.0.1:9/v1/messages", "format": "anthropic"}
+    return Op(
+        op="AIGateway",
+        id=hash_step_id(name),
+        name=name,
+        display_name=name,
+        opts=opts,
+        data=result.get("data"),
+        has_data="data" in result,
+        error=result.get("error"),
+    )
+
+
+def test_an_ai_gateway_answer_is_memoized_and_discovery_follows() -> None:
+    run = start().run
+    d = call(run, ok(gateway("ask", data={"text": "hi"})))
+    assert d.run.memos[hash_step_id("ask")] == {"data": {"text": "hi"}}
+    (step,) = d.run.steps
+    assert (step.op, step.status, step.output) == (
+        "AIGateway",
+        StepStatus.COMPLETED,
+        {"text": "hi"},
+    )
+    item = only_item(d.run)
+    assert (item.kind, item.step_id) == (WorkKind.CALL, None)
+
+
+def test_a_failed_ai_gateway_call_retries_the_sdk_call_then_memoizes_the_error() -> None:
+    error: JSON = {"name": "Error making AI request: unsuccessful status code: 500", "message": "x"}
+    run = start().run
+    first = only_item(run)
+    d = call(run, ok(gateway("ask", error=error)))
+    retry = only_item(d.run)
+    assert (retry.step_id, retry.attempt) == (first.step_id, 1)  # the same call, again
+    assert hash_step_id("ask") not in d.run.memos
+    d = call(d.run, ok(gateway("ask", error=error)), retry)
+    d = call(d.run, ok(gateway("ask", error=error)), only_item(d.run))  # FN has 2 retries
+    assert d.run.memos[hash_step_id("ask")] == {"error": error}
+    assert d.run.steps[0].status is StepStatus.FAILED
+    assert only_item(d.run).step_id is None  # discovery: the SDK raises StepError
+
+
+def test_an_ai_gateway_op_no_driver_resolved_fails_its_step_at_once() -> None:
+    d = call(start().run, ok(gateway("ask")))
+    memo = d.run.memos[hash_step_id("ask")]
+    assert isinstance(memo, dict) and memo["error"]["name"] == "InvalidAIGateway"
 
 
 def test_step_records_keep_first_seen_order() -> None:

@@ -61,7 +61,11 @@ def test_layout() -> None:
     assert keys.counter("fn:1") == keys.Key("CTR#fn:1", "CTR")
     assert keys.events_by_name("shop/paid") == "EVN#shop/paid"
     assert keys.waits_by_event("shop/paid") == "WEV#shop/paid"
-    assert keys.runs_by_function("shop-a") == "FN#shop-a"
+    assert keys.runs_of_function("shop-a", 2) == "FNS#2#shop-a"
+    assert keys.runs_in_status("Running", 1) == "ST#Running#1"
+    assert keys.runs_of_function_in_status("shop-a", "Failed", 3) == "FST#Failed#3#shop-a"
+    assert keys.run_order(5, "r") == "0000000000000005#r"
+    assert keys.run_order_parts(keys.run_order(5, "r#1")) == (5, "r#1")
     assert keys.functions_by_app("shop") == "APP#shop"
 
 

@@ -6,7 +6,6 @@ or started when a request is rejected.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -14,20 +13,25 @@ from dataclasses import dataclass
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import signing
 from ..clock import OffsetClock
 from ..engine import events as events_mod
-from ..engine import expr
+from ..engine import expr, json_input, search
 from ..engine.durations import parse_time
 from ..engine.flow.config import flow_config
-from ..engine.model import Run
+from ..engine.model import JSON, Event, FunctionDef, Run
 from ..engine.registration import parse_register
 from ..engine.service import Service
+from ..engine.triggers import functions_for_event
 from ..errors import ValidationError
+from .dashboard import Dashboard, DashboardConfig
+from .run_search import parse_run_search
+from .runops import RunOpsApi
 from .views import event_view, function_view, run_summary, run_view
+from .webhooks import WebhooksApi
 
 log = logging.getLogger("wayline.api")
 
@@ -49,12 +53,26 @@ def _composite(app_id: str, function_id: str) -> str:
     return function_id if function_id.startswith(prefix) else prefix + function_id
 
 
+def _matched(functions: list[FunctionDef], event: Event) -> list[str]:
+    """The functions whose triggers match ``event``, as synced now (evaluated at the time
+    the event was received, for expressions that read ``now``)."""
+    wire = event.to_wire()
+    return [fn.id for fn in functions_for_event(functions, wire, now_ms=event.received_at)]
+
+
 def error(status: int, message: str, **extra: object) -> JSONResponse:
     return JSONResponse({"error": message, **extra}, status_code=status)
 
 
 def data(value: object, status: int = 200) -> JSONResponse:
     return JSONResponse({"data": value, "metadata": {}}, status_code=status)
+
+
+async def json_body(request: Request, *, empty: JSON = None) -> JSON:
+    """The request's JSON body through ``json_input`` (finite numbers, valid Unicode,
+    bounded nesting); ``empty`` stands in for a missing body. Raises ``ValidationError``."""
+    raw = await request.body()
+    return json_input.parse(raw, field="body") if raw.strip() else empty
 
 
 class ServerKindHeader:
@@ -112,10 +130,10 @@ class Api:
             )
         body = await request.body()
         try:
+            seed = events_mod.check_seed(request.headers.get(events_mod.SEED_HEADER))
             inputs = events_mod.parse_request(body)
         except ValidationError as exc:
             return JSONResponse({"ids": [], "status": 400, "error": str(exc)}, status_code=400)
-        seed = request.headers.get("x-inngest-event-id-seed")
         ids = self._service.send_events(inputs, seed=seed)
         return JSONResponse({"ids": ids, "status": 200})
 
@@ -128,19 +146,37 @@ class Api:
         found = self._service.store.events.list_events(
             name=q.get("name") or None, limit=max(limit, 1), before_id=q.get("cursor") or None
         )
-        return data([event_view(e) for e in found])
+        functions = self._service.store.apps.list_functions()
+        return data([event_view(e, _matched(functions, e)) for e in found])
 
     async def get_event(self, request: Request) -> Response:
         event = self._service.store.events.get_event(request.path_params["event_id"])
         if event is None:
             return error(404, f"event {request.path_params['event_id']!r} not found")
-        return data(event_view(event))
+        functions = self._service.store.apps.list_functions()
+        return data(event_view(event, _matched(functions, event)))
 
     async def event_runs(self, request: Request) -> Response:
         runs = self._service.store.runs.list_runs(event_id=request.path_params["event_id"])
         return data([run_summary(r) for r in runs])
 
     # ------------------------------------------------------------ runs
+
+    async def search_runs(self, request: Request) -> Response:
+        """``GET /v1/runs``: newest first; ``metadata.scanned`` says how many runs the
+        ``if`` filter read (at most ``DEFAULT_SCAN_BUDGET``), ``metadata.cursor`` where
+        the next page starts (null at the end)."""
+        try:
+            query, condition = parse_run_search(request.query_params)
+            found = self._service.search_runs(query, condition, search.DEFAULT_SCAN_BUDGET)
+        except ValidationError as exc:
+            return error(400, str(exc), parameter=exc.field)
+        return JSONResponse(
+            {
+                "data": [run_summary(r) for r in found.runs],
+                "metadata": {"cursor": found.cursor, "scanned": found.scanned},
+            }
+        )
 
     def _run_or_404(self, request: Request) -> Run | JSONResponse:
         run_id = request.path_params["run_id"]
@@ -161,35 +197,35 @@ class Api:
     async def bulk_cancel(self, request: Request) -> Response:
         """``POST /v1/cancellations``: an empty filter is refused, never "cancel all"."""
         try:
-            body = json.loads(await request.body() or b"{}")
-        except ValueError as exc:
-            return error(400, f"body is not valid JSON: {exc}")
-        if not isinstance(body, dict):
-            return error(400, "body must be a JSON object")
-        function_id, before = body.get("function_id"), body.get("started_before")
+            body = await json_body(request, empty={})
+            if not isinstance(body, dict):
+                return error(400, "body must be a JSON object")
+            fields = _strings(
+                body, "app_id", "function_id", "started_before", "started_after", "if"
+            )
+        except ValidationError as exc:
+            return error(400, str(exc))
+        function_id, before = fields["function_id"], fields["started_before"]
         if not function_id or not before:
             return error(
                 400,
                 "a cancellation needs at least function_id and started_before "
                 "(an empty filter would cancel everything)",
             )
-        if body.get("app_id"):
-            function_id = _composite(str(body["app_id"]), str(function_id))
-        if self._service.store.apps.get_function(str(function_id)) is None:
+        if fields["app_id"]:
+            function_id = _composite(fields["app_id"], function_id)
+        if self._service.store.apps.get_function(function_id) is None:
             return error(404, f"function {function_id!r} not found")
         try:
-            condition = body.get("if") or None
+            condition = fields["if"] or None
             if condition:
-                expr.validate(str(condition), field="if")
+                expr.validate(condition, field="if")
+            after = fields["started_after"]
             cancelled = self._service.cancel_matching(
-                function_id=str(function_id),
-                started_before=parse_time(str(before), field="started_before"),
-                started_after=(
-                    parse_time(str(body["started_after"]), field="started_after")
-                    if body.get("started_after")
-                    else None
-                ),
-                condition=str(condition) if condition else None,
+                function_id=function_id,
+                started_before=parse_time(before, field="started_before"),
+                started_after=parse_time(after, field="started_after") if after else None,
+                condition=condition,
             )
         except ValidationError as exc:
             return error(400, str(exc))
@@ -210,10 +246,7 @@ class Api:
         if expected and expected != "dev":
             return error(400, f"this is a dev server; the SDK expects a {expected!r} server")
         try:
-            body = json.loads(await request.body())
-        except ValueError as exc:
-            return error(400, f"register body is not valid JSON: {exc}")
-        try:
+            body = await json_body(request)
             app, functions = parse_register(
                 body, now=self._service.now(), allow_private=self._config.allow_private_apps
             )
@@ -231,7 +264,13 @@ class Api:
         app_id = request.path_params["app_id"]
         if self._service.store.apps.get_app(app_id) is None:
             return error(404, f"app {app_id!r} not found")
-        return data([function_view(f) for f in self._service.store.apps.list_functions(app_id)])
+        pauses, now = self._service.pauses, self._service.now()
+        return data(
+            [
+                function_view(f, paused_since=pauses.paused_since(f.id, now=now))
+                for f in self._service.store.apps.list_functions(app_id)
+            ]
+        )
 
     # ------------------------------------------------------------ misc
 
@@ -253,11 +292,21 @@ class Api:
         if clock is None:
             return error(404, "the test API is disabled (start with --test-api)")
         try:
-            body = json.loads(await request.body() or b"{}")
-            advance = int(body.get("advance_ms", 0))
-            now = clock.advance(advance)
-        except (ValueError, TypeError, AttributeError) as exc:
-            return error(400, f"advance_ms must be a non-negative integer: {exc}")
+            body = await json_body(request, empty={})
+        except ValidationError as exc:
+            return error(400, str(exc))
+        advance = body.get("advance_ms", 0) if isinstance(body, dict) else None
+        if isinstance(advance, float) and advance.is_integer():
+            advance = int(advance)  # 1000.0 from a client that computed it
+        if isinstance(advance, bool) or not isinstance(advance, int):
+            return error(400, f"advance_ms must be an integer, got {advance!r}")
+        limit = events_mod.MAX_TS_MS - clock.now_ms()  # dates stay within what events allow
+        if not 0 <= advance <= limit:
+            return error(
+                400,
+                f"advance_ms must be from 0 to {limit} (the clock stops at 2100), got {advance}",
+            )
+        now = clock.advance(advance)
         self._on_clock_advanced()
         return JSONResponse({"now_ms": now})
 
@@ -274,12 +323,28 @@ class Api:
             Route("/v1/events", g(self.list_events), methods=["GET"]),
             Route("/v1/events/{event_id}", g(self.get_event), methods=["GET"]),
             Route("/v1/events/{event_id}/runs", g(self.event_runs), methods=["GET"]),
+            Route("/v1/runs", g(self.search_runs), methods=["GET"]),
             Route("/v1/runs/{run_id}", g(self.get_run), methods=["GET"]),
             Route("/v1/runs/{run_id}", g(self.cancel_run), methods=["DELETE"]),
             Route("/v1/cancellations", g(self.bulk_cancel), methods=["POST"]),
             Route("/v1/apps/{app_id}/functions", g(self.app_functions), methods=["GET"]),
             Route("/test/clock", self.advance_clock, methods=["POST"]),
+            *RunOpsApi(self._service).routes(g),
+            *WebhooksApi(self._service).routes(g),
         ]
+
+
+def _strings(body: dict[str, JSON], *names: str) -> dict[str, str]:
+    """Each named field as a string ("" when absent); any other type is refused."""
+    out: dict[str, str] = {}
+    for name in names:
+        value = body.get(name)
+        if value is not None and not isinstance(value, str):
+            raise ValidationError(
+                f"{name} must be a string, got {type(value).__name__}", field=name
+            )
+        out[name] = value or ""
+    return out
 
 
 def create_app(
@@ -288,7 +353,16 @@ def create_app(
     *,
     lifespan: object = None,
     on_clock_advanced: Callable[[], None] = lambda: None,
+    dashboard: DashboardConfig | None = None,
 ) -> ASGIApp:
+    """The API, plus the dashboard pages when ``dashboard`` is given (``wayline dev`` and
+    ``wayline dashboard --stack``; never the public AWS api, which builds its own routes).
+    A read-only dashboard comes with the read (GET) half of the API only."""
     api = Api(service, config, on_clock_advanced)
-    app = Starlette(routes=api.routes(), lifespan=lifespan)  # type: ignore[arg-type]
+    routes: list[BaseRoute] = list(api.routes())
+    if dashboard is not None:
+        if dashboard.read_only:
+            routes = [r for r in api.routes() if r.methods and r.methods <= {"GET", "HEAD"}]
+        routes += Dashboard(service, dashboard).routes()
+    app = Starlette(routes=routes, lifespan=lifespan)  # type: ignore[arg-type]
     return ServerKindHeader(app)

@@ -17,7 +17,6 @@ messages, ``POST /fn/register`` and the REST API (``/v0``, ``/v1``). Different o
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -30,8 +29,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wayline import signing
-from wayline.api.rest import Api, ApiConfig, error
+from wayline.api.rest import Api, ApiConfig, error, json_body
 from wayline.engine import events as events_mod
+from wayline.engine import json_input
 from wayline.engine.ids import seeded_event_id
 from wayline.engine.ports import Clock, IdSource
 from wayline.engine.protocol import redact_url
@@ -42,6 +42,7 @@ from wayline.errors import AuthError, ValidationError
 
 from .eventbridge import EventBus, event_seeds
 from .invoker import SERVER_KIND, server_headers
+from .pinning import pinned_client
 
 __all__ = ["AwsApi", "create_api"]
 
@@ -88,15 +89,15 @@ class AwsApi(Api):
         bus: EventBus,
         clock: Clock,
         entropy: IdSource,
-        http: Callable[[], httpx.Client] = lambda: httpx.Client(
-            timeout=SYNC_TIMEOUT_S, follow_redirects=False
-        ),
+        http: Callable[[], httpx.Client] | None = None,
     ) -> None:
         super().__init__(service, config)
         self._bus = bus
         self._clock = clock
         self._entropy = entropy
-        self._http = http
+        self._http = http or (
+            lambda: pinned_client(allow_private=config.allow_private_apps, timeout=SYNC_TIMEOUT_S)
+        )
 
     async def send_events(self, request: Request) -> Response:
         key = str(request.path_params["key"]).encode()
@@ -107,11 +108,12 @@ class AwsApi(Api):
                 {"ids": [], "status": 401, "error": "event key not found"}, status_code=401
             )
         try:
+            seed = events_mod.check_seed(request.headers.get(events_mod.SEED_HEADER))
             inputs = events_mod.parse_request(await request.body())
         except ValidationError as exc:
             return JSONResponse({"ids": [], "status": 400, "error": str(exc)}, status_code=400)
         seeds = event_seeds(
-            request.headers.get("x-inngest-event-id-seed"),
+            seed,
             len(inputs),
             now_ms=self._clock.now_ms(),
             entropy=self._entropy.entropy(10),
@@ -132,7 +134,7 @@ class AwsApi(Api):
     async def sync(self, request: Request) -> Response:
         """``PUT /v1/apps/sync`` ``{"url": ...}``: ask the app at ``url`` to sync."""
         try:
-            body = json.loads(await request.body() or b"{}")
+            body = await json_body(request, empty={})
             raw = body.get("url") if isinstance(body, dict) else None
             url = check_app_url(
                 raw if isinstance(raw, str) else "",
@@ -151,6 +153,8 @@ class AwsApi(Api):
         try:
             with self._http() as client:
                 reply = client.put(url, content=payload, headers=headers)
+        except ValidationError as exc:
+            return error(400, str(exc))  # the name resolves to an address we never call
         except httpx.HTTPError as exc:
             return error(502, f"could not reach {redact_url(url)}: {type(exc).__name__}")
         if reply.headers.get("x-inngest-sync-kind") != "in_band":
@@ -175,7 +179,7 @@ class AwsApi(Api):
         except AuthError as exc:
             return error(502, f"app at {redact_url(url)} sent an unsigned sync reply: {exc}")
         try:
-            config: Any = json.loads(reply.content)
+            config: Any = json_input.parse(reply.content, field="sync reply")
             register = {
                 "url": config.get("url") or url,
                 "appName": config.get("app_id"),

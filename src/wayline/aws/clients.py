@@ -26,6 +26,7 @@ from wayline import __version__
 from wayline.errors import StoreError
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudformation.client import CloudFormationClient
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_events.client import EventBridgeClient
     from mypy_boto3_s3.client import S3Client
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "add_event_hook",
     "client_config",
+    "cloudformation_client",
     "dynamodb_client",
     "error_code",
     "events_client",
@@ -163,6 +165,22 @@ def scheduler_client(
     with _session() as session:
         return session.client(
             "scheduler",
+            region_name=region_name,
+            endpoint_url=endpoint_url,
+            config=config or client_config(),
+        )
+
+
+def cloudformation_client(
+    *,
+    region_name: str | None = None,
+    endpoint_url: str | None = None,
+    config: Config | None = None,
+) -> CloudFormationClient:
+    """A CloudFormation client (``wayline dashboard --stack`` reads the stack's outputs)."""
+    with _session() as session:
+        return session.client(
+            "cloudformation",
             region_name=region_name,
             endpoint_url=endpoint_url,
             config=config or client_config(),

@@ -18,6 +18,9 @@ from wayline.engine import protocol
 from wayline.engine.ports import Clock
 from wayline.engine.protocol import CallResponse, parse_response, redact_url
 from wayline.engine.service import PreparedCall
+from wayline.errors import ValidationError
+
+from .pinning import Resolver, pinned_client, system_resolver
 
 __all__ = ["SERVER_KIND", "SyncInvoker", "server_headers"]
 
@@ -34,7 +37,8 @@ def server_headers(*, signing_key: str | None, body: bytes, clock: Clock) -> dic
 
 
 class SyncInvoker:
-    """One httpx client per container (keep-alive across invocations), no redirects.
+    """One httpx client per container (keep-alive across invocations), no redirects, and
+    every connection pinned to an address the SSRF rules allow (``pinning``).
 
     ``signing_key`` is a callable so that a rotated key (cached from SSM) is picked up
     without a cold start.
@@ -46,21 +50,28 @@ class SyncInvoker:
         clock: Clock,
         signing_key: Callable[[], str | None],
         timeout_s: float,
+        allow_private: bool = False,
+        resolve: Resolver = system_resolver,
         client: httpx.Client | None = None,
     ) -> None:
         self._clock = clock
         self._signing_key = signing_key
-        self._client = client or httpx.Client(
-            timeout=httpx.Timeout(timeout_s, connect=10.0), follow_redirects=False
+        self._client = client or pinned_client(
+            allow_private=allow_private,
+            timeout=httpx.Timeout(timeout_s, connect=10.0),
+            resolve=resolve,
         )
 
     def call(self, prepared: PreparedCall) -> CallResponse:
-        body = signing.canonical_json(prepared.body)
+        body = prepared.payload or signing.canonical_json(prepared.body)
         headers = server_headers(signing_key=self._signing_key(), body=body, clock=self._clock)
         headers["x-inngest-req-version"] = str(max(prepared.run.request_version, 2))
         headers["x-run-id"] = prepared.run.id
         try:
             response = self._client.post(prepared.url, content=body, headers=headers)
+        except ValidationError as exc:
+            log.warning("SDK call refused: %s", exc, extra={"run_id": prepared.run.id})
+            return CallResponse.failed_transport(f"refused to call the app: {exc}")
         except httpx.HTTPError as exc:
             where = redact_url(prepared.url)
             log.warning(

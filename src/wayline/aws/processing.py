@@ -185,7 +185,8 @@ class Dispatcher:
         if prepared is None:
             return Dispatched(Outcome.STALE, item)
         if isinstance(prepared, Blocked):
-            self._sender.send([item], delay_s=BLOCKED_RETRY_S)
+            delay_s = max(BLOCKED_RETRY_S, (prepared.retry_ms or 0) // 1000)
+            self._sender.send([item], delay_s=delay_s)
             return Dispatched(Outcome.BLOCKED, item)
         started_at = self._clock.now_ms()
         try:

@@ -261,6 +261,7 @@ class Runtime:
             clock=self.clock,
             signing_key=lambda: self.signing_keys()[0],
             timeout_s=self.settings.call_timeout_s,
+            allow_private=self.settings.allow_private_app_urls,
         )
 
     @cached_property

@@ -11,6 +11,7 @@ import contextlib
 import importlib
 import logging
 import os
+import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -18,10 +19,13 @@ from pathlib import Path
 
 import uvicorn
 
+from ..api.dashboard import LOOPBACK_HOSTS, DashboardConfig
 from ..api.rest import ApiConfig, create_app
 from ..clock import OffsetClock, OsEntropy, SystemClock
 from ..engine.service import Service
+from ..otel import traces_from_env
 from ..store.sqlite import SqliteStore
+from .claim import DatabaseLock, bind_port
 from .discovery import discover_forever
 from .invoker import HttpInvoker
 from .worker import Worker
@@ -52,17 +56,36 @@ def _open_store(db: str) -> SqliteStore:
 
 
 async def serve(config: DevConfig) -> None:
+    """Run until stopped. Raises ``StartupError`` if the port or the database is taken:
+    both are claimed before the store is opened, so a second server changes nothing."""
+    sock = bind_port(config.host, config.port)
+    try:
+        lock = DatabaseLock(config.db) if config.db != ":memory:" else None
+    except BaseException:
+        sock.close()
+        raise
+    try:
+        await _serve(config, sock)
+    finally:
+        sock.close()
+        if lock is not None:
+            lock.release()
+
+
+async def _serve(config: DevConfig, sock: socket.socket) -> None:
     clock = OffsetClock(SystemClock()) if config.test_api else SystemClock()
     sqlite = _open_store(config.db)
     store = sqlite.store()
     keys = tuple(k for k in (config.signing_key, config.signing_key_fallback) if k)
     worker_ref: list[Worker] = []
+    traces = traces_from_env(os.environ)
     service = Service(
         store,
         clock,
         OsEntropy(),
         retry_interval_ms=int(config.retry_interval_s * 1000) if config.retry_interval_s else None,
         on_enqueue=lambda: worker_ref[0].wake() if worker_ref else None,
+        on_run_ended=traces.run_ended if traces else None,
     )
     invoker = HttpInvoker(clock=clock, signing_key=config.signing_key)
     worker = Worker(service, invoker, clock)
@@ -93,6 +116,8 @@ async def serve(config: DevConfig) -> None:
             await asyncio.gather(*tasks, return_exceptions=True)
             await invoker.close()
             sqlite.close()
+            if traces:
+                traces.shutdown()  # flushes the spans still batched
 
     api = create_app(
         service,
@@ -103,6 +128,11 @@ async def serve(config: DevConfig) -> None:
         ),
         lifespan=lifespan,
         on_clock_advanced=worker.wake,
+        dashboard=DashboardConfig(
+            store_label=f"dev · sqlite · {config.db}",
+            app_urls=tuple(urls),
+            allowed_hosts=_dashboard_hosts(config.host, secured=bool(keys)),
+        ),
     )
     server = uvicorn.Server(
         uvicorn.Config(
@@ -113,11 +143,20 @@ async def serve(config: DevConfig) -> None:
     app_task = asyncio.create_task(app_server.serve()) if app_server else None
     log.info("wayline dev listening on http://%s:%d (db: %s)", config.host, config.port, config.db)
     try:
-        await server.serve()
+        await server.serve(sockets=[sock])
     finally:
         if app_server and app_task:
             app_server.should_exit = True
             await asyncio.gather(app_task, return_exceptions=True)
+
+
+def _dashboard_hosts(host: str, *, secured: bool) -> frozenset[str] | None:
+    """Host names the dashboard answers to. It acts without the signing key, so with a key
+    set it stays on loopback names even when the API is bound to every interface; without
+    one the API is open anyway and the dashboard may follow it."""
+    if host in ("0.0.0.0", "::"):
+        return LOOPBACK_HOSTS if secured else None
+    return LOOPBACK_HOSTS | {host}
 
 
 def _user_app_server(config: DevConfig) -> uvicorn.Server:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Protocol
 
 from ..engine.gate import SLOT_TTL_MS
 from ..engine.model import WorkItem, WorkKind
 from ..engine.ports import Clock
+from ..engine.protocol import CallResponse
 from ..engine.service import Blocked, PreparedCall, Service
-from .invoker import HttpInvoker
 
 log = logging.getLogger("wayline.worker")
 
@@ -26,15 +27,23 @@ BLOCKED_RETRY_MS = 100
 """How soon an item blocked by a full concurrency limit is tried again."""
 
 
+class Invoker(Protocol):
+    """Makes an SDK call (``devserver.invoker.HttpInvoker`` over real HTTP)."""
+
+    async def call(self, prepared: PreparedCall) -> CallResponse: ...
+
+
 class Worker:
     def __init__(
-        self, service: Service, invoker: HttpInvoker, clock: Clock, *, max_in_flight: int = 256
+        self, service: Service, invoker: Invoker, clock: Clock, *, max_in_flight: int = 256
     ) -> None:
         self._service = service
         self._invoker = invoker
         self._clock = clock
         self._slots = asyncio.Semaphore(max_in_flight)
         self._in_flight: set[str] = set()
+        self._blocked: dict[str, None] = {}
+        """Items deferred because a concurrency limit was full, in the order they were."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._wakeup = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -63,6 +72,7 @@ class Worker:
                 if item.id in self._in_flight:
                     continue
                 self._in_flight.add(item.id)
+                self._blocked.pop(item.id, None)
                 task = asyncio.create_task(self._process(item))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
@@ -90,7 +100,15 @@ class Worker:
                 self._service.store.queue.ack(item.id)
         except Exception:
             # Left leased: the item is claimed again when its lease expires.
-            log.exception("work item failed", extra={"item_id": item.id, "run_id": item.run_id})
+            log.exception(
+                "work item failed",
+                extra={
+                    "item_id": item.id,
+                    "run_id": item.run_id or None,
+                    "function_id": item.function_id,
+                    "step_id": item.step_id,
+                },
+            )
         finally:
             self._in_flight.discard(item.id)
             self.wake()
@@ -100,7 +118,9 @@ class Worker:
         prepared = self._service.prepare_call(item)
         if isinstance(prepared, Blocked):
             # Keeps its place: the queue orders by ``at``, which a deferral leaves alone.
-            self._service.store.queue.defer(item.id, until=self._clock.now_ms() + BLOCKED_RETRY_MS)
+            retry_ms = prepared.retry_ms or BLOCKED_RETRY_MS
+            self._service.store.queue.defer(item.id, until=self._clock.now_ms() + retry_ms)
+            self._blocked[item.id] = None
             return False
         if prepared is None:
             return True
@@ -112,8 +132,20 @@ class Worker:
             if renew:
                 renew.cancel()
             self._service.release_call(prepared, item)
+            self._contend_again()
         self._service.complete_call(item, response, started_at=started_at)
         return True
+
+    def _contend_again(self) -> None:
+        """A slot was freed: every item waiting for one is due again now, so the next claim
+        hands the slot out in queue order (priority, then arrival). Left to their own
+        retry times, whichever deferral happened to expire first would win it."""
+        if not self._blocked:
+            return
+        now = self._clock.now_ms()
+        for item_id in self._blocked:
+            self._service.store.queue.defer(item_id, until=now)
+        self._blocked.clear()
 
     async def _renew_slots(self, prepared: PreparedCall, item: WorkItem) -> None:
         while True:

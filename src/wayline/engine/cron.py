@@ -29,6 +29,10 @@ _DESCRIPTORS = frozenset(
     {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
 )
 _FIELD_COUNT = 5
+_FIELDS = (("minute", 60), ("hour", 24), ("day-of-month", 31), ("month", 12), ("day-of-week", 7))
+"""Each field's name and how many values it has (the largest sensible step)."""
+_MONTHS = ("", "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 _TZ_PREFIXES = ("TZ=", "CRON_TZ=")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Fall-back skips at most an hour's worth of fires in a row (60 for a fixed-hour "* 1 * * *");
@@ -85,6 +89,8 @@ def _checked_expression(expr: str, text: str, field: str) -> str:
             "(minute hour day-of-month month day-of-week)",
             field=field,
         )
+    for position, value in enumerate(fields):
+        _check_field(value, position, text, field)
     normalized = " ".join(fields)
     try:
         # Stepping once from a fixed instant also rejects specs that can never fire (Feb 30).
@@ -98,6 +104,34 @@ def _checked_expression(expr: str, text: str, field: str) -> str:
             f"{field} '{text}' is not a valid cron: {err}", field=field
         ) from None
     return normalized
+
+
+def _check_field(value: str, position: int, text: str, field: str) -> None:
+    """What croniter lets through but robfig/cron refuses (and would fire wrongly): a range
+    that runs backwards (``1-0`` silently becomes ``*``) and a step beyond the field."""
+    name, span = _FIELDS[position]
+    for item in value.split(","):
+        base, _, step = item.partition("/")
+        if step and (not step.isascii() or not step.isdigit() or not 1 <= int(step) <= span):
+            raise InvalidCronError(
+                f"{field} '{text}': {name} step '{step}' must be from 1 to {span}", field=field
+            )
+        low, dash, high = base.partition("-")
+        start, end = _value(low, position), _value(high, position)
+        if dash and start is not None and end is not None and start > end:
+            raise InvalidCronError(
+                f"{field} '{text}': {name} range '{base}' runs backwards (start after end)",
+                field=field,
+            )
+
+
+def _value(text: str, position: int) -> int | None:
+    """A field value as a number (month and weekday names too); None if it is not one."""
+    if text.isascii() and text.isdigit():
+        return int(text[:9])
+    names = _MONTHS if position == 3 else _WEEKDAYS if position == 4 else ()
+    upper = text.upper()
+    return names.index(upper) if upper in names else None
 
 
 def parse_cron(expr: str, *, field: str = "cron") -> CronSpec:

@@ -2,18 +2,23 @@
 
 Limits (documented in the README): at most ``MAX_EVENTS_PER_REQUEST`` events and
 ``MAX_REQUEST_BYTES`` per request, ``MAX_EVENT_BYTES`` per event, names up to
-``MAX_NAME_LENGTH`` characters that do not start with ``inngest/``, ``ts`` between 1980
-and 2100. A request is validated whole before anything is stored: one bad event rejects
-the request, and the error names its index and field.
+``MAX_NAME_LENGTH`` characters without control characters that do not start with
+``inngest/`` (in any case), ``ts`` between 1980 and 2100, values as ``json_input``
+admits them (finite numbers, valid Unicode, nesting within its limit). A request is
+validated whole before anything is stored: one bad event rejects the request, and the
+error names its index and field.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..errors import ValidationError
+from . import json_input
+from .ids import seeded_event_id
 from .model import JSON, Event
 
 MAX_EVENTS_PER_REQUEST = 5000
@@ -24,6 +29,8 @@ MAX_ID_LENGTH = 512
 MIN_TS_MS = 315532800000  # 1980-01-01T00:00:00Z
 MAX_TS_MS = 4102444800000  # 2100-01-01T00:00:00Z
 RESERVED_PREFIX = "inngest/"
+SEED_HEADER = "x-inngest-event-id-seed"
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +73,7 @@ def parse_request(body: bytes) -> list[EventInput]:
             f"request body is {len(body)} bytes; the limit is {MAX_REQUEST_BYTES} bytes",
             field="body",
         )
-    try:
-        decoded = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"request body is not valid JSON: {exc}", field="body") from exc
+    decoded = json_input.decode(body, field="request body")
     raw = decoded if isinstance(decoded, list) else [decoded]
     if not raw:
         raise ValidationError("no events: send one event object or a non-empty array", field="body")
@@ -86,6 +90,7 @@ def validate_event(raw: JSON, *, index: int = 0, internal: bool = False) -> Even
     where = f"events[{index}]"
     if not isinstance(raw, Mapping):
         raise ValidationError(f"{where} must be a JSON object", field=where)
+    json_input.check(raw, path=where)
     size = len(json.dumps(raw, separators=(",", ":"), default=str).encode())
     if size > MAX_EVENT_BYTES:
         raise ValidationError(
@@ -113,12 +118,25 @@ def _name(value: JSON, where: str, *, internal: bool) -> str:
             f"{where}.name is {len(value)} characters; the limit is {MAX_NAME_LENGTH}",
             field=f"{where}.name",
         )
-    if not internal and value.startswith(RESERVED_PREFIX):
+    check_name(value, f"{where}.name")
+    if not internal and value.lower().startswith(RESERVED_PREFIX):
         raise ValidationError(
             f"{where}.name {value!r} uses the reserved prefix {RESERVED_PREFIX!r}",
             field=f"{where}.name",
         )
     return value
+
+
+def check_name(name: str, field: str) -> None:
+    """Event names (and trigger names) are printable: no control or line-separator
+    characters, which would forge lines in logs and never match a typed name."""
+    control = _CONTROL.search(name)
+    if control is not None:
+        raise ValidationError(
+            f"{field} contains the control character {control.group()!r} at position "
+            f"{control.start()}; event names must be printable",
+            field=field,
+        )
 
 
 def _object(value: JSON, field: str) -> Mapping[str, JSON]:
@@ -154,6 +172,21 @@ def _ts(value: JSON, field: str) -> int | None:
             field=field,
         )
     return int(value)
+
+
+def check_seed(header: str | None) -> str | None:
+    """The ``x-inngest-event-id-seed`` header if well formed, None if absent; a malformed
+    one is refused rather than silently ignored (a client relying on it for idempotent
+    retries would otherwise get fresh ids on every retry)."""
+    if header is None or not header.strip():
+        return None
+    if seeded_event_id(header, 1) is None:
+        raise ValidationError(
+            f"header {SEED_HEADER} must be '<unix milliseconds>,<base64 of 10 bytes>', "
+            f"got {header[:80]!r}",
+            field=SEED_HEADER,
+        )
+    return header
 
 
 def internal_event(raw: Mapping[str, JSON]) -> EventInput:

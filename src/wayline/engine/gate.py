@@ -5,9 +5,9 @@ pure functions of ``engine/flow``. Every counter update is a compare-and-set ret
 lost race, and every slot or lock is a lease that expires, so a crashed worker neither
 double-admits nor leaks capacity.
 
-Admission order: rate limit (skip), idempotency (skip), singleton (skip, or cancel the
-holder), throttle (delay). A run skipped by a later check has still used its rate-limit
-token: rate limits count attempts, as on Inngest.
+Admission order: a paused function (skip), rate limit (skip), idempotency (skip),
+singleton (skip, or cancel the holder), throttle (delay). A run skipped by a later check
+has still used its rate-limit token: rate limits count attempts, as on Inngest.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from .flow import gcra
 from .flow.config import IDEMPOTENCY_PERIOD_MS, FlowConfig, Rate, clamp_priority, flow_config
 from .flow.keys import concurrency_key, fn_key
 from .model import JSON, FunctionDef, Run
+from .pause import PAUSED_REASON, Pauses
 from .ports import Store
 
 SLOT_TTL_MS = 60_000
@@ -46,12 +47,15 @@ class FlowGate:
     def __init__(self, store: Store, *, is_live: Callable[[str], bool]) -> None:
         self._store = store
         self._is_live = is_live
+        self.pauses = Pauses(store.counters)
 
     # ------------------------------------------------------------------ admission
 
     def admit(
         self, fn: FunctionDef, event: Mapping[str, JSON], *, run_id: str, now: int
     ) -> Admission:
+        if self.pauses.is_paused(fn.id, now=now):
+            return Admission(skip_reason=PAUSED_REASON)
         flow = flow_config(fn)
         if flow.rate_limit and not self._rate_limit(fn, flow.rate_limit, event, now):
             return Admission(

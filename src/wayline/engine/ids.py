@@ -33,6 +33,32 @@ def ulid(ms: int, entropy: bytes) -> str:
     return "".join(digits)
 
 
+def next_ulid(previous: str | None, ms: int, entropy: bytes) -> str:
+    """A ULID that sorts after ``previous``: ids made one after another keep their order.
+
+    Random ULIDs made in the same millisecond sort by chance, and so did anything ordered
+    by them: runs started together were claimed in a random order (issue 12, item 9). In a
+    new millisecond this is ``ulid(ms, entropy)``; in the same one (or if the clock went
+    back) it is ``previous`` plus a random step of 1..2^32, not plus one, so two threads
+    that raced on the same ``previous`` still get different ids.
+    """
+    fresh = ulid(ms, entropy)
+    if previous is None or fresh > previous:
+        return fresh
+    step = 1 + int.from_bytes(entropy[:4], "big")
+    value = _ulid_value(previous) + step
+    if value >> 80 != _ulid_value(previous) >> 80:
+        return fresh  # the entropy overflowed (one chance in 2^48): order is lost, not ids
+    return "".join(_CROCKFORD[(value >> shift) & 0x1F] for shift in range(125, -1, -5))
+
+
+def _ulid_value(text: str) -> int:
+    value = 0
+    for char in text.upper():
+        value = (value << 5) | _DECODE[char]
+    return value
+
+
 def ulid_time_ms(ulid: str) -> int:
     """The ms timestamp embedded in a ULID (case-insensitive)."""
     text = ulid.upper()

@@ -12,7 +12,18 @@ from dataclasses import replace
 from . import expr
 from .decision import Decision, add_item
 from .flow.config import CancelOn, flow_config
-from .model import JSON, FunctionDef, InvokeParent, Run, RunStatus, Wait, WaitKind, WorkKind
+from .model import (
+    JSON,
+    FunctionDef,
+    InvokeParent,
+    Run,
+    RunStatus,
+    StepRecord,
+    StepStatus,
+    Wait,
+    WaitKind,
+    WorkKind,
+)
 
 FUNCTION_FINISHED = "inngest/function.finished"
 FUNCTION_FAILED = "inngest/function.failed"
@@ -139,6 +150,7 @@ def finish(
         run,
         status=status,
         output=output,
+        steps=_close_open_steps(run.steps, status, now=now),
         ended_at=now,
         pending={},
         waiting={},
@@ -151,6 +163,27 @@ def finish(
         drop_waits=tuple(w.id for w in (*run.waiting.values(), *run.cancel_waits)),
         publish=finish_events(done),
     )
+
+
+_OPEN = frozenset({StepStatus.RUNNING, StepStatus.SLEEPING, StepStatus.WAITING})
+
+
+def _close_open_steps(
+    steps: tuple[StepRecord, ...], status: RunStatus, *, now: int
+) -> tuple[StepRecord, ...]:
+    """Steps still open when a run is cancelled or fails end with it: one whose last try
+    failed shows Failed, the others (sleeping, waiting, not yet tried) Cancelled. A
+    completed run leaves them as they are (a race's losing branches never ran)."""
+    if status not in (RunStatus.CANCELLED, RunStatus.FAILED):
+        return steps
+    closed = []
+    for step in steps:
+        if step.status in _OPEN:
+            failed = status is RunStatus.FAILED and step.error is not None
+            ended = StepStatus.FAILED if failed else StepStatus.CANCELLED
+            step = replace(step, status=ended, ended_at=now)
+        closed.append(step)
+    return tuple(closed)
 
 
 def finish_events(run: Run) -> tuple[dict[str, JSON], ...]:

@@ -19,10 +19,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
+from . import aigateway, redrive, signals
 from .decision import Decision, Env, add_item, drop_item
 from .flow.config import flow_config
 from .lifecycle import TIMEOUT_FINISH, TIMEOUT_START, finish
-from .model import JSON, Run, RunStatus, StepStatus, WaitKind, WorkItem, WorkKind
+from .model import JSON, Attempt, Run, RunStatus, StepStatus, WaitKind, WorkItem, WorkKind
 from .opcodes import DEFERRED
 from .protocol import CallResponse, Op
 from .retry import backoff_ms, parse_retry_after
@@ -33,12 +34,14 @@ from .steps import (
     maybe_discover,
     record,
     save_memo,
+    with_attempt,
 )
 
 __all__ = [
     "INVOKE_TIMEOUT_ERROR",
     "Env",
     "apply_call",
+    "apply_call_unbuildable",
     "apply_cancel",
     "apply_sleep_elapsed",
     "apply_started",
@@ -74,6 +77,20 @@ def apply_call(
     else:
         decision = _call_failed(run, item, resp, env, started_at)
     return started.merge(decision) if not decision.run.status.is_terminal else decision
+
+
+def apply_call_unbuildable(run: Run, item: WorkItem, env: Env, *, reason: str) -> Decision:
+    """The request for ``item`` cannot be built (a stored value canonical JSON refuses):
+    no attempt can ever succeed, so the run fails now, saying why, instead of hanging."""
+    if run.status.is_terminal or item.id not in run.pending:
+        return Decision.unchanged(run)
+    message = f"the request to the SDK could not be built: {reason}"
+    return finish(
+        drop_item(run, item.id),
+        RunStatus.FAILED,
+        {"name": "Error", "message": message},
+        now=env.now,
+    )
 
 
 def apply_sleep_elapsed(run: Run, item: WorkItem, env: Env) -> Decision:
@@ -150,6 +167,8 @@ def apply_cancel(run: Run, env: Env, *, reason: str) -> Decision:
 
 
 def _wait_memo(kind: WaitKind, event: Mapping[str, JSON] | None) -> tuple[JSON, StepStatus]:
+    if kind is WaitKind.SIGNAL:
+        return signals.memo(event)
     if kind is WaitKind.EVENT:
         return (dict(event) if event is not None else None), StepStatus.COMPLETED
     if event is None:
@@ -190,8 +209,18 @@ def _can_retry(item: WorkItem, resp: CallResponse, env: Env) -> bool:
 def _call_failed(
     run: Run, item: WorkItem, resp: CallResponse, env: Env, started_at: int
 ) -> Decision:
-    """A function-level error (500, non-SDK response, transport failure)."""
+    """A function-level error (500, non-SDK response, transport failure): recorded on the
+    step the call was for, or on the run when it was a discovery call, with its retry."""
     output = _error_output(resp)
+    retry_at = env.now + _retry_delay(item, resp, env) if _can_retry(item, resp, env) else None
+    attempt = Attempt(
+        number=item.attempt + 1,
+        started_at=started_at,
+        ended_at=env.now,
+        status=StepStatus.FAILED,
+        error=output,
+        retry_at=retry_at,
+    )
     if item.step_id is not None:
         run = record(
             run,
@@ -200,15 +229,14 @@ def _call_failed(
             error=output,
             attempts=item.attempt + 1,
             started_at=started_at,
+            attempt=attempt,
         )
-    if not _can_retry(item, resp, env):
+    else:
+        run = replace(run, call_failures=with_attempt(run.call_failures, attempt))
+    if retry_at is None:
         return finish(run, RunStatus.FAILED, output, now=env.now)
     run, retry = add_item(
-        run,
-        WorkKind.CALL,
-        at=env.now + _retry_delay(item, resp, env),
-        step_id=item.step_id,
-        attempt=item.attempt + 1,
+        run, WorkKind.CALL, at=retry_at, step_id=item.step_id, attempt=item.attempt + 1
     )
     return Decision(run=run, enqueue=(retry,))
 
@@ -221,16 +249,18 @@ def _apply_ops(run: Run, item: WorkItem, resp: CallResponse, env: Env, started_a
     decision = Decision(run=run)
     completed = False
     for op in ops:
-        step = _apply_op(decision.run, item, op, resp, env, started_at)
+        seeded = redrive.takes_seed(decision.run, op)
+        step = (
+            redrive.use_seed(decision.run, op, now=env.now)
+            if seeded
+            else _apply_op(decision.run, item, op, resp, env, started_at)
+        )
         if step is None:
-            message = f"opcode {op.op!r} (step {op.label!r}) is not supported by Wayline"
-            return finish(
-                decision.run, RunStatus.FAILED, {"name": "Error", "message": message}, now=env.now
-            )
+            return decision.merge(_unsupported(decision.run, op, env))
         if step.run.status.is_terminal:
             return decision.merge(step)
         decision = decision.merge(step)
-        completed = completed or _is_completion(op, resp, item, env)
+        completed = completed or seeded or _is_completion(op, resp, item, env, decision.run)
     run = decision.run
     if len(ops) > 1:
         run = replace(run, force_step_plan=True)
@@ -243,9 +273,30 @@ def _apply_ops(run: Run, item: WorkItem, resp: CallResponse, env: Env, started_a
     return decision.merge(maybe_discover(run, env)) if completed else decision
 
 
-def _is_completion(op: Op, resp: CallResponse, item: WorkItem, env: Env) -> bool:
+def _unsupported(run: Run, op: Op, env: Env) -> Decision:
+    """Fail the run over an opcode Wayline does not know, showing the step that sent it."""
+    error: dict[str, JSON] = {
+        "name": "Error",
+        "message": f"opcode {op.op!r} (step {op.label!r}) is not supported by Wayline",
+    }
+    run = record(
+        run,
+        op.id,
+        name=op.label,
+        op=op.op or "Unknown",
+        status=StepStatus.FAILED,
+        started_at=env.now,
+        ended_at=env.now,
+        error=error,
+    )
+    return finish(run, RunStatus.FAILED, error, now=env.now)
+
+
+def _is_completion(op: Op, resp: CallResponse, item: WorkItem, env: Env, run: Run) -> bool:
     if op.op in ("StepRun", "Step", "StepFailed"):
         return True
+    if op.op == aigateway.OPCODE:
+        return op.id in run.memos
     return op.op == "StepError" and not _can_retry(item, resp, env)
 
 
@@ -253,13 +304,22 @@ def _apply_op(
     run: Run, item: WorkItem, op: Op, resp: CallResponse, env: Env, started_at: int
 ) -> Decision | None:
     attempts = item.attempt + 1
+    run = redrive.drop_seed(run, op.id)  # a redrive's step that ran anyway needs no seed
+
+    def tried(status: StepStatus, retry_at: int | None = None) -> Attempt:
+        error = op.error if status is StepStatus.FAILED else None
+        return Attempt(attempts, started_at, env.now, status, error, retry_at)
+
     if op.op in ("StepRun", "Step"):
+        memo = {"data": op.data}
+        done = tried(StepStatus.COMPLETED)
         return Decision(
             run=save_memo(
-                run, op, {"data": op.data}, StepStatus.COMPLETED, attempts, started_at, env.now
+                run, op, memo, StepStatus.COMPLETED, attempts, started_at, env.now, attempt=done
             )
         )
     if op.op == "StepError" and _can_retry(item, resp, env):
+        retry_at = env.now + _retry_delay(item, resp, env)
         run = record(
             run,
             op.id,
@@ -269,17 +329,26 @@ def _apply_op(
             error=op.error,
             attempts=attempts,
             started_at=started_at,
+            attempt=tried(StepStatus.FAILED, retry_at),
         )
-        delay = _retry_delay(item, resp, env)
         run, retry = add_item(
-            run, WorkKind.CALL, at=env.now + delay, step_id=op.id, attempt=item.attempt + 1
+            run, WorkKind.CALL, at=retry_at, step_id=op.id, attempt=item.attempt + 1
         )
         return Decision(run=run, enqueue=(retry,))
     if op.op in ("StepError", "StepFailed"):
+        memo = {"error": op.error}
+        failed = tried(StepStatus.FAILED)
         return Decision(
             run=save_memo(
-                run, op, {"error": op.error}, StepStatus.FAILED, attempts, started_at, env.now
+                run, op, memo, StepStatus.FAILED, attempts, started_at, env.now, attempt=failed
             )
         )
+    if op.op == aigateway.OPCODE:
+
+        def next_retry_at() -> int | None:
+            can = _can_retry(item, resp, env)
+            return env.now + _retry_delay(item, resp, env) if can else None
+
+        return aigateway.apply(run, item, op, env, started_at=started_at, retry_at=next_retry_at)
     handler = DEFERRED.get(op.op)
     return None if handler is None else handler(run, op, env)

@@ -34,6 +34,8 @@ class Event:
     ts: int
     v: str | None = None
     received_at: int = 0
+    replay_of: str | None = None
+    """The internal id of the event this one replays (``POST /v1/events/{id}/replay``)."""
 
     def to_wire(self) -> dict[str, JSON]:
         """The event map sent to SDKs and matched by expressions."""
@@ -120,6 +122,8 @@ class WorkKind(enum.StrEnum):
     """A debounce window of ``function_id`` may close at ``at``; ``ref`` is its key#gen."""
     BATCH = "batch"
     """A batch of ``function_id`` times out at ``at``; ``ref`` is its key#batch id."""
+    RERUNS = "reruns"
+    """A bulk rerun job ``ref`` reruns its next runs at ``at`` (``attempt`` = tick number)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +148,28 @@ class StepStatus(enum.StrEnum):
     WAITING = "Waiting"
     COMPLETED = "Completed"
     FAILED = "Failed"
+    CANCELLED = "Cancelled"
+    """The run ended (cancelled, or failed elsewhere) while this step was still open."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One try of a step, or one failed call to the app outside any step.
+
+    ``error`` is the error as the SDK reported it (``name``, ``message``, ``stack``), or
+    the server's description of a call that got no SDK answer (connection refused,
+    timeout, a 5xx or a body that is not the protocol's).
+    """
+
+    number: int
+    """1 for the first try."""
+    started_at: int
+    ended_at: int
+    status: StepStatus
+    """``COMPLETED`` or ``FAILED``."""
+    error: JSON = None
+    retry_at: int | None = None
+    """When the next try is due; None when no retry follows this one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +185,20 @@ class StepRecord:
     ended_at: int | None = None
     output: JSON = None
     error: JSON = None
+    seeded: bool = False
+    """Its result was copied from the run this one redrives: the step did not execute."""
+    history: tuple[Attempt, ...] = ()
+    """The step's tries, oldest first, when there was more than one or one failed; read
+    ``tries`` for every try (a step that succeeded at once keeps no history)."""
+
+    @property
+    def tries(self) -> tuple[Attempt, ...]:
+        """Every try of the step, oldest first; none for a sleep or a wait."""
+        if self.history or self.op != "StepRun" or self.ended_at is None:
+            return self.history
+        if self.status is not StepStatus.COMPLETED or self.attempts < 1:
+            return self.history
+        return (Attempt(self.attempts, self.started_at, self.ended_at, StepStatus.COMPLETED),)
 
 
 class WaitKind(enum.StrEnum):
@@ -166,6 +206,8 @@ class WaitKind(enum.StrEnum):
     INVOKE = "invoke"
     CANCEL = "cancel"
     """A ``cancelOn`` listener: a matching event cancels the run."""
+    SIGNAL = "signal"
+    """A ``waitForSignal`` step: ``POST /v1/signals`` resolves it (``engine.signals``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +259,15 @@ class Outbox:
 
 
 @dataclass(frozen=True, slots=True)
+class SeededStep:
+    """A completed step of a failed run, offered to its redrive instead of executing it."""
+
+    name: str
+    op: str
+    memo: Memo
+
+
+@dataclass(frozen=True, slots=True)
 class Run:
     """The durable state of one function run. Every change bumps ``version``."""
 
@@ -251,6 +302,16 @@ class Run:
     cancel_reason: str | None = None
     outbox: Outbox = Outbox()
     """Effects saved with the last transition and not yet acknowledged as applied."""
+    call_failures: tuple[Attempt, ...] = ()
+    """Calls to the app that failed outside any step (a discovery call refused, timed
+    out, answered 5xx or not in the protocol), oldest first, with their next retry."""
+    rerun_of: str | None = None
+    """The run this one reruns or redrives (``POST /v1/runs/{id}/rerun``)."""
+    reruns: tuple[str, ...] = ()
+    """Runs that rerun or redrive this one, oldest first."""
+    seeds: Mapping[str, SeededStep] = field(default_factory=dict)
+    """A redrive's not-yet-used results of the old run, by hashed step id. One is used
+    when the SDK reports that step; those left when the run ends were not in the code."""
 
     def with_step(self, record: StepRecord) -> Run:
         """Return a copy whose timeline has ``record`` (replacing the same step id)."""

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from ..errors import ValidationError
-from . import expr
+from . import expr, signals
 from .decision import Decision, Env, add_item
 from .durations import parse_duration, sleep_target
 from .lifecycle import FUNCTION_FINISHED, FUNCTION_INVOKED
@@ -81,6 +81,30 @@ def wait_for_event(run: Run, op: Op, env: Env) -> Decision:
     return _pause(run, op, wait, env, "WaitForEvent")
 
 
+def wait_for_signal(run: Run, op: Op, env: Env) -> Decision:
+    """A pause that ``POST /v1/signals`` resolves (one waiter per signal: see
+    ``engine.signal_board``); ``opts.conflict`` is accepted, and a second waiter fails."""
+    if already_outstanding(run, op.id):
+        return Decision.unchanged(run)
+    opts = op.opts or {}
+    try:
+        name = signals.check_name(opts.get("signal") or op.name, field="waitForSignal.signal")
+        timeout_ms = parse_duration(str(opts.get("timeout") or ""), field="waitForSignal.timeout")
+    except ValidationError as exc:
+        return fail_step(run, op, env, "InvalidSignal", str(exc))
+    wait = Wait(
+        id=f"{run.id}/{op.id}",
+        run_id=run.id,
+        step_id=op.id,
+        kind=WaitKind.SIGNAL,
+        event=signals.signal_event(name),
+        expression=None,
+        expires_at=env.now + timeout_ms,
+        created_at=env.now,
+    )
+    return _pause(run, op, wait, env, "WaitForSignal")
+
+
 def invoke(run: Run, op: Op, env: Env) -> Decision:
     if already_outstanding(run, op.id):
         return Decision.unchanged(run)
@@ -147,4 +171,5 @@ DEFERRED: dict[str, Callable[[Run, Op, Env], Decision]] = {
     "Sleep": sleep,
     "WaitForEvent": wait_for_event,
     "InvokeFunction": invoke,
+    "WaitForSignal": wait_for_signal,
 }

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from .model import JSON, App, Event, FunctionDef, Run, Wait, WorkItem
+from .model import JSON, App, Event, FunctionDef, Run, RunStatus, Wait, WorkItem
 
 
 class Clock(Protocol):
@@ -59,6 +59,32 @@ class AppStore(Protocol):
     def list_functions(self, app_id: str | None = None) -> list[FunctionDef]: ...
 
 
+@dataclass(frozen=True)
+class RunQuery:
+    """A run search: every filter that is set must hold (AND); newest first.
+
+    ``since`` is inclusive and ``until`` exclusive (epoch ms of ``created_at``);
+    ``statuses`` matches any of them; ``cursor`` is a ``RunPage.cursor`` from the same
+    query (``wayline.engine.search.run_cursor``), and the page starts right after it.
+    """
+
+    function_id: str | None = None
+    statuses: tuple[RunStatus, ...] = ()
+    since: int | None = None
+    until: int | None = None
+    event_id: str | None = None
+    limit: int = 50
+    cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class RunPage:
+    """One page of a run search; ``cursor`` is None when there is nothing after it."""
+
+    runs: list[Run]
+    cursor: str | None
+
+
 class RunStore(Protocol):
     def create_run(self, run: Run) -> bool:
         """Insert a new run; False if a run with that id exists (nothing written)."""
@@ -90,6 +116,11 @@ class RunStore(Protocol):
     def list_live_runs(self, *, limit: int = 10_000) -> list[Run]:
         """Runs the sweeper must look at, oldest first: those not yet finished (it repairs
         their wake-ups) and finished ones whose outbox is not yet applied."""
+
+    def search_runs(self, query: RunQuery) -> RunPage:
+        """Runs matching ``query``, newest first by ``created_at`` then id, at most
+        ``query.limit`` of them (a page may hold fewer and still have a cursor: an
+        index may list a run whose status has just changed, and it is left out)."""
 
 
 class Idempotency(Protocol):

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from .. import signing
+from ..errors import ValidationError
+from . import json_input
 from .model import JSON, FunctionDef, Run, WorkItem
 
 USER_AGENT = "wayline/0.1.0"
@@ -65,6 +67,9 @@ def _lower(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def _parse_op(raw: Mapping[str, JSON]) -> Op:
+    if raw.get("op") == "AIGateway":
+        # Its result comes from the provider, never from the SDK (which sends "data": null).
+        raw = {k: v for k, v in raw.items() if k not in ("data", "error")}
     return Op(
         op=str(raw.get("op", "")),
         id=str(raw.get("id", "")),
@@ -80,8 +85,8 @@ def _parse_op(raw: Mapping[str, JSON]) -> Op:
 def _unwrap_stream(body: bytes) -> tuple[int, dict[str, str], bytes] | None:
     """A 201 stream is keep-alive whitespace then ``{"status", "headers", "body"}``."""
     try:
-        outer = json.loads(body.strip() or b"null")
-    except ValueError:
+        outer = json_input.decode(body.strip() or b"null")
+    except ValidationError:
         return None
     if not isinstance(outer, Mapping) or not isinstance(outer.get("status"), int):
         return None
@@ -103,9 +108,11 @@ def parse_response(status: int, headers: Mapping[str, str], body: bytes) -> Call
             status, inner_headers, body = unwrapped
             lowered = {**lowered, **_lower(inner_headers)}
     try:
-        decoded: JSON = json.loads(body) if body.strip() else None
-    except ValueError:
+        decoded: JSON = json_input.parse(body, field="response body") if body.strip() else None
+    except json_input.NotJsonError:
         decoded = body.decode("utf-8", "replace")
+    except ValidationError as exc:
+        return _unusable(status, lowered, str(exc))
     version_header = lowered.get("x-inngest-req-version", "")
     ops: tuple[Op, ...] | None = None
     if status == 206:
@@ -120,6 +127,19 @@ def parse_response(status: int, headers: Mapping[str, str], body: bytes) -> Call
         is_sdk="x-inngest-sdk" in lowered,
         request_version=int(version_header) if version_header.lstrip("-").isdigit() else None,
         headers=lowered,
+    )
+
+
+def _unusable(status: int, headers: Mapping[str, str], problem: str) -> CallResponse:
+    """A response holding values JSON cannot carry (``NaN``, a lone surrogate...): storing
+    them would break every later call and read, so the attempt fails, not retried (the
+    same code would send the same value again)."""
+    return CallResponse(
+        status=status,
+        is_sdk=False,
+        no_retry=True,
+        transport_error=f"the SDK sent a value Wayline cannot store: {problem}",
+        headers=headers,
     )
 
 
@@ -204,6 +224,12 @@ def server_headers(
 
 
 def redact_url(url: str) -> str:
-    """Scheme, host and path only, for logs and errors: query strings may carry tokens."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+    """Scheme, host, port and path only, for logs and errors: query strings may carry
+    tokens, and ``user:password@`` is replaced by ``***@``. Never raises, whatever the text."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid URL>"
+    _userinfo, at, host = parts.netloc.rpartition("@")
+    netloc = f"***@{host}" if at else host
+    return f"{parts.scheme}://{netloc}{parts.path}"

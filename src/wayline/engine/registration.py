@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from ..errors import ValidationError
 from . import cron, expr
+from .events import check_name
 from .flow.config import parse_flow
 from .model import JSON, App, FunctionDef, Trigger
 from .retry import DEFAULT_RETRIES, MAX_RETRIES
@@ -106,11 +107,19 @@ def _trigger(raw: JSON, field: str) -> Trigger:
     if isinstance(cron_expr, str) and cron_expr:
         cron.parse_cron(cron_expr, field=f"{field}.cron")
         return Trigger(cron=cron_expr)
+    if cron_expr is not None and not isinstance(cron_expr, str):
+        raise _err(f"{field}.cron must be a string", f"{field}.cron")
     if not isinstance(event, str) or not event:
         raise _err(f"{field} needs an event name or a cron expression", field)
+    check_name(event, f"{field}.event")
     expression = raw.get("expression")
     if expression is not None and not isinstance(expression, str):
         raise _err(f"{field}.expression must be a string", f"{field}.expression")
+    if expression is not None and not expression.strip():
+        raise _err(
+            f"{field}.expression is empty; leave it out to match every {event!r} event",
+            f"{field}.expression",
+        )
     if expression:
         expr.validate(expression, field=f"{field}.expression")
     return Trigger(event=event, expression=expression or None)

@@ -21,14 +21,16 @@ from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 
+from .. import signing
 from ..errors import StoreError, ValidationError
-from . import cron, expr, lifecycle, machine
+from . import cron, expr, lifecycle, machine, search
+from .bulk import BulkReruns
 from .decision import Decision
 from .events import EventInput, dedupe_key, internal_event
 from .flow.config import flow_config
 from .functions import DEFAULT_CHECK_EVERY_MS, FunctionCache
 from .gate import FlowGate, Slots
-from .ids import seeded_event_id, ulid
+from .ids import next_ulid, seeded_event_id
 from .machine import Env
 from .model import (
     JSON,
@@ -43,8 +45,10 @@ from .model import (
     WorkItem,
     WorkKind,
 )
-from .ports import Clock, IdSource, Store
+from .pause import PAUSED_RETRY_MS, Pauses
+from .ports import Clock, IdSource, RunQuery, Store
 from .protocol import CallResponse, build_request, call_url
+from .signal_board import SignalBoard
 from .triggers import functions_for_event
 from .windows import Windows
 
@@ -68,11 +72,16 @@ class PreparedCall:
     fn: FunctionDef
     slots: Slots = ()
     """Concurrency slots held for this call: release them when it returns."""
+    payload: bytes = b""
+    """``body`` as the JCS bytes to sign and send (made once, when the call is prepared)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Blocked:
-    """A concurrency limit is full: the item waits and is tried again shortly."""
+    """A concurrency limit is full (or the function is paused): the item waits and is
+    tried again shortly, or after ``retry_ms`` when that is set."""
+
+    retry_ms: int | None = None
 
 
 class Service:
@@ -84,6 +93,7 @@ class Service:
         *,
         retry_interval_ms: int | None = None,
         on_enqueue: Callable[[], None] | None = None,
+        on_run_ended: Callable[[Run], None] | None = None,
         sync_check_ms: int = DEFAULT_CHECK_EVERY_MS,
         observer: Callable[[Run | None, Run], None] | None = None,
     ) -> None:
@@ -93,12 +103,16 @@ class Service:
         metrics and traces (``wayline.aws.observability``); it must not raise."""
         self._store = store
         self._observer = observer or (lambda before, after: None)
+        # Observes finished runs (trace export): called once, after the terminal save.
+        self._on_run_ended = on_run_ended or (lambda run: None)
         self._clock = clock
         self._ids = ids
         self._retry_interval_ms = retry_interval_ms
         self._on_enqueue = on_enqueue or (lambda: None)
         self._functions = FunctionCache(store, clock, check_every_ms=sync_check_ms)
+        self._last_id: str | None = None
         self._gate = FlowGate(store, is_live=self._is_live)
+        self.signals = SignalBoard(store, self._transition)
         self._windows = Windows(
             store,
             new_id=self.new_id,
@@ -110,11 +124,19 @@ class Service:
     def store(self) -> Store:
         return self._store
 
+    @property
+    def pauses(self) -> Pauses:
+        """Paused functions, shared with admission so a pause is seen at once."""
+        return self._gate.pauses
+
     def now(self) -> int:
         return self._clock.now_ms()
 
     def new_id(self) -> str:
-        return ulid(self.now(), self._ids.entropy(10))
+        # Monotonic: runs started in one millisecond keep their order in the queue.
+        made = next_ulid(self._last_id, self.now(), self._ids.entropy(10))
+        self._last_id = made
+        return made
 
     # ------------------------------------------------------------------ apps
 
@@ -166,6 +188,10 @@ class Service:
     def _event_id(self, seed: str | None, index: int) -> str:
         seeded = seeded_event_id(seed, index) if seed else None
         return seeded or self.new_id()
+
+    def ingest(self, event: Event) -> None:
+        """Store and route an event that is already identified (a replay)."""
+        self._publish(event)
 
     def emit(self, raw: Mapping[str, JSON]) -> Event:
         """Store and route an internal event (``inngest/...``) the engine produced."""
@@ -235,11 +261,17 @@ class Service:
         cron_expr: str | None = None,
         parent: InvokeParent | None = None,
         key: str | None = None,
+        run_id: str | None = None,
+        shape: Callable[[Run], Run] | None = None,
     ) -> str | None:
-        """Start a run of ``fn``: event-id dedupe (24 h), then flow-control admission."""
+        """Start a run of ``fn``: event-id dedupe (24 h), then flow-control admission.
+
+        ``run_id`` and ``shape`` (applied to the new run before it is stored, started or
+        skipped) serve reruns: see ``engine.runops``."""
         now = self.now()
+        shape = shape or (lambda run: run)
         key = key or dedupe_key(fn.id, events[0])
-        run_id = self._claim_start(fn, key, now=now)
+        run_id = self._claim_start(fn, key, now=now, proposed=run_id)
         if run_id is None:
             return None
         trigger = events[0].to_wire()
@@ -248,13 +280,15 @@ class Service:
         admission = self._gate.admit(fn, trigger, run_id=run_id, now=now)
         if admission.skip_reason:
             self._store.runs.create_run(
-                lifecycle.skipped_run(
-                    run_id=run_id,
-                    fn=fn,
-                    events=wire,
-                    event_ids=event_ids,
-                    now=now,
-                    reason=admission.skip_reason,
+                shape(
+                    lifecycle.skipped_run(
+                        run_id=run_id,
+                        fn=fn,
+                        events=wire,
+                        event_ids=event_ids,
+                        now=now,
+                        reason=admission.skip_reason,
+                    )
                 )
             )
             log.info(
@@ -277,7 +311,7 @@ class Service:
             parent=parent,
             first_call_at=admission.first_call_at,
         )
-        run = replace(decision.run, outbox=self._outbox(decision))
+        run = replace(shape(decision.run), outbox=self._outbox(decision))
         if not self._store.runs.create_run(run):
             return None
         log.info("run started", extra={"run_id": run.id, "function_id": fn.id})
@@ -285,7 +319,9 @@ class Service:
         self._flush(run)
         return run.id
 
-    def _claim_start(self, fn: FunctionDef, key: str, *, now: int) -> str | None:
+    def _claim_start(
+        self, fn: FunctionDef, key: str, *, now: int, proposed: str | None = None
+    ) -> str | None:
         """Claim the start's 24 h idempotency key for a new run id; the id to create, or
         None for a duplicate.
 
@@ -293,7 +329,7 @@ class Service:
         before creating the run (a crash, a failed write) is finished by the retry under
         the same id, and one that did create it is found - and its outbox flushed.
         """
-        run_id = self.new_id()
+        run_id = proposed or self.new_id()
         if self._store.idempotency.claim(key, now=now, ttl_ms=EVENT_DEDUPE_TTL_MS, owner=run_id):
             return run_id
         holder = self._store.idempotency.holder(key, now=now)
@@ -305,6 +341,10 @@ class Service:
             return holder
         log.info("run skipped: duplicate", extra={"function_id": fn.id, "key": key})
         return None
+
+    def update_run(self, run_id: str, decide: Callable[[Run, Env], Decision]) -> Decision | None:
+        """Apply a pure decision to a stored run (conditional save, then its effects)."""
+        return self._transition(run_id, decide)
 
     def _is_live(self, run_id: str) -> bool:
         run = self._store.runs.get_run(run_id)
@@ -370,6 +410,18 @@ class Service:
                 cancelled.append(run.id)
         return cancelled
 
+    def search_runs(
+        self,
+        query: RunQuery,
+        condition: str | None = None,
+        scan_budget: int = search.DEFAULT_SCAN_BUDGET,
+    ) -> search.SearchResult:
+        """Runs matching ``query`` and, if given, the CEL ``condition`` over each run's
+        triggering event, reading at most ``scan_budget`` runs (see ``engine.search``)."""
+        return search.search_runs(
+            self._store.runs, query, condition=condition, scan_budget=scan_budget, now_ms=self.now()
+        )
+
     # ------------------------------------------------------------------ work items
 
     def prepare_call(self, item: WorkItem) -> PreparedCall | Blocked | None:
@@ -379,6 +431,8 @@ class Service:
         if run is None or run.status.is_terminal or item.id not in run.pending:
             return None
         fn = self._function_for(run)
+        if self._gate.pauses.is_paused(fn.id, now=self.now()):
+            return Blocked(retry_ms=PAUSED_RETRY_MS)
         slots = self._gate.acquire_slots(fn, run, item.id, now=self.now())
         if slots is None:
             return Blocked()
@@ -388,8 +442,21 @@ class Service:
             if run.status.is_terminal:
                 self._gate.release_slots(slots, item.id)
                 return None
-        body = build_request(run, fn, item, disable_immediate_execution=run.force_step_plan)
-        return PreparedCall(url=call_url(fn, item), body=body, run=run, fn=fn, slots=slots)
+        # A redrive plans every step while it holds seeds: a seeded step must not run.
+        plan_only = run.force_step_plan or bool(run.seeds)
+        body = build_request(run, fn, item, disable_immediate_execution=plan_only)
+        try:
+            payload = signing.canonical_json(body)
+        except (ValueError, TypeError, ArithmeticError, RecursionError) as exc:
+            self._gate.release_slots(slots, item.id)
+            reason = f"{type(exc).__name__}: {exc}"
+            self._transition(
+                run.id, lambda r, env: machine.apply_call_unbuildable(r, item, env, reason=reason)
+            )
+            return None
+        return PreparedCall(
+            url=call_url(fn, item), body=body, run=run, fn=fn, slots=slots, payload=payload
+        )
 
     def renew_call(self, call: PreparedCall, item: WorkItem) -> None:
         """Keep a long call's concurrency slots alive (a dead worker's slots lapse)."""
@@ -420,6 +487,8 @@ class Service:
             self._cron_tick(item)
         elif item.kind in (WorkKind.DEBOUNCE, WorkKind.BATCH):
             self._windows.fire(item, now=self.now())
+        elif item.kind is WorkKind.RERUNS:
+            BulkReruns(self).advance(item)
 
     def _cron_tick(self, item: WorkItem) -> None:
         fn = self._functions.get(item.function_id or "")
@@ -482,6 +551,7 @@ class Service:
         self._observer(before, after)
         if after.status.is_terminal and not before.status.is_terminal:
             self._gate.release_singleton(self._function_for(after), after, now=self.now())
+            self._on_run_ended(after)
         if after.status is not before.status:
             log.info(
                 "run %s",
@@ -499,7 +569,10 @@ class Service:
                     self.new_id(), received_at=now, keep_internal=True
                 )
             except ValidationError:
-                log.exception("internal event rejected", extra={"run_id": decision.run.id})
+                log.exception(
+                    "internal event rejected",
+                    extra={"run_id": decision.run.id, "function_id": decision.run.function_id},
+                )
                 continue
             publish.append(event)
         return Outbox(
@@ -547,6 +620,8 @@ class Service:
         self._enqueue(outbox.enqueue)
         for wait in outbox.waits:
             self._store.waits.add_wait(wait)
+            if wait.kind is WaitKind.SIGNAL:
+                self.signals.claim(wait, now=self.now())
         for wait_id in outbox.drop_waits:
             self._store.waits.take_wait(wait_id)
         for event in outbox.publish:
@@ -555,6 +630,10 @@ class Service:
     def flush_outbox(self, run: Run) -> Run:
         """Apply what a saved transition of ``run`` left unapplied (the sweep's repair)."""
         return self._flush(run)
+
+    def enqueue(self, items: Sequence[WorkItem]) -> None:
+        """Queue work items that belong to no run's state (bulk rerun ticks)."""
+        self._enqueue(items)
 
     def _enqueue(self, items: Sequence[WorkItem]) -> None:
         if items:
@@ -572,6 +651,8 @@ class Service:
             self._enqueue(list(run.pending.values()))
             for wait in (*run.waiting.values(), *run.cancel_waits):
                 self._store.waits.add_wait(wait)
+                if wait.kind is WaitKind.SIGNAL:
+                    self.signals.claim(wait, now=self.now())
             repaired += 1
         return repaired
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from .decision import Decision, Env, add_item
-from .model import JSON, Run, StepRecord, StepStatus, WorkKind
+from .model import JSON, Attempt, Run, StepRecord, StepStatus, WorkKind
 from .protocol import Op
 
 
@@ -41,8 +41,25 @@ def fail_step(run: Run, op: Op, env: Env, name: str, message: str) -> Decision:
     return maybe_discover(run, env)
 
 
+MAX_HISTORY = 50
+"""Tries kept per step (and call failures per run): the most recent ones. A step has at
+most ``retries + 1`` (21) tries per work item, so this only bounds pathological runs."""
+HISTORY_STACK_CHARS = 4096
+"""Longest stack kept in an attempt of the history. The run body is rewritten on every
+save, so 20 retries of a deep stack would make every later save costly; the step's own
+``error`` keeps the last try's error whole, and a cut stack says how much was cut."""
+
+
 def save_memo(
-    run: Run, op: Op, memo: JSON, status: StepStatus, attempts: int, started_at: int, now: int
+    run: Run,
+    op: Op,
+    memo: JSON,
+    status: StepStatus,
+    attempts: int,
+    started_at: int,
+    now: int,
+    *,
+    attempt: Attempt | None = None,
 ) -> Run:
     if op.id in run.memos:
         return replace(run, planned=run.planned - {op.id})
@@ -65,6 +82,7 @@ def save_memo(
         ended_at=now,
         output=output,
         error=error,
+        attempt=attempt,
     )
 
 
@@ -109,8 +127,10 @@ def record(
     ended_at: int | None = None,
     output: JSON = None,
     error: JSON = None,
+    attempt: Attempt | None = None,
 ) -> Run:
-    """Upsert the timeline entry of a step, keeping fields that are not given."""
+    """Upsert the timeline entry of a step, keeping fields that are not given; ``attempt``
+    is added to the step's history."""
     old = run.step(step_id) or StepRecord(
         id=step_id, name=name or step_id, op=op or "StepRun", status=status
     )
@@ -125,8 +145,37 @@ def record(
             ended_at=ended_at,
             output=old.output if output is None else output,
             error=error,
+            history=_history(old.history, attempt),
         )
     )
+
+
+def _history(history: tuple[Attempt, ...], attempt: Attempt | None) -> tuple[Attempt, ...]:
+    """A step's history after ``attempt``. A first try that succeeds is not written: the
+    step record alone says all of it (``StepRecord.tries``), and the run body, rewritten
+    on every save, stays as small as before for the common case."""
+    if attempt is None:
+        return history
+    if not history and attempt.number == 1 and attempt.status is StepStatus.COMPLETED:
+        return history
+    return with_attempt(history, attempt)
+
+
+def with_attempt(history: tuple[Attempt, ...], attempt: Attempt) -> tuple[Attempt, ...]:
+    """``history`` plus ``attempt`` (its stack bounded), keeping the last ``MAX_HISTORY``."""
+    kept = replace(attempt, error=_bounded_stack(attempt.error))
+    return (*history, kept)[-MAX_HISTORY:]
+
+
+def _bounded_stack(error: JSON) -> JSON:
+    if not isinstance(error, Mapping):
+        return error
+    stack = error.get("stack")
+    if not isinstance(stack, str) or len(stack) <= HISTORY_STACK_CHARS:
+        return error
+    cut = len(stack) - HISTORY_STACK_CHARS
+    note = f"\n... {cut} more characters cut (the step's error keeps its last try whole)"
+    return {**error, "stack": stack[:HISTORY_STACK_CHARS] + note}
 
 
 def as_mapping(value: JSON) -> Mapping[str, JSON]:

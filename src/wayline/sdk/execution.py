@@ -14,6 +14,7 @@ import concurrent.futures
 import contextlib
 import inspect
 import logging
+import math
 import os
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -361,7 +362,7 @@ class StepCore:
                 exc_info=exc,
             )
             body = protocol.error_json(exc, code=protocol.CODE_RETRY_AFTER)
-            return CallResult(500, body, retry_after=iso_utc(exc.retry_at))
+            return CallResult(500, body, retry_after=retry_after_header(exc))
         if isinstance(exc, NonDeterminismError):
             self.logger.error("%s is non-deterministic: %s", where, exc)
             body = {**protocol.error_json(exc, code=protocol.CODE_STEP_UNEXPECTED), "stack": None}
@@ -398,6 +399,14 @@ def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coro)
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coro).result()
+
+
+def retry_after_header(exc: RetryAfterError) -> str:
+    """Delta seconds (rounded up) for a delay, so the server's clock measures it; an
+    absolute time as the official SDK sends it."""
+    if exc.delay is not None:
+        return str(math.ceil(exc.delay.total_seconds()))
+    return iso_utc(exc.retry_at)
 
 
 def iso_utc(value: datetime) -> str:

@@ -35,9 +35,12 @@ def sleep_until(step_id: str, until: datetime | str) -> Intent:
     return Intent(step_id, planner.SLEEP, name=iso_utc(until))
 
 
-def sleep(core: StepCore, step_id: str, duration: str | timedelta) -> Intent:
-    until = core.hooks.now() + timedelta(milliseconds=duration_ms(duration, "sleep duration"))
-    return sleep_until(step_id, until)
+def sleep(step_id: str, duration: str | timedelta) -> Intent:
+    """A relative sleep, as the TypeScript SDK sends it: the server adds the duration to
+    its own clock, so app<->server clock skew and test-clock moves do not shift the wake-up
+    (an absolute ``app_now + duration`` did both; issue 12, item 7)."""
+    text = format_duration(duration_ms(duration, "sleep duration"))
+    return Intent(step_id, planner.SLEEP, name=text, opts={"duration": text})
 
 
 def wait_for_event(
@@ -51,6 +54,15 @@ def wait_for_event(
     return Intent(
         step_id, planner.WAIT_FOR_EVENT, name=event, opts={"if": if_, "timeout": timeout_text}
     )
+
+
+def wait_for_signal(step_id: str, signal: str, timeout: str | timedelta) -> Intent:
+    if not signal:
+        raise ValueError("wait_for_signal needs a non-empty signal name")
+    timeout_text = format_duration(duration_ms(timeout, "wait_for_signal timeout"))
+    # The JS SDK's wire shape (the Python SDK has no signals): the name is the signal.
+    opts = {"signal": signal, "timeout": timeout_text}
+    return Intent(step_id, planner.WAIT_FOR_SIGNAL, name=signal, opts=opts)
 
 
 def invoke(

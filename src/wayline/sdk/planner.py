@@ -38,6 +38,7 @@ STEP_FAILED = "StepFailed"
 SLEEP = "Sleep"
 WAIT_FOR_EVENT = "WaitForEvent"
 INVOKE = "InvokeFunction"
+WAIT_FOR_SIGNAL = "WaitForSignal"
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,7 +81,7 @@ class Steps:
 
             await ctx.step.sleep("wait-a-day", "1d")
         """
-        self._core.plan_deferred(intents.sleep(self._core, step_id, duration))
+        self._core.plan_deferred(intents.sleep(step_id, duration))
 
     async def sleep_until(self, step_id: str, until: datetime | str) -> None:
         """Pause the run until ``until`` (an aware datetime; naive means UTC).
@@ -140,6 +140,24 @@ class Steps:
             intents.wait_for_event(step_id, event, timeout, if_, match)
         )
         return intents.waited_event(self._core, decided, model)
+
+    async def wait_for_signal(
+        self, step_id: str, *, signal: str, timeout: str | timedelta
+    ) -> dict[str, Any] | None:
+        """Wait until ``POST /v1/signals`` sends ``signal``; None if ``timeout`` passes first.
+
+        Returns ``{"signal": name, "data": payload}``. One run may wait on a signal at a
+        time: a second waiter's step fails (``StepError`` named ``SignalConflictError``),
+        so put something unique in the name, e.g. ``f"approve-{order_id}"``.
+
+        Example::
+
+            got = await ctx.step.wait_for_signal("approval", signal=f"approve-{order}",
+                                                 timeout="3d")
+        """
+        decided = self._core.plan_deferred(intents.wait_for_signal(step_id, signal, timeout))
+        result: dict[str, Any] | None = self._core.replay(decided, None)
+        return result
 
     async def send_event(
         self, step_id: str, events: Event[Any] | Sequence[Event[Any]]
@@ -261,7 +279,7 @@ class SyncSteps:
 
     def sleep(self, step_id: str, duration: str | timedelta) -> None:
         """Pause the run for ``duration``. Example: ``ctx.step.sleep("wait", "1d")``."""
-        self._core.plan_deferred(intents.sleep(self._core, step_id, duration))
+        self._core.plan_deferred(intents.sleep(step_id, duration))
 
     def sleep_until(self, step_id: str, until: datetime | str) -> None:
         """Pause the run until ``until``. Example: ``ctx.step.sleep_until("go", deadline)``."""
@@ -311,6 +329,19 @@ class SyncSteps:
             intents.wait_for_event(step_id, event, timeout, if_, match)
         )
         return intents.waited_event(self._core, decided, model)
+
+    def wait_for_signal(
+        self, step_id: str, *, signal: str, timeout: str | timedelta
+    ) -> dict[str, Any] | None:
+        """Wait for a signal; None on timeout. See ``Steps.wait_for_signal``.
+
+        Example::
+
+            got = ctx.step.wait_for_signal("approval", signal=f"approve-{order}", timeout="3d")
+        """
+        decided = self._core.plan_deferred(intents.wait_for_signal(step_id, signal, timeout))
+        result: dict[str, Any] | None = self._core.replay(decided, None)
+        return result
 
     def send_event(self, step_id: str, events: Event[Any] | Sequence[Event[Any]]) -> list[str]:
         """Send events once (memoized). Example: ``ctx.step.send_event("notify", ev)``."""

@@ -17,12 +17,14 @@ from typing import Any
 from wayline.engine.model import (
     JSON,
     App,
+    Attempt,
     Event,
     FunctionDef,
     InvokeParent,
     Outbox,
     Run,
     RunStatus,
+    SeededStep,
     StepRecord,
     StepStatus,
     Trigger,
@@ -61,6 +63,7 @@ def event_to_dict(event: Event) -> Body:
         "ts": event.ts,
         "v": event.v,
         "received_at": event.received_at,
+        "replay_of": event.replay_of,
     }
 
 
@@ -74,6 +77,7 @@ def event_from_dict(d: Doc) -> Event:
         ts=d["ts"],
         v=d.get("v"),
         received_at=d.get("received_at", 0),
+        replay_of=d.get("replay_of"),
     )
 
 
@@ -189,8 +193,35 @@ def wait_from_dict(d: Doc) -> Wait:
 # -- runs --------------------------------------------------------------------------------
 
 
+def _attempt_to_dict(attempt: Attempt) -> Body:
+    body: Body = {
+        "number": attempt.number,
+        "started_at": attempt.started_at,
+        "ended_at": attempt.ended_at,
+        "status": attempt.status.value,
+    }
+    # Left out when unset: a run body is rewritten on every save, so bytes here are paid
+    # again and again (the decoder reads them with defaults).
+    if attempt.error is not None:
+        body["error"] = attempt.error
+    if attempt.retry_at is not None:
+        body["retry_at"] = attempt.retry_at
+    return body
+
+
+def _attempt_from_dict(d: Doc) -> Attempt:
+    return Attempt(
+        number=d["number"],
+        started_at=d["started_at"],
+        ended_at=d["ended_at"],
+        status=StepStatus(d["status"]),
+        error=d.get("error"),
+        retry_at=d.get("retry_at"),
+    )
+
+
 def _step_to_dict(step: StepRecord) -> Body:
-    return {
+    body: Body = {
         "id": step.id,
         "name": step.name,
         "op": step.op,
@@ -200,7 +231,11 @@ def _step_to_dict(step: StepRecord) -> Body:
         "ended_at": step.ended_at,
         "output": step.output,
         "error": step.error,
+        "seeded": step.seeded,
     }
+    if step.history:  # most steps succeed at once: no key at all, on every save
+        body["history"] = [_attempt_to_dict(a) for a in step.history]
+    return body
 
 
 def _step_from_dict(d: Doc) -> StepRecord:
@@ -214,7 +249,17 @@ def _step_from_dict(d: Doc) -> StepRecord:
         ended_at=d.get("ended_at"),
         output=d.get("output"),
         error=d.get("error"),
+        history=tuple(_attempt_from_dict(a) for a in d.get("history", ())),
+        seeded=d.get("seeded", False),
     )
+
+
+def _seed_to_dict(seed: SeededStep) -> Body:
+    return {"name": seed.name, "op": seed.op, "memo": seed.memo}
+
+
+def _seed_from_dict(d: Doc) -> SeededStep:
+    return SeededStep(name=d["name"], op=d["op"], memo=d.get("memo"))
 
 
 def _parent_to_dict(parent: InvokeParent | None) -> Body | None:
@@ -231,7 +276,7 @@ def _parent_from_dict(d: Doc | None) -> InvokeParent | None:
 
 def run_to_dict(run: Run) -> Body:
     """Encode a run, memos included (a store may split ``"memos"`` off and keep it apart)."""
-    return {
+    body: Body = {
         "id": run.id,
         "function_id": run.function_id,
         "app_id": run.app_id,
@@ -259,7 +304,13 @@ def run_to_dict(run: Run) -> Body:
         "parent": _parent_to_dict(run.parent),
         "cancel_reason": run.cancel_reason,
         "outbox": _outbox_to_dict(run.outbox),
+        "rerun_of": run.rerun_of,
+        "reruns": list(run.reruns),
+        "seeds": {k: _seed_to_dict(v) for k, v in run.seeds.items()},
     }
+    if run.call_failures:
+        body["call_failures"] = [_attempt_to_dict(a) for a in run.call_failures]
+    return body
 
 
 def run_from_dict(d: Doc) -> Run:
@@ -291,6 +342,10 @@ def run_from_dict(d: Doc) -> Run:
         parent=_parent_from_dict(d.get("parent")),
         cancel_reason=d.get("cancel_reason"),
         outbox=_outbox_from_dict(d.get("outbox")),
+        call_failures=tuple(_attempt_from_dict(a) for a in d.get("call_failures", ())),
+        rerun_of=d.get("rerun_of"),
+        reruns=tuple(d.get("reruns", ())),
+        seeds={k: _seed_from_dict(v) for k, v in d.get("seeds", {}).items()},
     )
 
 

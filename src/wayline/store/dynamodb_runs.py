@@ -11,8 +11,9 @@ transaction twice that; 1 read unit per 4 KB read strongly consistently):
   Without a new memo (a sleep, a retry) it is one conditional UpdateItem.
 - ``create_run``: one BatchWriteItem of the event links, then one conditional PutItem of
   the run (a transaction only if the run already has memos).
-- ``get_run``: one Query over the run's partition. ``list_*``: an index Query, then one
-  Query per run listed.
+- ``get_run``: one Query over the run's partition. ``list_*``/``search_runs``: index
+  Queries (one per shard), then one Query per run listed; the plan per filter is in
+  ``dynamodb_run_search``.
 
 Step outputs are not stored twice: the engine copies each output into the step's timeline
 record, and the store keeps those copies as references to the memo (``_strip_outputs``).
@@ -25,14 +26,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from itertools import islice
 from typing import Any
 
+from wayline.engine import search
 from wayline.engine.model import JSON, Run
+from wayline.engine.ports import RunPage, RunQuery
 from wayline.errors import StoreError
 
 from . import keys
 from .codec import run_from_dict, run_to_dict
+from .dynamodb_run_search import RunSearch, index_attributes, status_attributes
 from .dynamodb_schema import PK, SK, TTL_ATTRIBUTE, Retention
 from .dynamodb_table import (
     BODY,
@@ -67,6 +70,7 @@ class DynamoRunStore:
         self._t = table
         self._retention = retention
         self._known = _KnownMemos()
+        self._search = RunSearch(table, self._load_many)
 
     def create_run(self, run: Run) -> bool:
         # Links first: they are idempotent (same key, same content for a given run id),
@@ -142,31 +146,13 @@ class DynamoRunStore:
     ) -> list[Run]:
         if limit <= 0:
             return []
-        if event_id is not None:
-            run_ids = self._runs_of_event(event_id, function_id, limit)
-        elif function_id is not None:
-            found = self._t.query(
-                "#run_fn = :fn",
-                {":fn": s(keys.runs_by_function(function_id))},
-                index="runs_by_function",
-                forward=False,
-                page_size=limit,
-            )
-            run_ids = [text(item, "run_id") for item in islice(found, limit)]
-        else:
-            streams = [
-                self._t.query(
-                    "#run_shard = :p",
-                    {":p": s(keys.runs_by_time(shard))},
-                    index="runs_by_time",
-                    forward=False,
-                    page_size=limit,
-                )
-                for shard in range(keys.RUN_SHARDS)
-            ]
-            picked = merge_sorted(streams, "run_id", descending=True, limit=limit)
-            run_ids = [text(item, "run_id") for item in picked]
-        return self._load_many(run_ids)
+        query = RunQuery(function_id=function_id, event_id=event_id, limit=limit)
+        return self._search.search(query).runs
+
+    def search_runs(self, query: RunQuery) -> RunPage:
+        """See ``dynamodb_run_search``: the query plan and read units per filter."""
+        search.validate_query(query)
+        return self._search.search(query)
 
     def list_live_runs(self, *, limit: int = 10_000) -> list[Run]:
         streams = [
@@ -234,17 +220,6 @@ class DynamoRunStore:
         self._known.put(run.id, run.version, frozenset(run.memos))
         return run
 
-    def _runs_of_event(self, event_id: str, function_id: str | None, limit: int) -> list[str]:
-        values = {":pk": s(keys.runs_of_event(event_id))}
-        condition = None
-        if function_id is not None:
-            condition = "#link_fn = :fn"
-            values[":fn"] = s(function_id)
-        links = self._t.query(
-            "#pk = :pk", values, forward=False, filter_expression=condition, page_size=limit
-        )
-        return [text(item, "link_run") for item in islice(links, limit)]
-
     def _load_many(self, run_ids: list[str]) -> list[Run]:
         """Each run by its own Query, a few at a time; runs that are gone are skipped."""
         if len(run_ids) <= 1:
@@ -264,8 +239,8 @@ class DynamoRunStore:
             "ver": n(run.version),
             "memos": n(len(run.memos)),
             "run_id": s(run.id),
-            "run_fn": s(keys.runs_by_function(run.function_id)),
             "run_shard": s(keys.runs_by_time(shard)),
+            **index_attributes(run),
             **self._body(run),
         }
         if _needs_sweep(run):
@@ -285,14 +260,20 @@ class DynamoRunStore:
         removed = [dropped]
         if not _needs_sweep(run):
             removed.append("run_live")  # leaves the live-runs index: its one index write
-        expression = f"SET #ver = :ver, #memos = :memos, #{kept} = :body REMOVE " + ", ".join(
-            f"#{name}" for name in removed
+        # The status keys move the run between the search indexes' status partitions;
+        # rewritten with the same value (most saves) they cost the indexes nothing.
+        moved = status_attributes(run)
+        sets = ", ".join(f"#{name} = :{name}" for name in moved)
+        expression = (
+            f"SET #ver = :ver, #memos = :memos, #{kept} = :body, {sets} REMOVE "
+            + ", ".join(f"#{name}" for name in removed)
         )
         values = {
             ":ver": n(run.version),
             ":memos": n(memo_count),
             ":body": body[kept],
             ":expected": n(expected_version),
+            **{f":{name}": value for name, value in moved.items()},
         }
         expiry = self._expiry(run) if run.status.is_terminal else {}
         if expiry:  # the save that finishes the run starts its retention clock

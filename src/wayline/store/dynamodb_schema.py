@@ -81,8 +81,16 @@ class Index:
 INDEXES: tuple[Index, ...] = (
     Index("events_by_name", "ev_name", "ev_id", "INCLUDE", "list_events(name=...)", ("rcv",)),
     Index("events_by_time", "ev_shard", "ev_id", "INCLUDE", "list_events()", ("rcv",)),
-    Index("runs_by_function", "run_fn", "run_id", "KEYS_ONLY", "list_runs(function_id=...)"),
-    Index("runs_by_time", "run_shard", "run_id", "KEYS_ONLY", "list_runs()"),
+    Index("run_search_all", "run_shard", "run_ord", "KEYS_ONLY", "search_runs(), list_runs()"),
+    Index("run_search_fn", "run_fns", "run_ord", "KEYS_ONLY", "search_runs(function_id=...)"),
+    Index("run_search_status", "run_st", "run_ord", "KEYS_ONLY", "search_runs(statuses=...)"),
+    Index(
+        "run_search_fn_status",
+        "run_fst",
+        "run_ord",
+        "KEYS_ONLY",
+        "search_runs(function_id=..., statuses=...)",
+    ),
     Index("live_runs", "run_live", "run_id", "KEYS_ONLY", "list_live_runs()"),
     Index("functions_by_app", "fn_app", "fn_id", "ALL", "list_functions(app_id)"),
     Index("waits_by_event", "wait_event", "wait_order", "ALL", "waits_for(event_name)"),

@@ -7,8 +7,12 @@ definition itself is in ``dynamodb_schema``)::
     event         EVT#<internal_id>  EVT             ev_name=EVN#<name>, ev_shard=EVT#<n>, ev_id
     app           APPS               APP#<app_id>
     function      FNS                FN#<fn_id>      fn_app=APP#<app_id>, fn_id
-    run           RUN#<run_id>       RUN             run_fn=FN#<fn_id>, run_shard=RUN#<n>, run_id,
-                                                     run_live=LIVE#<n> (only while the run is live)
+    run           RUN#<run_id>       RUN             run_shard=RUN#<n>, run_id,
+                                                     run_live=LIVE#<n> (only while the run is live),
+                                                     run_ord=<created_at>#<run_id>,
+                                                     run_fns=FNS#<n>#<fn_id>,
+                                                     run_st=ST#<status>#<n>,
+                                                     run_fst=FST#<status>#<n>#<fn_id>
     memo          RUN#<run_id>       MEMO#<step_id>
     run of event  EVR#<event_id>     RUN#<run_id>
     idempotency   IDEM#<key>         IDEM
@@ -142,16 +146,44 @@ def runs_of_event(event_id: str) -> str:
     return _part("EVR", event_id)
 
 
-def runs_by_function(fn_id: str) -> str:
-    return _part("FN", fn_id)
-
-
 def runs_by_time(shard: int) -> str:
     return f"RUN#{shard}"
 
 
 def live_runs(shard: int) -> str:
     return f"LIVE#{shard}"
+
+
+def run_order(created_at: int, run_id: str) -> str:
+    """Sort key of the run search indexes: newest first is descending string order."""
+    return f"{padded_ms(created_at)}#{run_id}"
+
+
+def run_order_parts(sort_key: str) -> tuple[int, str]:
+    """``(created_at, run_id)`` of a ``run_order`` sort key."""
+    return int(sort_key[:_TIME_WIDTH]), sort_key[_TIME_WIDTH + 1 :]
+
+
+def run_order_floor(created_at: int) -> str:
+    """Sorts before every ``run_order`` of a run created at or after ``created_at``."""
+    return padded_ms(created_at)
+
+
+RUN_ORDER_CEILING = "~"
+"""Sorts after every ``run_order`` (``~`` is above every digit)."""
+
+
+def runs_of_function(fn_id: str, shard: int) -> str:
+    """Partition of the run search by function: sharded, so no function is one hot key."""
+    return _part(f"FNS#{shard}", fn_id)
+
+
+def runs_in_status(status: str, shard: int) -> str:
+    return f"ST#{status}#{shard}"
+
+
+def runs_of_function_in_status(fn_id: str, status: str, shard: int) -> str:
+    return _part(f"FST#{status}#{shard}", fn_id)
 
 
 # -- idempotency, queue, waits -----------------------------------------------------------

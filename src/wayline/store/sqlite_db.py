@@ -52,6 +52,10 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_by_function ON runs (function_id, id);
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, id);
+-- Run search (``search_runs``): newest first by created_at, filtered by function or status.
+CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created_at, id);
+CREATE INDEX IF NOT EXISTS runs_by_function_created ON runs (function_id, created_at, id);
+CREATE INDEX IF NOT EXISTS runs_by_status_created ON runs (status, created_at, id);
 CREATE TABLE IF NOT EXISTS run_events (
     event_id TEXT NOT NULL,
     run_id TEXT NOT NULL,

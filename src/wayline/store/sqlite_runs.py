@@ -13,7 +13,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
+from wayline.engine import search
 from wayline.engine.model import JSON, Run, RunStatus
+from wayline.engine.ports import RunPage, RunQuery
 
 from .codec import dumps, loads, run_from_dict, run_to_dict
 from .sqlite_db import Database
@@ -126,6 +128,45 @@ class SqliteRunStore:
             rows = conn.execute(sql, params).fetchall()
             memos = _memos(conn, [run_id for run_id, _ in rows])
         return [_decode(body, memos.get(run_id, {})) for run_id, body in rows]
+
+    def search_runs(self, query: RunQuery) -> RunPage:
+        """One indexed SELECT: ``runs_by_function_created``, ``runs_by_status_created`` or
+        ``runs_by_created`` serve the filter and the order; ``event_id`` joins
+        ``run_events``. One row more than the page says whether there is a next page."""
+        search.validate_query(query)
+        sql = "SELECT r.id, r.body FROM runs r"
+        where: list[str] = []
+        params: list[str | int] = []
+        if query.event_id is not None:
+            sql += " JOIN run_events e ON e.run_id = r.id"
+            where.append("e.event_id = ?")
+            params.append(query.event_id)
+        if query.function_id is not None:
+            where.append("r.function_id = ?")
+            params.append(query.function_id)
+        if query.statuses:
+            where.append(f"r.status IN ({','.join('?' for _ in query.statuses)})")
+            params.extend(status.value for status in query.statuses)
+        if query.since is not None:
+            where.append("r.created_at >= ?")
+            params.append(query.since)
+        if query.until is not None:
+            where.append("r.created_at < ?")
+            params.append(query.until)
+        if query.cursor is not None:
+            where.append("(r.created_at, r.id) < (?, ?)")
+            params.extend(search.parse_cursor(query.cursor))
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY r.created_at DESC, r.id DESC LIMIT ?"
+        params.append(query.limit + 1)
+        with self._db.autocommit() as conn:
+            rows = conn.execute(sql, params).fetchall()[: query.limit + 1]
+            more = len(rows) > query.limit
+            rows = rows[: query.limit]
+            memos = _memos(conn, [run_id for run_id, _ in rows])
+        runs = [_decode(body, memos.get(run_id, {})) for run_id, body in rows]
+        return RunPage(runs, search.run_cursor(runs[-1]) if more else None)
 
     def list_live_runs(self, *, limit: int = 10_000) -> list[Run]:
         live = [s.value for s in RunStatus if not s.is_terminal]

@@ -193,6 +193,37 @@ const sender = inngest.createFunction(
   },
 );
 
+// Issue 9: a function whose third step fails until POST /fix, for redrive; and a
+// signal wait resolved by POST /v1/signals.
+let fixed = false;
+
+const redrivable = inngest.createFunction(
+  { id: "redrivable", retries: 0, triggers: [{ event: "node/redrive" }] },
+  async ({ step, runId, attempt }) => {
+    const run = record(runId, "redrivable", attempt);
+    const one = await step.run("one", () => (stepBody(run, "one", attempt), 1));
+    const two = await step.run("two", () => (stepBody(run, "two", attempt), 2));
+    const three = await step.run("three", () => {
+      stepBody(run, "three", attempt);
+      if (!fixed) throw new NonRetriableError("three is broken until POST /fix");
+      return 3;
+    });
+    return { sum: one + two + three };
+  },
+);
+
+const signaled = inngest.createFunction(
+  { id: "signaled", retries: 0, triggers: [{ event: "node/signal" }] },
+  async ({ event, step, runId, attempt }) => {
+    record(runId, "signaled", attempt);
+    const got = await step.waitForSignal("approval", {
+      signal: `approve-${event.data.id}`,
+      timeout: "1m",
+    });
+    return { got };
+  },
+);
+
 const handler = serve({
   client: inngest,
   functions: [
@@ -206,6 +237,8 @@ const handler = serve({
     doomed,
     noSteps,
     sender,
+    redrivable,
+    signaled,
   ],
 });
 
@@ -217,6 +250,11 @@ const server = http.createServer((req, res) => {
   if (req.method === "GET" && path === "/log") {
     res.writeHead(200, { "content-type": "application/json" });
     return res.end(JSON.stringify({ runs }));
+  }
+  if (req.method === "POST" && path === "/fix") {
+    fixed = true;
+    res.writeHead(200, { "content-type": "application/json" });
+    return res.end(JSON.stringify({ fixed }));
   }
   if (req.method === "GET" && path === "/ready") {
     res.writeHead(200, { "content-type": "application/json" });

@@ -347,3 +347,17 @@ def test_group_parallel_needs_callables_not_awaited_steps() -> None:
     assert result.status == "failed" and result.error is not None
     assert "group.parallel takes callables" in result.error["message"]
     assert "coroutine" in result.error["message"]
+
+
+@client.function(id="approval", trigger=wayline.TriggerEvent(event="order/placed"))
+async def approval(ctx: wayline.Context) -> Any:
+    return await ctx.step.wait_for_signal("approve", signal="approve-1", timeout="2h")
+
+
+def test_wait_for_signal_gets_the_signal_or_times_out_in_virtual_time() -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    got = wayline.testing.run(approval, signals={"approve": {"by": "ann"}}, now=start)
+    assert got.output == {"signal": "approve-1", "data": {"by": "ann"}}
+    timed_out = wayline.testing.run(approval, now=start)
+    assert timed_out.status == "completed" and timed_out.output is None
+    assert timed_out.elapsed == timedelta(hours=2)

@@ -14,7 +14,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -26,6 +26,7 @@ import pytest
 
 import wayline
 import wayline.fastapi
+from wayline.sdk.execution import retry_after_header
 
 
 def h(step_id: str) -> str:
@@ -226,7 +227,10 @@ def normalize(value: Any) -> Any:
     if isinstance(value, dict):
         out = {k: normalize(v) for k, v in value.items()}
         if out.get("op") == "Sleep":
-            out["name"] = "<wake-up time>"
+            # A deliberate difference: the official SDK sends the wake-up time on its own
+            # clock; Wayline sends the duration (name and opts.duration), as the JS SDK does.
+            out["name"] = "<sleep target>"
+            out.pop("opts", None)
         if isinstance(out.get("stack"), str):
             out["stack"] = "<stack>"
         if out.get("code") == "step_unexpected":
@@ -283,10 +287,25 @@ def test_same_response_as_the_official_sdk(
     assert ours.headers["x-inngest-sdk"].startswith("wayline-py:v")
 
 
-def test_retry_after_is_an_iso_utc_time() -> None:
+def test_retry_after_a_delay_is_sent_as_delta_seconds() -> None:
+    """The official SDK sends ``now + delay`` on the app's clock; a delay is sent as one,
+    so the server's clock measures it (issue 12, item 7)."""
     ours = asyncio.run(_post(build_wayline(), CASES["retry after"]))
-    assert len(ours.headers["retry-after"]) == len("2026-01-01T00:00:00.000Z")
-    assert ours.headers["retry-after"].endswith("Z")
+    assert ours.headers["retry-after"] == "30"
+
+
+def test_retry_after_an_absolute_time_is_an_iso_utc_time() -> None:
+    at = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert retry_after_header(wayline.RetryAfterError("later", at)) == "2030-01-02T03:04:05.000Z"
+
+
+def test_a_sleep_is_sent_as_a_duration() -> None:
+    """The Sleep opcode carries no time read from the app's clock (issue 12, item 7)."""
+    ours = asyncio.run(_post(build_wayline(), CASES["sleep"]))
+    (op,) = ours.json()
+    assert op["op"] == "Sleep"
+    assert op["opts"] == {"duration": "1s"}
+    assert op["name"] == "1s"
 
 
 def test_unserializable_output_is_non_retriable_here() -> None:
