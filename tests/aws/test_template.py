@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,18 @@ def test_the_four_functions_share_one_dependency_layer(translated: Mapping[str, 
         assert resources[function]["Properties"]["Layers"] == [{"Ref": layers[0]}]
     source = load_template()["Resources"]["DependenciesLayer"]
     assert source["Metadata"]["BuildMethod"] == "makefile"
+
+
+def test_the_layer_installs_every_runtime_dependency_of_wayline() -> None:
+    """infra/lambda-requirements.txt = pyproject's dependencies (but uvicorn, which only
+    `wayline dev` uses) + the [aws] extra: a dependency added to one and not the other
+    would be an ImportError in Lambda only."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {r for r in project["dependencies"] if not r.startswith("uvicorn")}
+    wanted |= set(project["optional-dependencies"]["aws"])
+    lines = (ROOT / "infra" / "lambda-requirements.txt").read_text().splitlines()
+    listed = {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+    assert listed == wanted
 
 
 # ---------------------------------------------------------------------- table, bucket, queues
