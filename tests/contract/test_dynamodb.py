@@ -292,6 +292,17 @@ def test_memos_are_the_only_items_with_the_attribute_iam_denies_the_api(aws: Aws
     assert [i for i in items if MEMO_INDEX in i] == memos
 
 
+def test_one_event_name_is_spread_over_the_index_shards(aws: Aws) -> None:
+    """At 1,000 events/s of one name, one GSI partition would be at its write limit."""
+    events = aws.store().events
+    ids = [f"01HEVT00000000000000000{i:03d}" for i in range(24)]
+    events.put_events([make_event(i, name="shop/paid") for i in ids])
+    partitions = {aws.raw(keys.event(i))["ev_name"]["S"] for i in ids}
+    assert partitions == {keys.events_by_name("shop/paid", n) for n in range(keys.EVENT_SHARDS)}
+    listed = events.list_events(name="shop/paid", limit=10)
+    assert [e.internal_id for e in listed] == sorted(ids, reverse=True)[:10]
+
+
 def test_without_a_retention_nothing_expires(aws: Aws) -> None:
     runs = aws.store().runs
     run = make_run(status=RunStatus.COMPLETED, memos={"s1": {"data": 1}})
