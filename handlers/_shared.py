@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from wayline.aws.observability import RunMetrics
+from wayline.aws.observability import Recorder, RunMetrics
 from wayline.aws.runtime import Deps, Runtime, build_runtime
 
 __all__ = ["LambdaHandler", "Runtime", "count", "logger", "metrics", "runtime_from_env", "tracer"]
@@ -32,7 +32,9 @@ _runtime: list[Runtime] = []
 def runtime_from_env() -> Runtime:
     """The container's runtime, built from the environment on first use (cold start)."""
     if not _runtime:
-        _runtime.append(build_runtime(Deps(observer=RunMetrics(tracer))))
+        # Powertools' provider is aws_xray_sdk's recorder (typed as its base class)
+        recorder = None if tracer.disabled else cast(Recorder, tracer.provider)
+        _runtime.append(build_runtime(Deps(observer=RunMetrics(tracer, recorder))))
     return _runtime[0]
 
 

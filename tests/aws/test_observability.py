@@ -9,6 +9,9 @@ from typing import Any
 
 import fastapi
 import pytest
+from aws_xray_sdk import global_sdk_config  # type: ignore[import-untyped]
+from aws_xray_sdk.core.context import Context  # type: ignore[import-untyped]
+from aws_xray_sdk.core.recorder import AWSXRayRecorder  # type: ignore[import-untyped]
 
 import wayline
 import wayline.fastapi
@@ -16,7 +19,7 @@ from compat.harness import UvicornAppServer
 from wayline import signing
 from wayline.aws.eventbridge import EventBus
 from wayline.aws.observability import RUN_METRICS, RunMetrics
-from wayline.engine.model import RunStatus
+from wayline.engine.model import Run, RunStatus
 
 from .conftest import Stack, VirtualClock
 from .driver import SIGNING_KEY, Driver, make_runtime
@@ -137,3 +140,60 @@ def test_the_observer_annotates_the_trace_with_the_run_and_never_raises(
             raise RuntimeError("X-Ray daemon unreachable")
 
     RunMetrics(Broken())(None, run)  # logged, not raised: the transition is already saved
+
+
+class Collected:
+    """An X-Ray emitter that keeps what the real SDK would send to the daemon."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def send_entity(self, entity: Any) -> None:
+        self.sent.append(json.loads(entity.serialize()))
+
+    def set_daemon_address(self, address: str | None) -> None:
+        pass
+
+
+def trace_steps(run: Run) -> Collected:
+    """The X-Ray segment one invocation would send after observing ``run``."""
+    emitter = Collected()
+    recorder = AWSXRayRecorder()
+    recorder.configure(emitter=emitter, sampling=False, context=Context(), plugins=())
+    recorder.begin_segment("wayline-dispatch")  # what Lambda's invocation segment is
+    RunMetrics(recorder=recorder)(None, run)
+    recorder.end_segment()
+    return emitter
+
+
+def test_each_step_of_a_run_is_an_x_ray_subsegment_with_the_run_id(
+    stack: Stack, clock: VirtualClock, app_url: str
+) -> None:
+    driver = Driver(stack, clock, lambda: make_runtime(stack, clock))
+    assert driver.api("PUT", "/v1/apps/sync", {"url": app_url}, BEARER)[0] == 200
+    EventBus(bus_name=stack.bus, client=stack.events).publish([{"name": "t/obs"}])
+    driver.settle()
+    clock.advance(5 * MIN)
+    driver.settle()
+    (run,) = driver.runtime.store.runs.list_runs(function_id="obs-flow")
+
+    # Powertools switches the X-Ray SDK off outside Lambda; on for this test only.
+    enabled = global_sdk_config.sdk_enabled()
+    global_sdk_config.set_sdk_enabled(True)
+    try:
+        emitter = trace_steps(run)
+    finally:
+        global_sdk_config.set_sdk_enabled(enabled)
+
+    (segment,) = emitter.sent
+    steps = segment["subsegments"]
+    assert [s["name"] for s in steps] == ["step a", "step b"]
+    for sub, record in zip(steps, run.steps, strict=True):
+        assert sub["annotations"] == {
+            "run_id": run.id,
+            "function_id": "obs-flow",
+            "step_id": record.id,
+        }
+        assert sub["start_time"] == record.started_at / 1000
+        assert record.ended_at is not None and sub["end_time"] == record.ended_at / 1000
+    assert steps[1]["metadata"]["default"] == {"status": "Completed", "attempts": 2}

@@ -24,7 +24,9 @@ Each EMF line also carries ``run_id`` as a plain property (not a dimension: one 
 per run would cost per run), so the Logs Insights query "all lines of run X" finds the
 metrics of a run with its log lines. The observer also annotates the current X-Ray
 (sub)segment with ``run_id`` and ``function_id``, so X-Ray's trace search
-(``annotation.run_id = "..."``) lists every invocation that touched a run.
+(``annotation.run_id = "..."``) lists every invocation that touched a run, and, given the
+X-Ray recorder, adds one subsegment per step that ended (``step <name>``, from the step's
+start to its end, annotated with ``run_id``, ``function_id`` and ``step_id``).
 
 An observer must never fail a transition that is already saved: errors are logged.
 """
@@ -33,13 +35,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from wayline.engine.model import Run, RunStatus, StepRecord, StepStatus
 
-__all__ = ["RUN_METRICS", "Annotator", "RunMetrics"]
+__all__ = ["RUN_METRICS", "Annotator", "Recorder", "RunMetrics"]
 
 log = logging.getLogger("wayline.aws")
 
@@ -60,9 +62,19 @@ class Annotator(Protocol):
     def put_annotation(self, key: str, value: str) -> object: ...
 
 
+class Recorder(Protocol):
+    """What ``RunMetrics`` needs of an X-Ray recorder (``aws_xray_sdk``'s has it)."""
+
+    def begin_subsegment(self, name: str) -> Any: ...
+
+    def end_subsegment(self, end_time: float | None = None) -> Any: ...
+
+
 class RunMetrics:
-    def __init__(self, tracer: Annotator | None = None) -> None:
+    def __init__(self, tracer: Annotator | None = None, recorder: Recorder | None = None) -> None:
+        """``recorder``: the X-Ray recorder to add step subsegments to (None: no tracing)."""
         self._tracer = tracer
+        self._recorder = recorder
 
     def __call__(self, before: Run | None, after: Run) -> None:
         try:
@@ -81,11 +93,26 @@ class RunMetrics:
             old = earlier.get(step.id)
             if step.ended_at is not None and (old is None or old.ended_at is None):
                 emit("StepDuration", MetricUnit.Milliseconds, step.ended_at - step.started_at)
+                self._trace_step(after, step)
             if _retried(old, step):
                 emit("StepRetries", MetricUnit.Count, 1)
         if self._tracer is not None:
             self._tracer.put_annotation("run_id", after.id)
             self._tracer.put_annotation("function_id", after.function_id)
+
+    def _trace_step(self, run: Run, step: StepRecord) -> None:
+        if self._recorder is None or step.ended_at is None:
+            return
+        subsegment = self._recorder.begin_subsegment(f"step {step.name}"[:200])
+        if subsegment is None:  # no segment to attach to (not inside an invocation)
+            return
+        subsegment.start_time = step.started_at / 1000
+        subsegment.put_annotation("run_id", run.id)
+        subsegment.put_annotation("function_id", run.function_id)
+        subsegment.put_annotation("step_id", step.id)
+        subsegment.put_metadata("status", step.status.value)
+        subsegment.put_metadata("attempts", step.attempts)
+        self._recorder.end_subsegment(end_time=step.ended_at / 1000)
 
     @staticmethod
     def _emitter(run: Run) -> Callable[[str, MetricUnit, float], None]:
