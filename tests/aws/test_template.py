@@ -194,6 +194,11 @@ def test_every_queue_has_a_dead_letter_queue_and_every_dlq_an_alarm() -> None:
     }
 
 
+def test_dashboard_is_infra_dashboard_json() -> None:
+    body = load_template()["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    assert json.loads(body) == json.loads(DASHBOARD.read_text())
+
+
 def test_every_function_has_reserved_concurrency_and_a_throttle_alarm() -> None:
     template = load_template()
     resources = template["Resources"]
@@ -249,11 +254,6 @@ def test_the_dashboard_charts_every_run_metric() -> None:
     ]
     for name in RUN_METRICS:
         assert any(f'MetricName="{name}"' in e for e in expressions), name
-
-
-def test_dashboard_is_infra_dashboard_json() -> None:
-    body = load_template()["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
-    assert json.loads(body) == json.loads(DASHBOARD.read_text())
 
 
 def test_keys_are_noecho_parameter_names_and_never_outputs() -> None:
