@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
@@ -15,7 +15,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from wayline.aws.backoff import visibility_backoff_s
-from wayline.aws.runtime import Runtime, build_runtime
+from wayline.aws.observability import Recorder, RunMetrics
+from wayline.aws.runtime import Deps, Runtime, build_runtime
 from wayline.aws.sqs import return_later
 
 __all__ = [
@@ -51,7 +52,9 @@ _runtime: list[Runtime] = []
 def runtime_from_env() -> Runtime:
     """The container's runtime, built from the environment on first use (cold start)."""
     if not _runtime:
-        _runtime.append(build_runtime())
+        # Powertools' provider is aws_xray_sdk's recorder (typed as its base class)
+        recorder = None if tracer.disabled else cast(Recorder, tracer.provider)
+        _runtime.append(build_runtime(Deps(observer=RunMetrics(tracer, recorder))))
     return _runtime[0]
 
 

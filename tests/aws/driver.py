@@ -7,11 +7,17 @@ mappings, Function URLs, and EventBridge Scheduler's firing.
 * ``fire_due_schedules``: deliver every one-time schedule whose ``at()`` time has come on
   the virtual clock to its SQS target, then delete it (``ActionAfterCompletion=DELETE``).
 * ``api``: a Function URL request (payload format 2.0) to the api handler.
+
+Each function gets its own runtime (own clients, own caches), as each Lambda function has
+its own containers: a sync through the api function must reach a warm ingest container
+through the store, never through shared memory. ``runtimes[name]`` is the one warm
+container of that function; replacing it is a cold start.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import re
@@ -19,7 +25,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from handlers import api as api_handler
 from handlers import dispatch as dispatch_handler
@@ -67,18 +73,17 @@ def make_runtime(
         "WAYLINE_EVENT_KEY_PARAMETER": "/wayline/event-key",
         "WAYLINE_ALLOW_PRIVATE_APP_URLS": "true",
         "WAYLINE_CALL_TIMEOUT_S": "10",
+        "WAYLINE_RETENTION_DAYS": "90",  # template.yaml: PayloadRetentionDays
         **env,
     }
-    return build_runtime(
-        Deps(
-            getenv=values.get,
-            clock=clock,
-            entropy=OsEntropy(),
-            read_secret=secrets.__getitem__,
-            clients=clients or Clients(region_name=REGION),
-            **({"sleep": sleep} if sleep else {}),
-        )
+    deps = Deps(
+        getenv=values.get,
+        clock=clock,
+        entropy=OsEntropy(),
+        read_secret=secrets.__getitem__,
+        clients=clients or Clients(region_name=REGION),
     )
+    return build_runtime(dataclasses.replace(deps, sleep=sleep) if sleep else deps)
 
 
 def sqs_event(messages: Sequence[Mapping[str, Any]], queue_arn: str) -> dict[str, Any]:
@@ -108,15 +113,30 @@ def sqs_event(messages: Sequence[Mapping[str, Any]], queue_arn: str) -> dict[str
     }
 
 
+FUNCTIONS = ("ingest", "dispatch", "timers", "api")
+
+
 class Driver:
-    def __init__(self, stack: Stack, clock: VirtualClock, runtime: Runtime) -> None:
+    def __init__(
+        self, stack: Stack, clock: VirtualClock, runtime: Callable[[], Runtime] | Runtime
+    ) -> None:
+        """``runtime``: how a container builds its runtime (called once per function); a
+        ``Runtime`` itself is shared by all four, for subclasses that bind their own."""
         self.stack = stack
         self.clock = clock
-        self.runtime = runtime
-        self.ingest: Handler = ingest_handler.make_handler(lambda: runtime)
-        self.dispatch: Handler = dispatch_handler.make_handler(lambda: runtime)
-        self.timers: Handler = timers_handler.make_handler(lambda: runtime)
-        self.api_handler: Handler = api_handler.make_handler(lambda: runtime)
+        shared = runtime if isinstance(runtime, Runtime) else None
+
+        def new_runtime() -> Runtime:
+            return shared if shared is not None else cast(Callable[[], Runtime], runtime)()
+
+        self.new_runtime: Callable[[], Runtime] = new_runtime
+        self.runtimes: dict[str, Runtime] = {name: new_runtime() for name in FUNCTIONS}
+        self.runtime = self.runtimes["dispatch"]
+        """The dispatch container's runtime (tests read state and patch calls through it)."""
+        self.ingest: Handler = ingest_handler.make_handler(lambda: self.runtimes["ingest"])
+        self.dispatch: Handler = dispatch_handler.make_handler(lambda: self.runtimes["dispatch"])
+        self.timers: Handler = timers_handler.make_handler(lambda: self.runtimes["timers"])
+        self.api_handler: Handler = api_handler.make_handler(lambda: self.runtimes["api"])
         self.ingest_arn = stack.sqs.get_queue_attributes(
             QueueUrl=stack.ingest_queue_url, AttributeNames=["QueueArn"]
         )["Attributes"]["QueueArn"]
@@ -130,6 +150,12 @@ class Driver:
         self.crash_before_delete = False
         """The next invocation's result is lost: its container dies before the mapping
         deletes the messages it handled."""
+
+    def cold_start(self, name: str) -> None:
+        """The function's warm container is replaced by a new one."""
+        self.runtimes[name] = self.new_runtime()
+        if name == "dispatch":
+            self.runtime = self.runtimes["dispatch"]
 
     # -- Lambda: SQS event source mappings ---------------------------------------------
 

@@ -25,7 +25,7 @@ SEED = "1795341600000,AQIDBAUGBwgJCg=="
 
 @pytest.fixture
 def driver(stack: Stack, clock: VirtualClock) -> Driver:
-    return Driver(stack, clock, make_runtime(stack, clock))
+    return Driver(stack, clock, lambda: make_runtime(stack, clock))
 
 
 def test_event_api_checks_the_key_and_validates_like_the_dev_server(driver: Driver) -> None:
@@ -92,7 +92,7 @@ def test_sync_needs_the_signing_key(driver: Driver) -> None:
 
 def test_private_app_urls_are_refused_unless_allowed(stack: Stack, clock: VirtualClock) -> None:
     strict = Driver(
-        stack, clock, make_runtime(stack, clock, WAYLINE_ALLOW_PRIVATE_APP_URLS="false")
+        stack, clock, lambda: make_runtime(stack, clock, WAYLINE_ALLOW_PRIVATE_APP_URLS="false")
     )
     status, body = strict.api("PUT", "/v1/apps/sync", {"url": "http://10.0.0.8/api"}, BEARER)
     assert status == 400 and "private" in body["error"]

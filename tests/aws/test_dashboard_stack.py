@@ -116,7 +116,7 @@ def test_a_stack_without_the_outputs_is_refused_by_name(
 
 
 def test_the_public_aws_api_serves_no_dashboard(stack: Stack, clock: VirtualClock) -> None:
-    driver = Driver(stack, clock, make_runtime(stack, clock))
+    driver = Driver(stack, clock, lambda: make_runtime(stack, clock))
     for path in ("/", "/runs", "/events", "/apps", "/static/app.js"):
         assert driver.api("GET", path)[0] == 404, path
 

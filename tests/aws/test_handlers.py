@@ -32,7 +32,7 @@ BEARER = {"authorization": f"Bearer {signing.hash_signing_key(SIGNING_KEY)}"}
 
 @pytest.fixture
 def driver(stack: Stack, clock: VirtualClock) -> Driver:
-    return Driver(stack, clock, make_runtime(stack, clock))
+    return Driver(stack, clock, lambda: make_runtime(stack, clock))
 
 
 def register(driver: Driver, *functions: dict[str, Any]) -> None:
@@ -66,7 +66,7 @@ def function(fn_id: str, *triggers: dict[str, str]) -> dict[str, Any]:
 def test_ingest_reports_only_the_failed_record(
     driver: Driver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    service = driver.runtime.service
+    service = driver.runtimes["ingest"].service
     real = service.send_events
 
     def flaky(inputs: Any, **kw: Any) -> list[str]:
@@ -231,7 +231,7 @@ def lambda_env(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def test_the_deployed_handler_builds_its_runtime_from_env_and_ssm(
     lambda_env: None, stack: Stack, clock: VirtualClock
 ) -> None:
-    driver = Driver(stack, clock, make_runtime(stack, clock))
+    driver = Driver(stack, clock, lambda: make_runtime(stack, clock))
     driver.api_handler = api_handler.handler  # the module-level one Lambda calls
     status, body = driver.api("POST", f"/e/{EVENT_KEY}", {"name": "shop/x"})
     assert status == 200 and len(body["ids"]) == 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from samtranslator.parser.parser import Parser  # type: ignore[import-untyped]
 from samtranslator.translator.translator import Translator  # type: ignore[import-untyped]
 from samtranslator.yaml_helper import yaml_parse  # type: ignore[import-untyped]
 
+from wayline.aws.observability import RUN_METRICS
+from wayline.store.dynamodb_runs import MEMO_INDEX
 from wayline.store.dynamodb_schema import cloudformation_properties
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,6 +91,8 @@ def translated() -> dict[str, Any]:
     ``sam package``) and a fixed managed-policy map instead of an IAM lookup."""
     template = load_template()
     template["Globals"]["Function"]["CodeUri"] = "s3://wayline-artifacts/code.zip"
+    layer = template["Resources"]["DependenciesLayer"]["Properties"]
+    layer["ContentUri"] = "s3://wayline-artifacts/layer.zip"
     mp = pytest.MonkeyPatch()
     mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
     try:
@@ -114,6 +119,29 @@ def test_sam_translation_succeeds_offline(translated: Mapping[str, Any]) -> None
     ]
     assert sorted(functions) == sorted(FUNCTION_SERVICES)
     assert any(r["Type"] == "AWS::Lambda::Url" for r in translated["Resources"].values())
+
+
+def test_the_four_functions_share_one_dependency_layer(translated: Mapping[str, Any]) -> None:
+    """The dependencies are built and uploaded once (infra/lambda.mk), not per function."""
+    resources = translated["Resources"]
+    layers = [k for k, r in resources.items() if r["Type"] == "AWS::Lambda::LayerVersion"]
+    assert len(layers) == 1
+    for function in FUNCTION_SERVICES:
+        assert resources[function]["Properties"]["Layers"] == [{"Ref": layers[0]}]
+    source = load_template()["Resources"]["DependenciesLayer"]
+    assert source["Metadata"]["BuildMethod"] == "makefile"
+
+
+def test_the_layer_installs_every_runtime_dependency_of_wayline() -> None:
+    """infra/lambda-requirements.txt = pyproject's dependencies (but uvicorn, which only
+    `wayline dev` uses) + the [aws] extra: a dependency added to one and not the other
+    would be an ImportError in Lambda only."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {r for r in project["dependencies"] if not r.startswith("uvicorn")}
+    wanted |= set(project["optional-dependencies"]["aws"])
+    lines = (ROOT / "infra" / "lambda-requirements.txt").read_text().splitlines()
+    listed = {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+    assert listed == wanted
 
 
 # ---------------------------------------------------------------------- table, bucket, queues
@@ -186,6 +214,63 @@ def test_failed_records_of_each_sqs_function_are_alarmed_on_the_metric_they_emit
 def test_dashboard_is_infra_dashboard_json() -> None:
     body = load_template()["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
     assert json.loads(body) == json.loads(DASHBOARD.read_text())
+
+
+def test_every_function_has_reserved_concurrency_and_a_throttle_alarm() -> None:
+    template = load_template()
+    resources = template["Resources"]
+    for function in FUNCTION_SERVICES:
+        name = function.removesuffix("Function")
+        reserved = resources[function]["Properties"]["ReservedConcurrentExecutions"]
+        parameter = f"{name}ReservedConcurrency"
+        assert reserved == {
+            "Fn::If": [f"Reserve{name}", {"Ref": parameter}, {"Ref": "AWS::NoValue"}]
+        }
+        assert template["Parameters"][parameter]["Default"] > 0
+        alarm = resources[f"{name}ThrottlesAlarm"]["Properties"]
+        assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/Lambda", "Throttles")
+        assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function}}]
+    parameters = template["Parameters"]
+    assert (
+        parameters["DispatchReservedConcurrency"]["Default"]
+        > parameters["DispatchMaxConcurrency"]["Default"]
+    )
+
+
+def test_one_retention_parameter_drives_the_bucket_and_the_table_ttl() -> None:
+    template = load_template()
+    bucket = template["Resources"]["PayloadBucket"]["Properties"]
+    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["ExpirationInDays"] == {"Ref": "PayloadRetentionDays"}
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["WAYLINE_RETENTION_DAYS"] == {"Ref": "PayloadRetentionDays"}
+    assert template["Parameters"]["PayloadRetentionDays"]["MinValue"] == 3  # Retention's floor
+
+
+def test_saved_queries_search_the_functions_log_groups() -> None:
+    resources = load_template()["Resources"]
+    queries = {
+        name: r["Properties"]
+        for name, r in resources.items()
+        if r["Type"] == "AWS::Logs::QueryDefinition"
+    }
+    assert set(queries) == {"RunLinesQuery", "FailuresQuery", "UnfinishedRunsQuery"}
+    groups = [{"Ref": f"{fn.removesuffix('Function')}LogGroup"} for fn in FUNCTION_SERVICES]
+    assert queries["RunLinesQuery"]["LogGroupNames"] == groups
+    assert 'filter run_id = "RUN_ID"' in queries["RunLinesQuery"]["QueryString"]
+    assert 'level = "ERROR"' in queries["FailuresQuery"]["QueryString"]
+
+
+def test_the_dashboard_charts_every_run_metric() -> None:
+    expressions = [
+        entry["expression"]
+        for widget in json.loads(DASHBOARD.read_text())["widgets"]
+        for line in widget["properties"]["metrics"]
+        for entry in line
+        if isinstance(entry, dict) and "expression" in entry
+    ]
+    for name in RUN_METRICS:
+        assert any(f'MetricName="{name}"' in e for e in expressions), name
 
 
 def test_keys_are_noecho_parameter_names_and_never_outputs() -> None:
@@ -340,6 +425,49 @@ def test_each_function_gets_only_the_services_it_uses(
     grants = role_grants(translated, f"{function}Role")
     services = {action.split(":")[0] for actions, _ in grants for action in actions}
     assert services == FUNCTION_SERVICES[function]
+
+
+def _statements(template: Mapping[str, Any], role: str) -> list[Mapping[str, Any]]:
+    found: list[Mapping[str, Any]] = []
+    for policy in template["Resources"][role]["Properties"].get("Policies", []):
+        found += _as_list(policy["PolicyDocument"]["Statement"])
+    return found
+
+
+TABLE_WRITES = {
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+}
+
+
+@pytest.mark.parametrize("function", ["IngestFunction", "DispatchFunction", "TimersFunction"])
+def test_engine_workers_write_state_through_the_shared_state_policy(
+    translated: Mapping[str, Any], function: str
+) -> None:
+    arns = translated["Resources"][f"{function}Role"]["Properties"]["ManagedPolicyArns"]
+    assert {"Ref": "StateAccessPolicy"} in arns and {"Ref": "StateReadPolicy"} in arns
+
+
+def test_the_api_function_writes_only_its_own_items_and_never_a_step_result(
+    translated: Mapping[str, Any],
+) -> None:
+    role = translated["Resources"]["ApiFunctionRole"]["Properties"]
+    assert {"Ref": "StateAccessPolicy"} not in role["ManagedPolicyArns"]
+    statements = _statements(translated, "ApiFunctionRole")
+    allowed = [s for s in statements if s["Effect"] == "Allow"]
+    (own,) = [s for s in allowed if set(_as_list(s["Action"])) & TABLE_WRITES]  # the only one
+    leading = own["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+    assert not any(pattern.startswith("Q") for pattern in leading)  # work-item claims
+    assert {"APPS", "FNS", "RUN*"} <= set(leading)
+    (deny,) = [s for s in statements if s["Effect"] == "Deny"]
+    assert deny["Condition"] == {"ForAnyValue:StringEquals": {"dynamodb:Attributes": [MEMO_INDEX]}}
+    assert {"dynamodb:PutItem", "dynamodb:UpdateItem"} <= set(_as_list(deny["Action"]))
+    (payloads,) = [s for s in statements if "s3:PutObject" in _as_list(s["Action"])]
+    prefixes = {r["Fn::Sub"].split("/")[1] for r in payloads["Resource"]}
+    assert "memo" not in prefixes and "run" in prefixes
 
 
 def test_only_dispatch_and_api_read_the_keys(translated: Mapping[str, Any]) -> None:

@@ -135,7 +135,7 @@ def topology(stack: Stack, clock: VirtualClock) -> Iterator[Topology]:
     inngest.fast_api.serve(web, client, functions)
     server = UvicornAppServer(web)
     try:
-        driver = Driver(stack, clock, make_runtime(stack, clock))
+        driver = Driver(stack, clock, lambda: make_runtime(stack, clock))
         status, body = driver.api(
             "PUT",
             "/v1/apps/sync",
@@ -319,7 +319,7 @@ def test_a_wayline_sdk_app_runs_on_the_topology(stack: Stack, clock: VirtualCloc
     wayline.fastapi.serve(web, client, [total])
     server = UvicornAppServer(web)
     try:
-        driver = Driver(stack, clock, make_runtime(stack, clock))
+        driver = Driver(stack, clock, lambda: make_runtime(stack, clock))
         auth = {"authorization": f"Bearer {signing.hash_signing_key(SIGNING_KEY)}"}
         url = f"http://127.0.0.1:{server.port}/api/inngest"
         status, body = driver.api("PUT", "/v1/apps/sync", {"url": url}, auth)

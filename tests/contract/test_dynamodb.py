@@ -20,6 +20,7 @@ from wayline.errors import StoreError
 from wayline.store import keys
 from wayline.store.codec import dumps
 from wayline.store.dynamodb import DynamoStore, create_table
+from wayline.store.dynamodb_runs import MEMO_INDEX
 from wayline.store.dynamodb_schema import INDEXES, TTL_ATTRIBUTE, cloudformation_properties
 from wayline.store.dynamodb_table import INLINE_LIMIT, key_item
 
@@ -47,9 +48,16 @@ class Aws:
     calls: list[tuple[str, dict[str, Any]]]
     """Every DynamoDB call made through ``client``: (operation, parameters)."""
 
-    def store(self, *, s3: bool = False, client: Any = None) -> DynamoStore:
+    def store(
+        self, *, s3: bool = False, client: Any = None, retention_days: int | None = None
+    ) -> DynamoStore:
         offload = S3Offload(bucket=BUCKET, client=s3_client()) if s3 else None
-        return DynamoStore(client=client or self.client, table_name=TABLE, s3=offload)
+        return DynamoStore(
+            client=client or self.client,
+            table_name=TABLE,
+            s3=offload,
+            retention_days=retention_days,
+        )
 
     def raw(self, key: keys.Key) -> dict[str, Any]:
         return dict(self.client.get_item(TableName=TABLE, Key=key_item(key))["Item"])
@@ -241,6 +249,71 @@ def test_idempotency_keys_carry_a_ttl_in_epoch_seconds(aws: Aws) -> None:
     aws.store().idempotency.claim("k", now=1_700_000_000_001, ttl_ms=86_400_000)
     item = aws.raw(keys.idempotency("k"))
     assert int(item[TTL_ATTRIBUTE]["N"]) == math.ceil((1_700_000_000_001 + 86_400_000) / 1000)
+
+
+def test_retention_expires_events_and_finished_runs_with_their_memos_and_links(
+    aws: Aws,
+) -> None:
+    """Issue 11: items never expired while their S3 payloads did (90 days), leaving old
+    runs pointing at deleted payloads. Now each item expires 2 days before its payload."""
+    store = aws.store(retention_days=30)
+    deadline = (1_700_000_000_000 + (30 - 2) * 86_400_000) // 1000
+    store.events.put_events([make_event("01HEVT0000000000000000000A")])
+    assert int(aws.raw(keys.event("01HEVT0000000000000000000A"))[TTL_ATTRIBUTE]["N"]) == deadline
+
+    run = make_run(memos={"s1": {"data": 1}})
+    store.runs.create_run(run)
+    link = keys.run_of_event("01HEVT0000000000000000000A", run.id)
+    assert int(aws.raw(link)[TTL_ATTRIBUTE]["N"]) == deadline
+    assert int(aws.raw(keys.memo(run.id, "s1"))[TTL_ATTRIBUTE]["N"]) == deadline
+    assert TTL_ATTRIBUTE not in aws.raw(keys.run(run.id))  # a live run never expires
+    running = replace(run, version=1, status=RunStatus.RUNNING, memos={**run.memos, "s2": 2})
+    assert store.runs.save_run(running, expected_version=0)
+    assert int(aws.raw(keys.memo(run.id, "s2"))[TTL_ATTRIBUTE]["N"]) == deadline
+    assert TTL_ATTRIBUTE not in aws.raw(keys.run(run.id))
+    finished = replace(running, version=2, status=RunStatus.COMPLETED, ended_at=1_800_000_000_000)
+    assert store.runs.save_run(finished, expected_version=1)
+    assert int(aws.raw(keys.run(run.id))[TTL_ATTRIBUTE]["N"]) == deadline
+    assert store.runs.get_run(run.id) == finished
+
+
+def test_memos_are_the_only_items_with_the_attribute_iam_denies_the_api(aws: Aws) -> None:
+    """template.yaml denies the api function any write carrying MEMO_INDEX."""
+    store = aws.store(retention_days=30)
+    store.events.put_events([make_event("01HEVT0000000000000000000A")])
+    store.apps.put_app(make_app(), [make_function("shop-charge")])
+    store.runs.create_run(make_run(memos={"s1": {"data": 1}}))
+    store.waits.add_wait(make_wait("w1"))
+    store.idempotency.claim("k", now=1, ttl_ms=1000)
+    store.counters.put("c", 1, expected_version=0, now=1, ttl_ms=1000)
+    items = aws.client.scan(TableName=TABLE)["Items"]  # the test's own look at every item
+    memos = [i for i in items if i["sk"]["S"].startswith(keys.MEMO_PREFIX)]
+    assert len(memos) == 1 and MEMO_INDEX in memos[0]
+    assert [i for i in items if MEMO_INDEX in i] == memos
+
+
+def test_one_event_name_is_spread_over_the_index_shards(aws: Aws) -> None:
+    """At 1,000 events/s of one name, one GSI partition would be at its write limit."""
+    events = aws.store().events
+    ids = [f"01HEVT00000000000000000{i:03d}" for i in range(24)]
+    events.put_events([make_event(i, name="shop/paid") for i in ids])
+    partitions = {aws.raw(keys.event(i))["ev_name"]["S"] for i in ids}
+    assert partitions == {keys.events_by_name("shop/paid", n) for n in range(keys.EVENT_SHARDS)}
+    listed = events.list_events(name="shop/paid", limit=10)
+    assert [e.internal_id for e in listed] == sorted(ids, reverse=True)[:10]
+
+
+def test_without_a_retention_nothing_expires(aws: Aws) -> None:
+    runs = aws.store().runs
+    run = make_run(status=RunStatus.COMPLETED, memos={"s1": {"data": 1}})
+    runs.create_run(run)
+    assert TTL_ATTRIBUTE not in aws.raw(keys.run(run.id))
+    assert TTL_ATTRIBUTE not in aws.raw(keys.memo(run.id, "s1"))
+
+
+def test_a_retention_shorter_than_the_expiry_margin_is_refused() -> None:
+    with pytest.raises(ValueError, match="retention_days must be at least 3"):
+        DynamoStore(client=object(), table_name=TABLE, retention_days=2)  # type: ignore[arg-type]
 
 
 def test_a_read_that_catches_half_a_save_ignores_or_retries(aws: Aws) -> None:

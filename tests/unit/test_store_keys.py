@@ -59,7 +59,7 @@ def test_layout() -> None:
     assert keys.wait("w1") == keys.Key("WAIT#w1", "WAIT")
     assert keys.lease("fn:1") == keys.Key("LEASE#fn:1", "LEASE")
     assert keys.counter("fn:1") == keys.Key("CTR#fn:1", "CTR")
-    assert keys.events_by_name("shop/paid") == "EVN#shop/paid"
+    assert keys.events_by_name("shop/paid", 3) == "EVN#3#shop/paid"
     assert keys.waits_by_event("shop/paid") == "WEV#shop/paid"
     assert keys.runs_of_function("shop-a", 2) == "FNS#2#shop-a"
     assert keys.runs_in_status("Running", 1) == "ST#Running#1"
@@ -107,7 +107,7 @@ def test_long_parts_are_hashed_and_cannot_meet_a_verbatim_key() -> None:
     assert hashed != keys.idempotency("k" * 2001).pk
     assert keys.idempotency(hashed.removeprefix("IDEM#")).pk != hashed
     fits = "ü" * 512  # 1,024 UTF-8 bytes: kept as is
-    assert keys.events_by_name(fits) == "EVN#" + fits
+    assert keys.events_by_name(fits, 0) == "EVN#0#" + fits
 
 
 def test_shards_are_stable_and_in_range() -> None:

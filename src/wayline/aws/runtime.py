@@ -20,7 +20,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from wayline.clock import OsEntropy, SystemClock
-from wayline.engine.model import App, FunctionDef
+from wayline.engine.model import App, FunctionDef, Run
 from wayline.engine.ports import Clock, IdSource, Store
 from wayline.engine.service import Service
 from wayline.errors import ConfigError
@@ -30,6 +30,7 @@ from .backoff import Backoff
 from .clients import dynamodb_client, events_client, s3_client, scheduler_client, sqs_client
 from .eventbridge import EventBus
 from .invoker import SyncInvoker
+from .observability import RunMetrics
 from .processing import CLAIM_MARGIN_MS, Dispatcher
 from .s3 import S3Offload
 from .scheduler import Schedules, cron_schedules
@@ -83,6 +84,8 @@ class Settings:
     event_key_parameter: str | None = None
     allow_private_app_urls: bool = False
     call_timeout_s: float = 300.0
+    retention_days: int | None = None
+    """Events and finished runs expire after this long (template: PayloadRetentionDays)."""
 
     @classmethod
     def from_env(cls, getenv: Callable[[str], str | None]) -> Settings:
@@ -104,6 +107,7 @@ class Settings:
             event_key_parameter=optional("WAYLINE_EVENT_KEY_PARAMETER"),
             allow_private_app_urls=(getenv("WAYLINE_ALLOW_PRIVATE_APP_URLS") or "") == "true",
             call_timeout_s=float(getenv("WAYLINE_CALL_TIMEOUT_S") or 300),
+            retention_days=int(days) if (days := getenv("WAYLINE_RETENTION_DAYS")) else None,
         )
 
 
@@ -141,6 +145,8 @@ class Deps:
     clients: Clients = field(default_factory=Clients)
     sleep: Callable[[float], None] = time.sleep
     """How retries inside an invocation wait (tests: no wall time)."""
+    observer: Callable[[Run | None, Run], None] | None = field(default_factory=RunMetrics)
+    """Sees every saved run change: EMF metrics per function (``aws.observability``)."""
 
 
 class AwsService(Service):
@@ -155,8 +161,9 @@ class AwsService(Service):
         *,
         schedules: Schedules,
         timers_function_arn: str | None,
+        observer: Callable[[Run | None, Run], None] | None = None,
     ) -> None:
-        super().__init__(store, clock, ids)
+        super().__init__(store, clock, ids, observer=observer)
         self._schedules = schedules
         self._timers_function_arn = timers_function_arn
 
@@ -191,7 +198,12 @@ class Runtime:
         offload = (
             S3Offload(bucket=settings.bucket, client=clients.s3()) if settings.bucket else None
         )
-        dynamo = DynamoStore(table_name=settings.table, client=clients.dynamodb(), s3=offload)
+        dynamo = DynamoStore(
+            table_name=settings.table,
+            client=clients.dynamodb(),
+            s3=offload,
+            retention_days=settings.retention_days,
+        )
         self.backoff = Backoff(sleep=deps.sleep)
         """Retries of transient AWS failures inside an invocation."""
         self.sqs = clients.sqs()
@@ -218,6 +230,7 @@ class Runtime:
             deps.entropy,
             schedules=self.schedules,
             timers_function_arn=settings.timers_function_arn,
+            observer=deps.observer,
         )
 
     def _secret(self, parameter: str | None) -> str | None:

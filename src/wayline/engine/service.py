@@ -95,10 +95,14 @@ class Service:
         on_enqueue: Callable[[], None] | None = None,
         on_run_ended: Callable[[Run], None] | None = None,
         sync_check_ms: int = DEFAULT_CHECK_EVERY_MS,
+        observer: Callable[[Run | None, Run], None] | None = None,
     ) -> None:
         """``sync_check_ms``: how stale this process's view of the synced functions may get
-        when another process syncs (see ``engine.functions``)."""
+        when another process syncs (see ``engine.functions``). ``observer(before, after)``
+        sees every saved run change (``before`` None for a new run), after the save: for
+        metrics and traces (``wayline.aws.observability``); it must not raise."""
         self._store = store
+        self._observer = observer or (lambda before, after: None)
         # Observes finished runs (trace export): called once, after the terminal save.
         self._on_run_ended = on_run_ended or (lambda run: None)
         self._clock = clock
@@ -312,6 +316,7 @@ class Service:
         if not self._store.runs.create_run(run):
             return None
         log.info("run started", extra={"run_id": run.id, "function_id": fn.id})
+        self._observer(None, run)
         self._flush(run)
         return run.id
 
@@ -545,6 +550,7 @@ class Service:
         raise StoreError(f"run {run_id}: gave up after {MAX_SAVE_ATTEMPTS} conflicting writes")
 
     def _after_transition(self, before: Run, after: Run) -> None:
+        self._observer(before, after)
         if after.status.is_terminal and not before.status.is_terminal:
             self._gate.release_singleton(self._function_for(after), after, now=self.now())
             self._on_run_ended(after)

@@ -33,7 +33,7 @@ from .dynamodb_events import DynamoEventStore
 from .dynamodb_flow import DynamoCounters, DynamoLeases
 from .dynamodb_queue import DynamoIdempotency, DynamoWorkQueue
 from .dynamodb_runs import DynamoRunStore
-from .dynamodb_schema import create_table
+from .dynamodb_schema import Retention, create_table
 from .dynamodb_table import Table
 from .dynamodb_waits import DynamoWaitStore
 
@@ -47,6 +47,8 @@ class DynamoStore:
     """The ports on table ``table_name``; ``client`` defaults to ``aws.clients``' factory.
 
     ``s3`` (e.g. ``wayline.aws.s3.S3Offload``) receives bodies too large for an item.
+    ``retention_days``: events and finished runs expire (DynamoDB TTL) after this long,
+    in step with the payload bucket's lifecycle (``Retention``); None keeps them forever.
     Instances are cheap and thread-safe; build one per process and share it.
     """
 
@@ -56,11 +58,13 @@ class DynamoStore:
         table_name: str,
         client: DynamoDBClient | None = None,
         s3: BlobStore | None = None,
+        retention_days: int | None = None,
     ) -> None:
+        retention = Retention(retention_days) if retention_days is not None else None
         table = Table(client or dynamodb_client(), table_name, s3)
-        self.events = DynamoEventStore(table)
+        self.events = DynamoEventStore(table, retention)
         self.apps = DynamoAppStore(table)
-        self.runs = DynamoRunStore(table)
+        self.runs = DynamoRunStore(table, retention)
         self.queue = DynamoWorkQueue(table)
         self.waits = DynamoWaitStore(table)
         self.idempotency = DynamoIdempotency(table)

@@ -1,8 +1,9 @@
 """``EventStore`` on DynamoDB: one immutable item per event, two keys-only indexes.
 
-Event item: ``EVT#<internal_id>``/``EVT``. ``events_by_name`` (one partition per event
-name) serves ``list_events(name=...)``; ``events_by_time`` (``EVENT_SHARDS`` partitions,
-merged on read) serves the unfiltered listing. Both sort on the internal id (a ULID, so
+Event item: ``EVT#<internal_id>``/``EVT``. ``events_by_name`` (``EVENT_SHARDS``
+partitions per event name, ``EVN#<n>#<name>``) serves ``list_events(name=...)``;
+``events_by_time`` (``EVENT_SHARDS`` partitions) serves the unfiltered listing; both are
+merged on read (one Query per shard). Both sort on the internal id (a ULID, so
 newest first is descending) and carry ``rcv`` (received_at) for the time bounds; the
 bodies are then fetched with one BatchGetItem per 100 events.
 
@@ -22,13 +23,14 @@ from wayline.engine.model import Event
 
 from . import keys
 from .codec import event_from_dict, event_to_dict
-from .dynamodb_schema import PK, SK
+from .dynamodb_schema import PK, SK, Retention
 from .dynamodb_table import ConditionFailed, Item, Table, key_of, merge_sorted, n, s
 
 
 class DynamoEventStore:
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Table, retention: Retention | None = None) -> None:
         self._t = table
+        self._retention = retention
 
     def put_events(self, events: Sequence[Event]) -> None:
         for event in events:
@@ -75,7 +77,10 @@ class DynamoEventStore:
             )
 
         if name is not None:
-            streams = [newest_first("events_by_name", "ev_name", keys.events_by_name(name))]
+            streams = [
+                newest_first("events_by_name", "ev_name", keys.events_by_name(name, shard))
+                for shard in range(keys.EVENT_SHARDS)
+            ]
         else:
             streams = [
                 newest_first("events_by_time", "ev_shard", keys.events_by_time(shard))
@@ -94,9 +99,10 @@ class DynamoEventStore:
             PK: s(key.pk),
             SK: s(key.sk),
             "ev_id": s(event.internal_id),
-            "ev_name": s(keys.events_by_name(event.name)),
+            "ev_name": s(keys.events_by_name(event.name, shard)),
             "ev_shard": s(keys.events_by_time(shard)),
             "rcv": n(event.received_at),
+            **(self._retention.expires_at(event.received_at) if self._retention else {}),
             **self._t.encode_body(
                 event_to_dict(event),
                 kind="event",

@@ -37,7 +37,7 @@ from wayline.errors import StoreError
 from . import keys
 from .codec import run_from_dict, run_to_dict
 from .dynamodb_run_search import RunSearch, index_attributes, status_attributes
-from .dynamodb_schema import PK, SK
+from .dynamodb_schema import PK, SK, TTL_ATTRIBUTE, Retention
 from .dynamodb_table import (
     BODY,
     BODY_REF,
@@ -59,11 +59,17 @@ _FROM_MEMO = "from_memo"
 _READ_RETRIES = 5
 _LOAD_THREADS = 8
 _MAX_NEW_MEMOS = 99  # a transaction holds 100 writes, one of them the run
+MEMO_INDEX = "i"
+"""A memo's position among the memos of its save; no other item has this attribute, so
+template.yaml's IAM denies the api function any write of it (no forged step results)."""
 
 
 class DynamoRunStore:
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Table, retention: Retention | None = None) -> None:
+        """``retention``: memos and event links expire from the run's creation, the run
+        item from then too but only once it has finished (``Retention``)."""
         self._t = table
+        self._retention = retention
         self._known = _KnownMemos()
         self._search = RunSearch(table, self._load_many)
 
@@ -71,7 +77,11 @@ class DynamoRunStore:
         # Links first: they are idempotent (same key, same content for a given run id),
         # and a link whose run was never created is skipped by every reader. Written
         # after the run, a crash in between would hide the run from its events instead.
-        self._t.batch_put([_link(run, event_id) for event_id in dict.fromkeys(run.event_ids)])
+        links = [
+            {**_link(run, event_id), **self._expiry(run)}
+            for event_id in dict.fromkeys(run.event_ids)
+        ]
+        self._t.batch_put(links)
         create = self._t.put(self._run_item(run), condition="attribute_not_exists(#pk)")
         memos = self._memo_writes(run, list(run.memos.items()))
         try:
@@ -248,7 +258,13 @@ class DynamoRunStore:
         }
         if _needs_sweep(run):
             item["run_live"] = s(keys.live_runs(shard))
+        if run.status.is_terminal:
+            item.update(self._expiry(run))
         return item
+
+    def _expiry(self, run: Run) -> Item:
+        """The TTL attribute of this run's items (nothing without a retention)."""
+        return self._retention.expires_at(run.created_at) if self._retention else {}
 
     def _run_update(self, run: Run, expected_version: int, *, memo_count: int) -> Write:
         body = self._body(run)
@@ -272,6 +288,10 @@ class DynamoRunStore:
             ":expected": n(expected_version),
             **{f":{name}": value for name, value in moved.items()},
         }
+        expiry = self._expiry(run) if run.status.is_terminal else {}
+        if expiry:  # the save that finishes the run starts its retention clock
+            expression = expression.replace("SET ", f"SET #{TTL_ATTRIBUTE} = :exp, ", 1)
+            values[":exp"] = expiry[TTL_ATTRIBUTE]
         return self._t.update(
             keys.run(run.id), expression, condition="#ver = :expected", values=values
         )
@@ -288,7 +308,8 @@ class DynamoRunStore:
                 PK: s(keys.memo(run.id, step_id).pk),
                 SK: s(keys.memo(run.id, step_id).sk),
                 "v": n(run.version),  # written at this version: orders memos, hides torn reads
-                "i": n(index),
+                MEMO_INDEX: n(index),
+                **self._expiry(run),
                 **self._t.encode_body(
                     memo,
                     kind="memo",

@@ -29,10 +29,41 @@ if TYPE_CHECKING:
 PK = "pk"
 SK = "sk"
 TTL_ATTRIBUTE = "expires_at"
-"""Epoch seconds. Set on idempotency keys. Finished runs would get it in the save that
-finishes them (the run item; memos and event links need their own, written with a
-retention deadline when they are created). DynamoDB deletes expired items within days,
-not on time, so readers still check expiry themselves."""
+"""Epoch seconds. Set on idempotency keys, leases and counters; with a retention
+(``DynamoStore(retention_days=...)``, template.yaml's ``PayloadRetentionDays``) also on
+events, memos and event links when they are written and on a run item in the save that
+finishes it (``Retention``). DynamoDB deletes expired items within days, not on time, so
+readers still check expiry themselves."""
+
+TTL_MARGIN_MS = 2 * 24 * 3600 * 1000
+"""Items expire this much before their retention ends: DynamoDB deletes an expired item
+within about 48 hours, and the S3 payload an item points to expires (lifecycle rule, same
+number of days) no earlier than the retention after the item was written. So an item is
+always gone before its payload: nothing is ever left pointing at a deleted payload."""
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How long events and runs are kept: each item's TTL, from the time it belongs to.
+
+    Retention counts from an event's arrival and from a run's creation (its memos, event
+    links and, once it finishes, the run item itself), so a whole run disappears at once
+    and never before a run longer than the retention has finished (a run item without
+    ``expires_at`` - a live one - never expires; its memos may, so the retention must be
+    longer than the longest run, as the S3 lifecycle already requires).
+    """
+
+    days: int
+
+    def __post_init__(self) -> None:
+        if self.days < 3:
+            raise ValueError(f"retention_days must be at least 3 (got {self.days})")
+
+    def expires_at(self, start_ms: int) -> dict[str, Any]:
+        """The TTL attribute (low-level format) of an item whose retention starts then."""
+        deadline_ms = start_ms + self.days * 24 * 3600 * 1000 - TTL_MARGIN_MS
+        return {TTL_ATTRIBUTE: {"N": str(deadline_ms // 1000)}}
+
 
 Projection = Literal["KEYS_ONLY", "INCLUDE", "ALL"]
 
