@@ -58,6 +58,7 @@ if TYPE_CHECKING:  # at runtime these load on first use: see __getattr__ below
     )
     from .sdk.sending import EventSender
     from .sdk.triggers import TriggerCron, TriggerEvent
+    from .sdk.webhooks import Webhook, WebhookSignature
 
 __version__ = "0.1.0"
 
@@ -94,6 +95,8 @@ __all__ = [
     "ValidationError",
     "Wayline",
     "WaylineError",
+    "Webhook",
+    "WebhookSignature",
     "__version__",
 ]
 
@@ -107,6 +110,8 @@ _SDK_NAMES = {
     "EventSender": "sending",
     "TriggerCron": "triggers",
     "TriggerEvent": "triggers",
+    "Webhook": "webhooks",
+    "WebhookSignature": "webhooks",
     **dict.fromkeys(
         (
             "Batch",

@@ -33,6 +33,7 @@ from .options import (
 )
 from .sending import DEV_EVENT_KEY, EventSender, HttpEventSender
 from .triggers import MAX_TRIGGERS, Trigger, TriggerCron, TriggerEvent
+from .webhooks import Webhook, check_unique
 
 D = TypeVar("D", default=dict[str, Any])
 
@@ -69,6 +70,8 @@ class Wayline:
         signing_key_fallback: The previous signing key, accepted during a rotation.
         environ: The environment to read (default ``os.environ``), for tests.
         transport: The outbound HTTP transport, for tests.
+        webhooks: Webhooks the server creates for this app at sync (``wayline.Webhook``):
+            third parties POST to ``/webhooks/<app id>-<id>`` and each request becomes an event.
 
     Example::
 
@@ -95,6 +98,7 @@ class Wayline:
         signing_key_fallback: str | None = None,
         environ: Mapping[str, str] | None = None,
         transport: Transport | None = None,
+        webhooks: Sequence[Webhook] = (),
     ) -> None:
         self.config: ClientConfig = resolve(
             app_id=app_id,
@@ -115,6 +119,8 @@ class Wayline:
         self.transport = transport or Transport()
         self._sender = sender
         self.hooks = Hooks(send=self._send_wire, send_async=self._send_wire_async)
+        self.webhooks: tuple[Webhook, ...] = check_unique(webhooks)
+        """Declared at every sync (see ``wayline.sdk.webhooks``)."""
 
     @property
     def app_id(self) -> str:
