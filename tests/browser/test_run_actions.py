@@ -54,6 +54,10 @@ def test_redrive_a_failed_run_after_fixing_the_code(page: Page, fresh_demo: Demo
     expect(reruns).to_contain_text("redrive from the failed step · 2 steps seeded")
     expect(reruns.locator(".pill")).to_contain_text("Completed")
     shot(page, "run-failed-lists-its-redrive")
+    page.emulate_media(color_scheme="dark")
+    page.goto(f"{fresh_demo.url}/runs/{new_id}")
+    expect(page.get_by_test_id("seeded")).to_be_visible()
+    shot(page, "run-redriven-dark")
 
 
 def test_a_refused_redrive_says_why(page: Page, fresh_demo: Demo) -> None:
@@ -106,6 +110,9 @@ def test_pause_a_function_then_resume_it(page: Page, fresh_demo: Demo) -> None:
         expect(row.get_by_test_id("paused-badge")).to_contain_text("Paused")
         expect(row).to_have_attribute("data-paused", "true")
         shot(page, "functions-paused")
+        page.emulate_media(color_scheme="dark")
+        shot(page, "functions-paused-dark")
+        page.emulate_media(color_scheme="light")
 
         event_id = compat.send("demo/greet", {"user_id": "u-paused"})
         skipped = compat.wait_run(event_id, status=SKIPPED)
