@@ -43,9 +43,12 @@ from .errors import (
 if TYPE_CHECKING:  # at runtime these load on first use: see __getattr__ below
     from .sdk.client import Wayline
     from .sdk.context import Context, SyncContext
+    from .sdk.event_types import EventType
     from .sdk.events import Event
     from .sdk.function import Function
+    from .sdk.middleware import CallInfo, CallInput, Middleware, StepInfo
     from .sdk.options import (
+        Backoff,
         Batch,
         Cancel,
         Concurrency,
@@ -64,7 +67,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AuthError",
+    "Backoff",
     "Batch",
+    "CallInfo",
+    "CallInput",
     "Cancel",
     "Concurrency",
     "ConfigError",
@@ -72,10 +78,12 @@ __all__ = [
     "Debounce",
     "Event",
     "EventSender",
+    "EventType",
     "Function",
     "InvalidCronError",
     "InvalidDurationError",
     "InvalidExpressionError",
+    "Middleware",
     "NonDeterminismError",
     "NonRetriableError",
     "NotFoundError",
@@ -86,6 +94,7 @@ __all__ = [
     "SerializationError",
     "Singleton",
     "StepError",
+    "StepInfo",
     "StoreError",
     "SyncContext",
     "Throttle",
@@ -100,13 +109,17 @@ __all__ = [
     "__version__",
 ]
 
-_SUBMODULES = frozenset({"aws_lambda", "django", "fastapi", "flask", "starlette", "testing"})
+_SUBMODULES = frozenset(
+    {"aws_lambda", "django", "fastapi", "flask", "kms", "middleware", "starlette", "testing"}
+)
 _SDK_NAMES = {
     "Wayline": "client",
     "Context": "context",
     "SyncContext": "context",
     "Event": "events",
+    "EventType": "event_types",
     "Function": "function",
+    **dict.fromkeys(("CallInfo", "CallInput", "Middleware", "StepInfo"), "middleware"),
     "EventSender": "sending",
     "TriggerCron": "triggers",
     "TriggerEvent": "triggers",
@@ -114,6 +127,7 @@ _SDK_NAMES = {
     "WebhookSignature": "webhooks",
     **dict.fromkeys(
         (
+            "Backoff",
             "Batch",
             "Cancel",
             "Concurrency",

@@ -34,8 +34,8 @@ from wayline.engine.service import Blocked, Service
 from wayline.errors import StoreError
 
 from .faults import Crash, FaultPlan, faulty
+from .test_windows import Clock
 
-T0 = 1_800_000_000_000
 LEASE_MS = 5_000
 MAX_DELIVERIES = 3_000
 
@@ -55,14 +55,6 @@ CHILD = FunctionDef(
     triggers=(Trigger(event="never/sent"),),
     retries=3,
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def now_ms(self) -> int:
-        return self.now
 
 
 class Entropy:
