@@ -61,6 +61,7 @@ if TYPE_CHECKING:  # at runtime these load on first use: see __getattr__ below
     )
     from .sdk.sending import EventSender
     from .sdk.triggers import TriggerCron, TriggerEvent
+    from .sdk.webhooks import Webhook, WebhookSignature
 
 __version__ = "0.1.0"
 
@@ -103,6 +104,8 @@ __all__ = [
     "ValidationError",
     "Wayline",
     "WaylineError",
+    "Webhook",
+    "WebhookSignature",
     "__version__",
 ]
 
@@ -120,6 +123,8 @@ _SDK_NAMES = {
     "EventSender": "sending",
     "TriggerCron": "triggers",
     "TriggerEvent": "triggers",
+    "Webhook": "webhooks",
+    "WebhookSignature": "webhooks",
     **dict.fromkeys(
         (
             "Backoff",

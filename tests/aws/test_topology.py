@@ -305,8 +305,16 @@ def test_a_failed_step_is_retried_after_its_backoff(topology: Topology) -> None:
 
 
 def test_a_wayline_sdk_app_runs_on_the_topology(stack: Stack, clock: VirtualClock) -> None:
-    """The same path with an app on Wayline's own SDK, in production mode (signed calls)."""
-    client = wayline.Wayline(app_id="wl", signing_key=SIGNING_KEY, base_url="http://127.0.0.1:9")
+    """The same path with an app on Wayline's own SDK, in production mode (signed calls);
+    the webhook it declares in code is created by the in-band sync (on DynamoDB)."""
+    hook = wayline.Webhook(
+        id="kick",
+        event='"t/" + body.kind',
+        signature=wayline.WebhookSignature(scheme="hmac-sha256", secret="kick-secret-123"),
+    )
+    client = wayline.Wayline(
+        app_id="wl", signing_key=SIGNING_KEY, base_url="http://127.0.0.1:9", webhooks=[hook]
+    )
 
     @client.function(id="sum", trigger=wayline.TriggerEvent(event="t/wl"), retries=0)
     async def total(ctx: wayline.Context) -> int:
@@ -324,6 +332,9 @@ def test_a_wayline_sdk_app_runs_on_the_topology(stack: Stack, clock: VirtualCloc
         url = f"http://127.0.0.1:{server.port}/api/inngest"
         status, body = driver.api("PUT", "/v1/apps/sync", {"url": url}, auth)
         assert (status, body["app_id"]) == (200, "wl"), body
+        status, declared = driver.api("GET", "/v1/webhooks/wl-kick", None, auth)
+        assert status == 200 and declared["data"]["app_id"] == "wl", declared
+        assert "kick-secret-123" not in json.dumps(declared)
         (result,) = EventBus(bus_name=stack.bus, client=stack.events).publish([{"name": "t/wl"}])
         assert result.ok
         driver.settle()

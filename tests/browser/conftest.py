@@ -97,6 +97,19 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         compat.close()
 
 
+@pytest.fixture(scope="module")
+def fresh_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """The demo app on its own server with no runs yet: for tests that act (rerun, replay,
+    pause) and must not change what the read-only tests of another module count."""
+    compat = Compat(tmp_path_factory.mktemp("fresh"))
+    try:
+        client = compat.client(APP_ID)
+        compat.serve("fastapi", client, functions(client))
+        yield Demo(compat=compat, url=compat.server_url, runs={})
+    finally:
+        compat.close()
+
+
 def _wait_step(compat: Compat, event_id: str, step: str) -> dict[str, Any]:
     from compat.harness import wait_until
 

@@ -1,9 +1,12 @@
 """The app the browser suite drives: official ``inngest`` SDK functions covering every state
-a run page draws (completed steps, a failed step with a stack, a long sleep, a wait)."""
+a run page draws (completed steps, a failed step with a stack, a long sleep, a wait), and a
+function that fails at its third step until the test fixes it (redrive)."""
 
 from __future__ import annotations
 
+import collections
 import datetime
+import threading
 from typing import Any
 
 import inngest
@@ -82,7 +85,49 @@ def functions(client: inngest.Inngest) -> list[inngest.Function[Any]]:
 
         return ctx.step.run("call-api", call_api)
 
-    return [greet, charge, onboard, approve, flaky]
+    @client.create_function(
+        fn_id="fulfil",
+        name="Fulfil order",
+        retries=0,
+        trigger=inngest.TriggerEvent(event="demo/fulfil"),
+    )
+    def fulfil(ctx: inngest.ContextSync) -> dict[str, Any]:
+        def step(name: str, result: Any) -> Any:
+            def body() -> Any:
+                FULFIL.executed(name)
+                if name == "ship-order" and not FULFIL.carrier_fixed:
+                    raise CarrierError("carrier API rejected the label: unknown service code")
+                return result
+
+            return ctx.step.run(name, body)
+
+        stock = step("reserve-stock", {"sku": "sku-1", "reserved": 1})
+        payment = step("charge-payment", {"charge_id": "ch_42", "amount": 12.5})
+        label = step("ship-order", {"tracking": "TRK-9"})
+        return {"stock": stock, "payment": payment, "label": label}
+
+    return [greet, charge, onboard, approve, flaky, fulfil]
+
+
+class CarrierError(Exception):
+    """What ``ship-order`` raises until the test "fixes the code" (``FULFIL.carrier_fixed``)."""
+
+
+class FulfilState:
+    """The fulfil app's own counters: how often each step's code really executed, and the
+    flag standing in for a deploy that fixes ``ship-order`` (the app runs on a thread)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.carrier_fixed = False
+
+    def executed(self, name: str) -> None:
+        with self._lock:
+            self.counts[name] += 1
+
+
+FULFIL = FulfilState()
 
 
 class UpstreamError(Exception):

@@ -165,7 +165,7 @@ def test_cancel_a_run_from_its_page(page: Page, demo: Demo) -> None:
 
 def test_functions_apps_and_events_pages(page: Page, demo: Demo) -> None:
     page.goto(demo.url + "/functions")
-    expect(page.get_by_test_id("function-row")).to_have_count(5)
+    expect(page.get_by_test_id("function-row")).to_have_count(6)
     shot(page, "functions")
     page.goto(demo.url + "/apps")
     card = page.get_by_test_id("app-card")

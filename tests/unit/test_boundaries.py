@@ -113,6 +113,8 @@ def test_public_api_is_pinned() -> None:
         "ValidationError",
         "Wayline",
         "WaylineError",
+        "Webhook",
+        "WebhookSignature",
         "__version__",
     ]
     for name in wayline.__all__:

@@ -37,6 +37,7 @@ from ..errors import StoreError, ValidationError
 from ..trace import build_trace, error_view
 from . import dashboard_data as data
 from . import dashboard_format as fmt
+from .dashboard_actions import DashboardActions
 
 log = logging.getLogger("wayline.dashboard")
 
@@ -79,7 +80,9 @@ def _environment() -> Environment:
         error_view=error_view,
         short=lambda value: str(value)[-10:],
     )
-    env.globals.update(status_icons=fmt.STATUS_ICONS, kind_icons=fmt.KIND_ICONS)
+    env.globals.update(
+        status_icons=fmt.STATUS_ICONS, kind_icons=fmt.KIND_ICONS, is_redrive=data.is_redrive
+    )
     return env
 
 
@@ -88,6 +91,7 @@ class Dashboard:
         self._service = service
         self._config = config
         self._env = _environment()
+        self._actions = DashboardActions(service, self, read_only=config.read_only)
 
     # ------------------------------------------------------------ plumbing
 
@@ -169,25 +173,42 @@ class Dashboard:
         )
 
     async def run(self, request: Request) -> Response:
-        run_id = request.path_params["run_id"]
+        return self.run_page(request, request.path_params["run_id"])
+
+    def run_page(
+        self, request: Request, run_id: str, *, status: int = 200, action_error: str | None = None
+    ) -> Response:
+        """The run's page; ``action_error`` says why an action on it was refused."""
         run = self._service.store.runs.get_run(run_id)
         if run is None:
-            return self._render(request, "not_found.html", 404, what="run", ident=run_id)
+            return self.not_found(request, "run", run_id)
         trace = build_trace(run)
         selected = _selected_step(run, request.query_params.get("step"))
         template = "_run_body.html" if request.query_params.get("fragment") else "run.html"
+        function = self._service.store.apps.get_function(run.function_id)
         return self._render(
             request,
             template,
+            status,
             run=run,
             trace=trace,
             waterfall=fmt.waterfall(trace, self._service.now()),
             selected=selected,
             failed_at=_failed_at(run),
             events=run.events,
-            function=self._service.store.apps.get_function(run.function_id),
-            live_url=_with_fragment(request, "body"),
+            function=function,
+            lineage=data.lineage(self._service, run, function),
+            paused_since=self._paused_since(run.function_id),
+            action_error=action_error,
+            # A refused action renders at its POST path: poll the run's own page.
+            live_url=f"/runs/{run.id}?" + urlencode({**_step_param(request), "fragment": "body"}),
         )
+
+    def not_found(self, request: Request, what: str, ident: str) -> Response:
+        return self._render(request, "not_found.html", 404, what=what, ident=ident)
+
+    def _paused_since(self, function_id: str) -> int | None:
+        return self._service.pauses.paused_since(function_id, now=self._service.now())
 
     async def cancel(self, request: Request) -> Response:
         run_id = request.path_params["run_id"]
@@ -257,7 +278,7 @@ class Dashboard:
         event_id = request.path_params["event_id"]
         event = self._service.store.events.get_event(event_id)
         if event is None:
-            return self._render(request, "not_found.html", 404, what="event", ident=event_id)
+            return self.not_found(request, "event", event_id)
         runs = self._service.store.runs.list_runs(event_id=event_id)
         template = "_event_runs.html" if request.query_params.get("fragment") else "event.html"
         return self._render(
@@ -274,7 +295,20 @@ class Dashboard:
         return sorted(self._service.store.apps.list_functions(), key=lambda f: f.id)
 
     async def functions(self, request: Request) -> Response:
-        return self._render(request, "functions.html", functions=self._functions())
+        return self.functions_page(request)
+
+    def functions_page(
+        self, request: Request, *, status: int = 200, action_error: str | None = None
+    ) -> Response:
+        functions = self._functions()
+        return self._render(
+            request,
+            "functions.html",
+            status,
+            functions=functions,
+            paused={f.id: self._paused_since(f.id) for f in functions},
+            action_error=action_error,
+        )
 
     async def apps(self, request: Request) -> Response:
         apps = self._service.store.apps.list_apps()
@@ -312,6 +346,7 @@ class Dashboard:
             Route("/events/{event_id}", g(self.event), methods=["GET"]),
             Route("/functions", g(self.functions), methods=["GET"]),
             Route("/apps", g(self.apps), methods=["GET"]),
+            *self._actions.routes(g),
             Mount("/static", app=static, name="static"),
         ]
 
@@ -346,6 +381,11 @@ def _same_origin(request: Request) -> bool:
 def _with_fragment(request: Request, fragment: str) -> str:
     params = {k: v for k, v in request.query_params.items() if k != "fragment"}
     return f"{request.url.path}?{urlencode({**params, 'fragment': fragment})}"
+
+
+def _step_param(request: Request) -> dict[str, str]:
+    step = request.query_params.get("step")
+    return {"step": step} if step else {}
 
 
 def _failed_at(run: Run) -> StepRecord | None:

@@ -19,7 +19,7 @@ from ..engine import events as events_mod
 from ..engine import json_input, search
 from ..engine.events import EventInput
 from ..engine.json_input import MAX_DEPTH
-from ..engine.model import JSON, RunStatus
+from ..engine.model import JSON, FunctionDef, Run, RunStatus, StepRecord
 from ..engine.ports import RunQuery
 from ..engine.search import SearchResult
 from ..engine.service import Service
@@ -174,3 +174,50 @@ async def probe(url: str) -> Health:
     if response.status_code >= 400:
         return Health(shown, False, f"HTTP {response.status_code} after {took} ms")
     return Health(shown, True, f"HTTP {response.status_code} in {took} ms")
+
+
+# ----------------------------------------------------------------------------- reruns
+
+MAX_RERUNS_SHOWN = 10
+"""A run page lists its newest reruns (a bulk rerun may have made many; the API has all)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Lineage:
+    """How a run relates to reruns: what it reruns, its reruns, and what a redrive seeded."""
+
+    can_rerun: bool
+    """Finished, with its triggering events, and its function still registered."""
+    can_redrive: bool
+    """As ``can_rerun``, and Failed (a redrive of anything else is refused with a 409)."""
+    is_redrive: bool
+    """Started with the results of the run it reruns (some steps seeded or left unused)."""
+    seeded: tuple[StepRecord, ...]
+    """Steps completed from the old run's results: they did not execute in this run."""
+    unused: tuple[str, ...]
+    """Names of seeded steps the code has not asked for: not in the code (a finished
+    run) or not reached yet (a live one)."""
+    reruns: tuple[Run, ...]
+    """The newest ``MAX_RERUNS_SHOWN`` reruns of this run, newest first."""
+    more_reruns: int
+
+
+def lineage(service: Service, run: Run, function: FunctionDef | None) -> Lineage:
+    can_rerun = run.status.is_terminal and bool(run.events) and function is not None
+    seeded = tuple(s for s in run.steps if s.seeded)
+    shown = run.reruns[-MAX_RERUNS_SHOWN:]
+    found = (service.store.runs.get_run(i) for i in reversed(shown))
+    return Lineage(
+        can_rerun=can_rerun,
+        can_redrive=can_rerun and run.status is RunStatus.FAILED,
+        is_redrive=bool(seeded or run.seeds),
+        seeded=seeded,
+        unused=tuple(s.name for s in run.seeds.values()),
+        reruns=tuple(r for r in found if r is not None),
+        more_reruns=len(run.reruns) - len(shown),
+    )
+
+
+def is_redrive(run: Run) -> bool:
+    """For the reruns list: did this rerun start with the old run's results?"""
+    return bool(run.seeds) or any(s.seeded for s in run.steps)

@@ -26,6 +26,7 @@ from ..engine.model import JSON, Event, FunctionDef, Run
 from ..engine.registration import parse_register
 from ..engine.service import Service
 from ..engine.triggers import functions_for_event
+from ..engine.webhook_registry import WebhookRegistry, declared_webhooks
 from ..errors import ValidationError
 from .dashboard import Dashboard, DashboardConfig
 from .run_search import parse_run_search
@@ -250,9 +251,11 @@ class Api:
             app, functions = parse_register(
                 body, now=self._service.now(), allow_private=self._config.allow_private_apps
             )
+            hooks = declared_webhooks(body, app_id=app.id, now=self._service.now())
         except ValidationError as exc:
             return error(400, str(exc))
         modified = self._service.sync_app(app, functions)
+        modified = WebhookRegistry(self._service).sync_declared(app.id, hooks) or modified
         warnings = [f"function {f.id!r}: {w}" for f in functions for w in flow_config(f).warnings]
         for warning in warnings:
             log.warning("sync of app %r: %s", app.id, warning)

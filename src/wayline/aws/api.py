@@ -38,6 +38,7 @@ from wayline.engine.protocol import redact_url
 from wayline.engine.registration import parse_register
 from wayline.engine.service import Service
 from wayline.engine.urls import check_app_url
+from wayline.engine.webhook_registry import WebhookRegistry, declared_webhooks
 from wayline.errors import AuthError, ValidationError
 
 from .eventbridge import EventBus, event_seeds
@@ -190,9 +191,11 @@ class AwsApi(Api):
             app, functions = parse_register(
                 register, now=self._service.now(), allow_private=self._config.allow_private_apps
             )
+            hooks = declared_webhooks(config, app_id=app.id, now=self._service.now())
         except (ValueError, AttributeError, ValidationError) as exc:
             return error(502, f"app at {redact_url(url)} sent an invalid sync reply: {exc}")
         modified = self._service.sync_app(app, functions)
+        modified = WebhookRegistry(self._service).sync_declared(app.id, hooks) or modified
         return JSONResponse({"ok": True, "modified": modified, "app_id": app.id, "sync": "in_band"})
 
     def routes(self) -> list[Route]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..errors import NotFoundError, StoreError, ValidationError
@@ -30,6 +31,14 @@ MAX_WEBHOOKS = 100
 DEDUPE_TTL_MS = 24 * 3600 * 1000
 _FOREVER_MS = 100 * 365 * 24 * 3600 * 1000
 _MAX_CAS_ATTEMPTS = 20
+
+
+def declared_webhooks(body: JSON, *, app_id: str, now: int) -> list[Webhook]:
+    """The webhooks a sync payload (``POST /fn/register`` body or in-band reply) declares
+    under its top-level ``webhooks`` key: an extra key, which Inngest's own registration
+    parsing ignores, so the same payload stays valid there; official SDKs never send it."""
+    raw = body.get("webhooks") if isinstance(body, Mapping) else None
+    return webhooks.parse_declared(raw, app_id=app_id, now=now)
 
 
 class WebhookRegistry:
@@ -60,6 +69,37 @@ class WebhookRegistry:
             if self._write({**hooks, hook.id: webhooks.to_stored(hook)}, version):
                 log.info("webhook created", extra={"webhook_id": hook.id})
                 return hook
+        raise StoreError(f"{KEY}: gave up after {_MAX_CAS_ATTEMPTS} conflicting writes")
+
+    def sync_declared(self, app_id: str, declared: list[Webhook]) -> bool:
+        """Make ``app_id``'s declared webhooks exactly ``declared`` (``parse_declared``): the
+        app's others are removed, webhooks made through the API are kept. A webhook that
+        stays keeps its ``created_at``. True if anything changed (one read when nothing did).
+        """
+        for _ in range(_MAX_CAS_ATTEMPTS):
+            hooks, version = self._all()
+            kept = {
+                k: v
+                for k, v in hooks.items()
+                if not (isinstance(v, dict) and v.get("app_id") == app_id)
+            }
+            for hook in declared:
+                old = hooks.get(hook.id)
+                if isinstance(old, dict) and old.get("app_id") == app_id:
+                    hook = replace(hook, created_at=int(old.get("created_at", hook.created_at)))
+                kept[hook.id] = webhooks.to_stored(hook)
+            if kept == hooks:
+                return False
+            if len(kept) > MAX_WEBHOOKS:
+                raise ValidationError(
+                    f"the app's webhooks would make {len(kept)}; the limit is {MAX_WEBHOOKS}",
+                    field="webhooks",
+                )
+            if self._write(kept, version):
+                log.info(
+                    "webhooks declared at sync", extra={"app_id": app_id, "count": len(declared)}
+                )
+                return True
         raise StoreError(f"{KEY}: gave up after {_MAX_CAS_ATTEMPTS} conflicting writes")
 
     def all(self) -> list[Webhook]:

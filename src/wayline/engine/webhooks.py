@@ -26,8 +26,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import ValidationError
@@ -65,6 +66,9 @@ class Webhook:
     max_bytes: int
     signature: Signature | None
     created_at: int
+    app_id: str | None = None
+    """The app that declared it at sync (``Wayline(webhooks=...)``); its next sync replaces
+    it. None for one made with ``POST /v1/webhooks``."""
 
 
 class Rejection(Exception):  # noqa: N818 - a value the API turns into a 4xx
@@ -153,6 +157,49 @@ def parse_definition(body: Mapping[str, JSON], *, webhook_id: str, now: int) -> 
     )
 
 
+MAX_DECLARED = 20
+"""Webhooks one app may declare at sync."""
+_LOCAL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+def declared_id(app_id: str, local_id: str) -> str:
+    """A declared webhook's id, stable across syncs so its URL never changes."""
+    return f"{app_id}-{local_id}"
+
+
+def parse_declared(raw: JSON, *, app_id: str, now: int) -> list[Webhook]:
+    """The ``webhooks`` of a sync payload (absent: none). Each entry is a ``POST
+    /v1/webhooks`` body plus a local ``id``; a refusal names ``webhooks[i]`` and the field."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ValidationError("webhooks must be an array", field="webhooks")
+    if len(raw) > MAX_DECLARED:
+        raise ValidationError(
+            f"{len(raw)} webhooks declared; the limit is {MAX_DECLARED}", field="webhooks"
+        )
+    hooks: list[Webhook] = []
+    for index, entry in enumerate(raw):
+        where = f"webhooks[{index}]"
+        if not isinstance(entry, Mapping):
+            raise ValidationError(f"{where} must be an object", field=where)
+        local = entry.get("id")
+        if not isinstance(local, str) or not _LOCAL_ID.match(local):
+            raise ValidationError(
+                f"{where}.id must be 1-64 letters, digits, '-' or '_'", field=f"{where}.id"
+            )
+        try:
+            hook = parse_definition(entry, webhook_id=declared_id(app_id, local), now=now)
+        except ValidationError as exc:
+            raise ValidationError(
+                f"{where} ({local}): {exc}", field=f"{where}.{exc.field}"
+            ) from None
+        if any(h.id == hook.id for h in hooks):
+            raise ValidationError(f"{where}: duplicate webhook id {local!r}", field=f"{where}.id")
+        hooks.append(replace(hook, app_id=app_id))
+    return hooks
+
+
 def to_stored(hook: Webhook) -> dict[str, JSON]:
     """The definition as stored (with its secret: the store is the one place it lives)."""
     stored = view(hook)
@@ -176,6 +223,7 @@ def from_stored(d: Mapping[str, Any]) -> Webhook:
             else None
         ),
         created_at=d.get("created_at", 0),
+        app_id=d.get("app_id"),
     )
 
 
@@ -199,6 +247,7 @@ def view(hook: Webhook) -> dict[str, Any]:
         "max_bytes": hook.max_bytes,
         "signature": signature,
         "created_at": hook.created_at,
+        "app_id": hook.app_id,
     }
 
 

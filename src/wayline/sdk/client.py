@@ -36,6 +36,7 @@ from .options import (
 )
 from .sending import DEV_EVENT_KEY, EventSender, HttpEventSender
 from .triggers import MAX_TRIGGERS, Trigger, TriggerCron, TriggerEvent
+from .webhooks import Webhook, check_unique
 
 D = TypeVar("D", default=dict[str, Any])
 
@@ -76,6 +77,8 @@ class Wayline:
         signing_key_fallback: The previous signing key, accepted during a rotation.
         environ: The environment to read (default ``os.environ``), for tests.
         transport: The outbound HTTP transport, for tests.
+        webhooks: Webhooks the server creates for this app at sync (``wayline.Webhook``):
+            third parties POST to ``/webhooks/<app id>-<id>`` and each request becomes an event.
 
     Example::
 
@@ -104,6 +107,7 @@ class Wayline:
         signing_key_fallback: str | None = None,
         environ: Mapping[str, str] | None = None,
         transport: Transport | None = None,
+        webhooks: Sequence[Webhook] = (),
     ) -> None:
         self.config: ClientConfig = resolve(
             app_id=app_id,
@@ -128,6 +132,8 @@ class Wayline:
         self.hooks = Hooks(
             send=self._send_wire, send_async=self._send_wire_async, check_events=self.events.check
         )
+        self.webhooks: tuple[Webhook, ...] = check_unique(webhooks)
+        """Declared at every sync (see ``wayline.sdk.webhooks``)."""
 
     @property
     def app_id(self) -> str:

@@ -276,7 +276,11 @@ class CommHandler:
             request.url, serve_origin=self._serve_origin, serve_path=self._serve_path
         )
         body = registration.sync_body(
-            self._config, self._functions, app_url=app_url, framework=self._framework
+            self._config,
+            self._functions,
+            app_url=app_url,
+            framework=self._framework,
+            webhooks=self._client.webhooks,
         )
         deploy_id = protocol.parse_query(request.query).get("deployId")
         url = f"{api}/fn/register" + (
@@ -313,6 +317,7 @@ class CommHandler:
             app_url=app_url,
             framework=self._framework,
             inspection=self._inspection(authenticated=True),
+            webhooks=self._client.webhooks,
         )
         return _Reply(200, body, {"x-inngest-sync-kind": "in_band"})
 

@@ -12,6 +12,7 @@ from wayline.signing import hash_signing_key
 from .config import ClientConfig
 from .function import Function
 from .protocol import CAPABILITIES, SDK_NAME, SDK_VERSION
+from .webhooks import Webhook
 
 INSPECTION_SCHEMA = "2024-05-24"
 
@@ -49,9 +50,15 @@ def strip_none(value: Any) -> Any:
 
 
 def sync_body(
-    config: ClientConfig, functions: Sequence[Function[Any, Any]], *, app_url: str, framework: str
+    config: ClientConfig,
+    functions: Sequence[Function[Any, Any]],
+    *,
+    app_url: str,
+    framework: str,
+    webhooks: Sequence[Webhook] = (),
 ) -> dict[str, Any]:
-    """The ``POST /fn/register`` body (out-of-band sync)."""
+    """The ``POST /fn/register`` body (out-of-band sync). Declared ``webhooks`` ride in an
+    extra top-level key, which Inngest's registration parsing ignores (unknown keys)."""
     body: dict[str, Any] = strip_none(
         {
             "url": app_url,
@@ -63,6 +70,7 @@ def sync_body(
             "framework": framework,
             "capabilities": dict(CAPABILITIES),
             "functions": function_configs(functions, app_url),
+            "webhooks": [w.config() for w in webhooks] or None,
         }
     )
     return body
@@ -75,6 +83,7 @@ def in_band_body(
     app_url: str,
     framework: str,
     inspection: dict[str, Any],
+    webhooks: Sequence[Webhook] = (),
 ) -> dict[str, Any]:
     """The body of a signed in-band sync reply (the server reads the config from it)."""
     body: dict[str, Any] = strip_none(
@@ -90,6 +99,7 @@ def in_band_body(
             "sdk_language": "py",
             "sdk_version": SDK_VERSION,
             "url": app_url,
+            "webhooks": [w.config() for w in webhooks] or None,
         }
     )
     return body

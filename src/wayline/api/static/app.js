@@ -2,7 +2,7 @@
 // - [data-poll]: re-fetch a fragment every data-poll-ms while the page is visible; stop once
 //   the fragment carries data-final (a finished run). Swaps only when the HTML changed.
 // - select[data-autosubmit]: filters apply on change.
-// - form[data-confirm]: ask before an action.
+// - form[data-confirm]: ask before an action; form[data-once]: submitted once only.
 // - textarea[data-json-editor]: inline JSON syntax check as you type; Ctrl/Cmd+Enter sends.
 (function () {
   "use strict";
@@ -76,10 +76,21 @@
     document.querySelectorAll("select[data-autosubmit]").forEach(function (sel) {
       sel.addEventListener("change", function () { sel.form.submit(); });
     });
-    document.querySelectorAll("form[data-confirm]").forEach(function (form) {
-      form.addEventListener("submit", function (ev) {
-        if (!window.confirm(form.getAttribute("data-confirm"))) ev.preventDefault();
-      });
+    // Delegated: forms that arrive in a polled fragment (a run that just finished gets
+    // Rerun / Redrive) ask too.
+    document.addEventListener("submit", function (ev) {
+      var form = ev.target;
+      if (!(form instanceof HTMLFormElement)) return;
+      if (form.hasAttribute("data-confirm") && !window.confirm(form.getAttribute("data-confirm"))) {
+        ev.preventDefault();
+        return;
+      }
+      if (form.hasAttribute("data-once")) {
+        if (form.getAttribute("data-sent")) { ev.preventDefault(); return; }
+        form.setAttribute("data-sent", "1");  // a double click makes one new run, not two
+        var button = form.querySelector("button[type=submit]");
+        if (button) setTimeout(function () { button.disabled = true; }, 0);
+      }
     });
     document.querySelectorAll("textarea[data-json-editor]").forEach(function (area) {
       var timer = null;
