@@ -17,8 +17,6 @@ import fastapi
 import inngest
 import inngest.fast_api
 from handlers import dispatch as dispatch_handler
-from handlers import ingest as ingest_handler
-from handlers import timers as timers_handler
 
 from compat.harness import UvicornAppServer
 from wayline import signing
@@ -113,17 +111,13 @@ class Cluster(Driver):
                 stack, clock, clients=FaultyClients(faults=faults), sleep=self.slept.append
             )
 
-        super().__init__(stack, clock, runtime())
+        super().__init__(stack, clock, runtime)  # one runtime per function, as Lambda does
         self.observer = make_runtime(stack, clock)
         """A runtime without faults, for the test's own reads."""
-        self.runtimes = {"ingest": runtime(), "dispatch": runtime(), "dispatch_b": runtime()}
-        self.runtimes["timers"] = runtime()
-        self.ingest = ingest_handler.make_handler(lambda: self.runtimes["ingest"])
-        self.dispatch = dispatch_handler.make_handler(lambda: self.runtimes["dispatch"])
+        self.runtimes["dispatch_b"] = runtime()
         self.dispatch_b: Handler = dispatch_handler.make_handler(
             lambda: self.runtimes["dispatch_b"]
         )
-        self.timers = timers_handler.make_handler(lambda: self.runtimes["timers"])
 
     def runs(self, fn: str) -> list[Run]:
         return self.observer.store.runs.list_runs(function_id=f"{APP_ID}-{fn}", limit=1000)
