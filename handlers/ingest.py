@@ -27,7 +27,8 @@ def make_handler(get_runtime: Callable[[], Runtime]) -> LambdaHandler:
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
     def handle_record(record: SQSRecord) -> None:
-        event_id = ingest_message(get_runtime().service, record.body)
+        runtime = get_runtime()
+        event_id = ingest_message(runtime.service, record.body, runtime.payloads)
         count("EventsIngested" if event_id else "EventsRejected")
 
     @logger.inject_lambda_context(clear_state=True)

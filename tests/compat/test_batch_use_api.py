@@ -38,8 +38,9 @@ def test_a_batch_of_8_one_mib_events_reaches_the_sdk_through_use_api(compat: Com
         batch_events=inngest.Batch(max_size=EVENTS, timeout=datetime.timedelta(seconds=10)),
     )
     async def fn(ctx: inngest.Context) -> dict[str, object]:
-        seen.append([(e.data["n"], len(e.data["blob"])) for e in ctx.events])
-        return {"events": len(ctx.events), "bytes": sum(len(e.data["blob"]) for e in ctx.events)}
+        sizes = [len(str(e.data["blob"])) for e in ctx.events]
+        seen.append([(e.data["n"], size) for e, size in zip(ctx.events, sizes, strict=True)])
+        return {"events": len(ctx.events), "bytes": sum(sizes)}
 
     app = fastapi.FastAPI()
     inngest.fast_api.serve(app, client, [fn])

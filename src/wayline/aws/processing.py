@@ -22,6 +22,7 @@ from wayline.engine.service import Blocked, PreparedCall, Service
 from wayline.errors import ValidationError
 
 from .eventbridge import parse_bus_message
+from .s3 import BlobStore
 from .scheduler import parse_cron_input
 from .sqs import WorkSender, decode_item
 from .work_queue import AwsWorkQueue
@@ -45,11 +46,12 @@ SWEEP_GRACE_MS = 15 * 60_000
 """A pending item this long overdue has lost its wake-up (see ``sweep``)."""
 
 
-def ingest_message(service: Service, body: str) -> str | None:
+def ingest_message(service: Service, body: str, payloads: BlobStore | None = None) -> str | None:
     """Store and route the event in one ingest-queue message; its internal id, or None if
-    the message is not a Wayline event (dropped). A redelivery routes nothing twice."""
+    the message is not a Wayline event (dropped). A redelivery routes nothing twice.
+    ``payloads`` holds the events too large for the bus (claim checks)."""
     try:
-        event = parse_bus_message(body)
+        event = parse_bus_message(body, payloads)
     except ValidationError as exc:
         log.warning("bus message rejected: %s", exc, extra={"field": exc.field})
         return None
