@@ -29,7 +29,7 @@ from wayline.aws.eventbridge import CLAIM_CHECK_BYTES, EventBus, parse_bus_messa
 from wayline.aws.s3 import S3Offload
 from wayline.aws.sender import EventBridgeSender
 from wayline.engine.model import RunStatus
-from wayline.errors import StoreError
+from wayline.errors import StoreError, ValidationError
 
 from .conftest import Stack, VirtualClock
 from .driver import EVENT_KEY, SIGNING_KEY, Driver, make_runtime
@@ -185,3 +185,19 @@ def test_small_events_stay_on_the_bus_and_large_ones_need_a_bucket(
         parse_bus_message(message, S3Offload(bucket=stack.bucket, client=stack.s3)).input.data["n"]
         == 0
     )
+
+
+def test_a_reference_is_only_followed_to_an_event_payload_with_its_hash(stack: Stack) -> None:
+    payloads = S3Offload(bucket=stack.bucket, client=stack.s3)
+
+    def message(ref: str) -> str:
+        detail = {"name": "t/one", "_wayline": {"payload": ref, "bytes": 10}}
+        return json.dumps({"id": "e-2", "time": "2026-11-29T06:00:00Z", "detail": detail})
+
+    payloads.put("memo/r/s/" + "0" * 64, b'{"secret": 1}')
+    with pytest.raises(ValidationError, match="is not a payload key"):
+        parse_bus_message(message("memo/r/s/" + "0" * 64), payloads)
+    forged = "events/" + "1" * 64
+    payloads.put(forged, b'{"name": "t/one"}')
+    with pytest.raises(ValidationError, match="does not match its hash"):
+        parse_bus_message(message(forged), payloads)

@@ -66,7 +66,7 @@ MAX_ENTRIES_PER_CALL = 10
 """PutEvents takes at most 10 entries per call."""
 MAX_CALL_BYTES = 1024 * 1024
 """PutEvents' size limit per call (all entries together): 1 MiB since 2026-01-29 (it was
-256 KB). The event API's own per-event limit (512 KB) keeps any one entry under it."""
+256 KB). Entries over ``CLAIM_CHECK_BYTES`` go by reference when there is a payload bucket."""
 CLAIM_CHECK_BYTES = 256 * 1024
 """Entries larger than this go by reference (claim check). EventBridge's per-entry limit
 was 256 KB until 2026-01-29 and is 1 MiB since, per call and so per entry; keeping every
