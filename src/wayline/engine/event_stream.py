@@ -29,7 +29,10 @@ from .events import (
 
 _WHITESPACE = b" \t\r\n"
 _IN_STRING = re.compile(rb'["\\]')
-_STRUCTURE = re.compile(rb'["\[\]{}]')
+_TOKEN = re.compile(rb'(?:[^"\[\]{}]++|"(?:[^"\\]++|\\.)*+")*+[\[\]{}"]')
+"""The next bracket, or the quote of a string the buffer does not hold whole: text and
+whole strings are skipped in one regex call (possessive, so it never backtracks), so
+strings cost no Python loop iterations however long or many they are."""
 _SCALAR_END = re.compile(rb"[\s,\]]")
 
 # Where the scanner is between elements.
@@ -159,12 +162,14 @@ class EventStream:
             self._complete(found.start())
             return True
         while True:
-            pattern = _IN_STRING if self._in_string else _STRUCTURE
-            found = pattern.search(buf, self._pos)
+            if self._in_string:
+                found = _IN_STRING.search(buf, self._pos)
+            else:
+                found = _TOKEN.match(buf, self._pos)
             if found is None:
                 self._pos = len(buf)
                 return False
-            index = found.start()
+            index = found.end() - 1 if not self._in_string else found.start()
             char = buf[index]
             if self._in_string:
                 if char == 0x5C:  # backslash: the next byte is escaped, wherever it arrives
@@ -175,7 +180,7 @@ class EventStream:
                     continue
                 self._in_string = False
             elif char == 0x22:
-                self._in_string = True
+                self._in_string = True  # a string the buffer does not hold whole yet
             elif char in b"[{":
                 self._depth += 1
             else:
