@@ -46,6 +46,8 @@ def test_events_are_the_same_whatever_the_chunking(size: int) -> None:
         (b'[{"name":"a"}, {"name":"\\ud800"}]', "events[1].name: string holds a lone"),
         (b"[1]", "events[0] must be a JSON object"),
         (b"7", "events[0] must be a JSON object"),
+        (b'"just a string"', "events[0] must be a JSON object"),
+        (b'[{"name":"a"}, "s\\"]"]', "events[1] must be a JSON object"),
         (b'[{"name":"a","data":' + b"[" * 150 + b"]" * 150 + b"}]", "events[0].data"),
         (b"]", "unexpected ']'"),
     ],
@@ -71,3 +73,10 @@ def parse_body_with(body: bytes, **limits: int) -> None:
     stream = EventStream(**limits)
     stream.feed(body)
     stream.finish()
+
+
+@pytest.mark.parametrize("size", [1, 2, 3])
+def test_a_string_element_split_anywhere_is_still_one_element(size: int) -> None:
+    body = b'[{"name":"a"}, "s\\"]{" ]'
+    with pytest.raises(ValidationError, match=r"events\[1\] must be a JSON object"):
+        feed_in(body, size)

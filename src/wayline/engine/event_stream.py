@@ -148,7 +148,8 @@ class EventStream:
         self._pos = 0
         self._state = _IN_ITEM
         self._depth = 0
-        self._in_string = False
+        self._in_string = char == '"'  # a lone string ends at its closing quote
+        self._pos = 1 if self._in_string else 0
         self._scalar = char not in '[{"'
 
     def _scan_item(self) -> bool:
