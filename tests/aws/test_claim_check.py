@@ -201,3 +201,21 @@ def test_a_reference_is_only_followed_to_an_event_payload_with_its_hash(stack: S
     payloads.put(forged, b'{"name": "t/one"}')
     with pytest.raises(ValidationError, match="does not match its hash"):
         parse_bus_message(message(forged), payloads)
+
+
+def test_claim_checked_events_expire_with_the_payload_retention() -> None:
+    """The bucket's lifecycle rule covers ``events/`` (no prefix filter) and its age is the
+    ``PayloadRetentionDays`` parameter, and the api and ingest functions may put and get."""
+    from .test_template import load_template
+
+    template = load_template()
+    resources = template["Resources"]
+    (rule,) = resources["PayloadBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert "Prefix" not in rule and "Filter" not in rule
+    assert rule["ExpirationInDays"] == {"Ref": "PayloadRetentionDays"}
+    statements = resources["StateAccessPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    s3 = [s for s in statements if any(str(a).startswith("s3:") for a in s["Action"])]
+    assert {"s3:GetObject", "s3:PutObject"} <= {a for s in s3 for a in s["Action"]}
+    for function in ("ApiFunction", "IngestFunction"):
+        policies = resources[function]["Properties"]["Policies"]
+        assert {"Ref": "StateAccessPolicy"} in policies
