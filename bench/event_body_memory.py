@@ -13,6 +13,7 @@ Two measurements, each in a fresh process:
   a baseline taken with the body already in memory (the peak is reset after building it).
 
     .venv/bin/python bench/event_body_memory.py [--record]
+    .venv/bin/python bench/event_body_memory.py --cpu   # parse time of worst shapes
 """
 
 from __future__ import annotations
@@ -143,11 +144,39 @@ def dev_server_peaks() -> dict[str, int]:
             proc.wait(timeout=20)
 
 
+def cpu_shapes() -> None:
+    """``--cpu``: seconds to parse 5 events of one shape (about 13-14 MiB), streamed in
+    64 KiB chunks vs one ``json.loads`` + ``json_input`` check."""
+    shapes: list[tuple[str, object, int]] = [
+        ("long strings", "a", 700_000),
+        ("numbers", 1, 1_400_000),
+        ("empty objects", {}, 1_000_000),
+    ]
+    for label, item, count in shapes:
+        event = json.dumps({"name": "a", "data": {"l": [item] * count}}, separators=(",", ":"))
+        body = ("[" + ",".join([event] * 5) + "]").encode()
+        start = time.perf_counter()
+        stream = EventStream()
+        for at in range(0, len(body), CHUNK):
+            stream.feed(body[at : at + CHUNK])
+        stream.finish()
+        streamed = time.perf_counter() - start
+        start = time.perf_counter()
+        json_input.parse(body)
+        loaded = time.perf_counter() - start
+        size = len(body) / 2**20
+        print(f"{label}: {size:.1f} MiB, stream {streamed:.2f} s, loads {loaded:.2f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--record", action="store_true")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "HOW"))
+    parser.add_argument("--cpu", action="store_true", help="time the parser on worst shapes")
     args = parser.parse_args()
+    if args.cpu:
+        cpu_shapes()
+        return
     if args.child:
         parse_in_process(*args.child)
         return
