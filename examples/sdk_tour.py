@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,11 +26,9 @@ import wayline
 import wayline.aws_lambda
 import wayline.fastapi
 import wayline.testing
+from wayline.middleware import Encryption, LoggingContext, OpenTelemetry, StaticKeys, generate_key
 
 logger = logging.getLogger("shop")
-
-# Keys and URLs come from WAYLINE_* (or INNGEST_*) variables; dev mode only with WAYLINE_DEV.
-client = wayline.Wayline(app_id="shop", logger=logger)
 
 
 # ----------------------------------------------------------------------------- typed events
@@ -41,6 +40,54 @@ class SignedUp(pydantic.BaseModel):
     user_id: int
     email: str
     plan: str = "free"
+
+
+class UserRef(pydantic.BaseModel):
+    user_id: int
+
+
+class CardAdded(pydantic.BaseModel):
+    user_id: int
+    encrypted: dict[str, str]
+    """Sealed by the Encryption middleware before the event leaves the app."""
+
+
+# One EventType per event: typed construction (mypy), typed triggers and waits, and, once
+# registered on the client, validation of every such event the app sends, at the call.
+SIGNED_UP = wayline.EventType("user/signed-up", SignedUp)
+VERIFIED = wayline.EventType("user/verified", UserRef)
+DELETED = wayline.EventType("user/deleted", UserRef)
+PROCESS = wayline.EventType("user/process", UserRef)
+CARD_ADDED = wayline.EventType("card/added", CardAdded)
+
+
+# ----------------------------------------------------------------------------- middleware
+
+
+class Audit(wayline.Middleware):
+    """A custom middleware: hooks may be sync or async; this one notes failed steps."""
+
+    async def on_error(
+        self, call: wayline.CallInfo, error: Exception, step: wayline.StepInfo | None
+    ) -> None:
+        where = step.step_id if step else "the function"
+        logger.warning("run %s: %s failed: %s", call.run_id, where, error)
+
+
+# Keys and URLs come from WAYLINE_* (or INNGEST_*) variables; dev mode only with WAYLINE_DEV.
+client = wayline.Wayline(
+    app_id="shop",
+    logger=logger,
+    events=[SIGNED_UP, VERIFIED, DELETED, PROCESS, CARD_ADDED],
+    # In order: the first sees each call first and its result last.
+    middleware=[LoggingContext(), OpenTelemetry(), Audit()],
+)
+
+# Card data is sealed in the app (AES-256-GCM); the server stores only ciphertext. Rotate by
+# moving the current key to `previous` and adding a new current one.
+encryption = Encryption(
+    StaticKeys(("2026-11", os.environ.get("SHOP_ENCRYPTION_KEY") or generate_key()))
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,10 +153,12 @@ async def notify_ops(ctx: wayline.Context) -> None:
 @client.function(
     id="send-welcome-email",
     name="Send the welcome email",
-    trigger=wayline.TriggerEvent(event="user/signed-up", model=SignedUp),
+    trigger=SIGNED_UP.trigger(),
     retries=3,
+    backoff=wayline.Backoff(initial="10s", factor=2, max="10m", jitter="5s"),
+    step_backoff={"charge": wayline.Backoff(initial="1m", factor=3, max="2h")},
     on_failure=notify_ops,
-    cancel=wayline.Cancel(event="user/deleted", if_="event.data.user_id == async.data.user_id"),
+    cancel=wayline.Cancel(event=DELETED.name, match="data.user_id"),
     concurrency=[
         wayline.Concurrency(limit=10),
         wayline.Concurrency(limit=1, key="event.data.user_id"),
@@ -130,14 +179,12 @@ async def send_welcome(ctx: wayline.Context[SignedUp]) -> dict[str, Any]:
     await ctx.step.sleep("wait-48h", "48h")
 
     verified = await ctx.step.wait_for_event(
-        "verified", event="user/verified", match="data.user_id", timeout=timedelta(hours=24)
-    )
+        "verified", event=VERIFIED, match="data.user_id", timeout=timedelta(hours=24)
+    )  # an Event[UserRef] | None
     if verified is None:
         await ctx.step.run("nudge", send_email, user.email, subject="Please verify")
 
-    ids = await ctx.step.send_event(
-        "fan-out", [wayline.Event(name="user/process", data={"user_id": user.user_id})]
-    )
+    ids = await ctx.step.send_event("fan-out", [PROCESS(UserRef(user_id=user.user_id))])
     report = await ctx.step.invoke(
         "report", function=build_report, data={"user_id": user.user_id}, timeout="1h"
     )
@@ -156,7 +203,7 @@ async def send_welcome(ctx: wayline.Context[SignedUp]) -> dict[str, Any]:
     await ctx.step.sleep_until("next-morning", datetime(2030, 1, 1, 9, tzinfo=UTC))
     return {
         "message_id": receipt.message_id,
-        "verified": verified is not None,
+        "verified": verified is not None and verified.data.user_id == user.user_id,
         "events": ids,
         "score": report.score,
         "profile": profile,
@@ -202,11 +249,20 @@ def import_rows(ctx: wayline.SyncContext) -> int:
     return len(ctx.events)
 
 
+@client.function(id="store-card", trigger=CARD_ADDED.trigger(), middleware=[encryption])
+async def store_card(ctx: wayline.Context[CardAdded]) -> dict[str, str]:
+    """Its own middleware (after the client's): event field, step output and result sealed."""
+    card = ctx.event.data.encrypted  # plaintext here, ciphertext on the server
+    token = await ctx.step.run("tokenize", lambda: f"tok_{card['number'][-4:]}")
+    return {"token": token}
+
+
 FUNCTIONS: list[wayline.Function[Any, Any]] = [
     send_welcome,
     build_report,
     daily_digest,
     import_rows,
+    store_card,
 ]
 
 
@@ -224,9 +280,9 @@ def lambda_handler() -> wayline.aws_lambda.LambdaHandler:
 
 def send_a_signup() -> list[str]:
     """Apps send events with ``client.send`` (``send_async`` in async code)."""
-    event = wayline.Event(name="user/signed-up", data=SignedUp(user_id=1, email="ada@example.com"))
+    event = SIGNED_UP(SignedUp(user_id=1, email="ada@example.com"))  # typed: mypy checks data
     try:
-        return client.send(event)
+        return client.send(event)  # a registered event with bad data raises ValidationError
     except wayline.SendEventsError as err:
         logger.error("accepted before the failure: %s", err.ids)
         raise
@@ -236,9 +292,9 @@ def try_it() -> wayline.testing.TestResult:
     """Run the welcome flow in-process: mocked email, an injected verification."""
     return wayline.testing.run(
         send_welcome,
-        wayline.Event(name="user/signed-up", data={"user_id": 7, "email": "ada@example.com"}),
+        SIGNED_UP(SignedUp(user_id=7, email="ada@example.com")),
         mocks={"send": lambda to, subject: Receipt(message_id="test", to=to)},
-        events={"verified": wayline.Event(name="user/verified", data={"user_id": 7})},
+        events={"verified": VERIFIED(UserRef(user_id=7))},
     )
 
 

@@ -17,7 +17,12 @@ from wayline.aws.processing import handle_timer
 
 from ._shared import LambdaHandler, Runtime, count, logger, metrics, runtime_from_env, tracer
 
-METRICS = {"cron": "CronTicks", "sweep": "Sweeps", "rejected": "TimerPayloadsRejected"}
+METRICS = {
+    "cron": "CronTicks",
+    "sweep": "Sweeps",
+    "sweep_incomplete": "SweepsIncomplete",
+    "rejected": "TimerPayloadsRejected",
+}
 
 
 def make_handler(get_runtime: Callable[[], Runtime]) -> LambdaHandler:
@@ -27,7 +32,9 @@ def make_handler(get_runtime: Callable[[], Runtime]) -> LambdaHandler:
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
         runtime = get_runtime()
         with logger.append_context_keys(function_id=event.get("function_id")):
-            done = handle_timer(runtime.service, event, now=runtime.clock.now_ms())
+            done = handle_timer(
+                runtime.service, event, now=runtime.clock.now_ms(), backoff=runtime.backoff
+            )
         count(METRICS[done])
         return {"done": done}
 

@@ -43,9 +43,12 @@ from .errors import (
 if TYPE_CHECKING:  # at runtime these load on first use: see __getattr__ below
     from .sdk.client import Wayline
     from .sdk.context import Context, SyncContext
+    from .sdk.event_types import EventType
     from .sdk.events import Event
     from .sdk.function import Function
+    from .sdk.middleware import CallInfo, CallInput, Middleware, StepInfo
     from .sdk.options import (
+        Backoff,
         Batch,
         Cancel,
         Concurrency,
@@ -63,7 +66,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AuthError",
+    "Backoff",
     "Batch",
+    "CallInfo",
+    "CallInput",
     "Cancel",
     "Concurrency",
     "ConfigError",
@@ -71,10 +77,12 @@ __all__ = [
     "Debounce",
     "Event",
     "EventSender",
+    "EventType",
     "Function",
     "InvalidCronError",
     "InvalidDurationError",
     "InvalidExpressionError",
+    "Middleware",
     "NonDeterminismError",
     "NonRetriableError",
     "NotFoundError",
@@ -85,6 +93,7 @@ __all__ = [
     "SerializationError",
     "Singleton",
     "StepError",
+    "StepInfo",
     "StoreError",
     "SyncContext",
     "Throttle",
@@ -97,18 +106,23 @@ __all__ = [
     "__version__",
 ]
 
-_SUBMODULES = frozenset({"aws_lambda", "django", "fastapi", "flask", "starlette", "testing"})
+_SUBMODULES = frozenset(
+    {"aws_lambda", "django", "fastapi", "flask", "kms", "middleware", "starlette", "testing"}
+)
 _SDK_NAMES = {
     "Wayline": "client",
     "Context": "context",
     "SyncContext": "context",
     "Event": "events",
+    "EventType": "event_types",
     "Function": "function",
+    **dict.fromkeys(("CallInfo", "CallInput", "Middleware", "StepInfo"), "middleware"),
     "EventSender": "sending",
     "TriggerCron": "triggers",
     "TriggerEvent": "triggers",
     **dict.fromkeys(
         (
+            "Backoff",
             "Batch",
             "Cancel",
             "Concurrency",

@@ -11,16 +11,19 @@ format (``BatchSpanProcessor`` + ``OTLPSpanExporter``); nothing here speaks OTLP
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 
 from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 from opentelemetry.trace import Status, StatusCode
 
 from .api.dashboard_format import iso
 from .engine.model import Run
+from .engine.tracecontext import run_trace_ids
 from .trace import Span, build_trace, error_view
 
 log = logging.getLogger("wayline.otel")
@@ -30,12 +33,39 @@ OK_STATUSES = frozenset({"Completed", "Skipped"})
 ERROR_STATUSES = frozenset({"Failed"})
 
 
+class _RunIds(IdGenerator):
+    """Random ids, except a run's root span: its trace id and span id come from the run id,
+    the same ones the server sends to the app as ``traceparent``, so the app's spans (the
+    SDK's OpenTelemetry middleware) land in the run's trace under its root."""
+
+    def __init__(self) -> None:
+        self._random = RandomIdGenerator()
+        self._root: tuple[int, int] | None = None
+
+    def next_root(self, run_id: str) -> None:
+        self._root = run_trace_ids(run_id)
+
+    def generate_trace_id(self) -> int:
+        return self._root[0] if self._root is not None else self._random.generate_trace_id()
+
+    def generate_span_id(self) -> int:
+        if self._root is not None:
+            span_id = self._root[1]
+            self._root = None  # only the root span; its children get random ids
+            return span_id
+        return self._random.generate_span_id()
+
+
 class RunTraces:
     """Turns finished runs into spans on its own ``TracerProvider`` (never the global one,
     so an app embedding Wayline keeps its own tracing setup)."""
 
     def __init__(self, exporter: SpanExporter, *, service_name: str = "wayline") -> None:
-        self._provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+        self._ids = _RunIds()
+        self._lock = threading.Lock()  # the root's ids are handed over through _ids
+        self._provider = TracerProvider(
+            resource=Resource.create({"service.name": service_name}), id_generator=self._ids
+        )
         self._provider.add_span_processor(BatchSpanProcessor(exporter))
         self._tracer = self._provider.get_tracer("wayline.runs")
 
@@ -43,7 +73,9 @@ class RunTraces:
         """Export ``run``'s trace (a ``Service(on_run_ended=...)`` observer); never raises."""
         try:
             root = build_trace(run)
-            self._emit(root, run, parent=None, fallback_end=run.ended_at or root.start_ms)
+            with self._lock:
+                self._ids.next_root(run.id)
+                self._emit(root, run, parent=None, fallback_end=run.ended_at or root.start_ms)
         except Exception:  # an exporter bug must never fail a run transition
             log.exception("could not export the trace of run %s", run.id)
 

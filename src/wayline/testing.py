@@ -20,6 +20,10 @@ Example::
     assert result.status == "completed"
     assert result.steps == ["send", "wait-48h", "verified", "fan-out", "child", "a", "b"]
     assert result.step_calls[0].args == ("ada@example.com",)
+
+``TestEngine`` (from ``wayline.testing_engine``) runs a whole app instead, on the real
+engine over in-memory SQLite: retries with their backoff, flow control, ``on_failure``
+handlers and the events steps send behave exactly as on ``wayline dev``.
 """
 
 from __future__ import annotations
@@ -39,8 +43,9 @@ from .sdk.execution import CallResult, Hooks, run_blocking
 from .sdk.execution import StepCall as _BodyCall
 from .sdk.function import Function, Handler
 from .sdk.protocol import CallRequest
+from .testing_engine import TestEngine
 
-__all__ = ["StepCall", "TestResult", "run"]
+__all__ = ["StepCall", "TestEngine", "TestResult", "run"]
 
 MAX_REQUESTS = 10_000
 INVOKED_EVENT = "inngest/function.invoked"
@@ -121,6 +126,7 @@ class _Runner:
             send_async=self._send_async,
             now=lambda: self.now,
             invoking=self._remember,
+            **({"check_events": fn.check_events} if fn.check_events else {}),
         )
 
     # ------------------------------------------------------------------ hooks
@@ -176,7 +182,12 @@ class _Runner:
             use_api=False,
         )
         call = PreparedCall(
-            self.handler, request, item.target, self.hooks, logging.getLogger("wayline")
+            self.handler,
+            request,
+            item.target,
+            self.hooks,
+            logging.getLogger("wayline"),
+            middleware=self.fn.client_middleware,
         )
         return run_blocking(call.run_async()) if call.is_async else call.run_sync()
 

@@ -4,17 +4,16 @@ thread, real SQLite (in memory), deterministic clock and ids."""
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 
 from wayline.api.rest import ApiConfig, create_app
 from wayline.engine.service import Service
 from wayline.store.sqlite import SqliteStore
+
+from .serving import serving
 
 
 class FixedClock:
@@ -45,24 +44,13 @@ def free_port() -> int:
 def make_client(config: ApiConfig | None = None) -> Iterator[httpx.Client]:
     sqlite = SqliteStore(":memory:")
     service = Service(sqlite.store(), FixedClock(), CountingEntropy())
-    app = create_app(service, config or ApiConfig())
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("API server did not start")
-        time.sleep(0.01)
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+        with (
+            serving(create_app(service, config or ApiConfig())) as url,
+            httpx.Client(base_url=url, timeout=10) as client,
+        ):
             yield client
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         sqlite.close()
 
 

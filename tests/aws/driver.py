@@ -30,6 +30,7 @@ from wayline.aws.runtime import Clients, Deps, Runtime, build_runtime
 from wayline.clock import OsEntropy
 
 from .conftest import REGION, Stack, VirtualClock
+from .faults import ContainerDied
 
 Handler = Callable[[dict[str, Any], Any], Any]
 SIGNING_KEY = "signkey-prod-" + "ab12" * 16
@@ -49,8 +50,16 @@ class FakeLambdaContext:
         return self.remaining_ms
 
 
-def make_runtime(stack: Stack, clock: VirtualClock, **env: str) -> Runtime:
-    """The runtime a function gets on this stack, with the virtual clock and fixed keys."""
+def make_runtime(
+    stack: Stack,
+    clock: VirtualClock,
+    *,
+    clients: Clients | None = None,
+    sleep: Callable[[float], None] | None = None,
+    **env: str,
+) -> Runtime:
+    """The runtime a function gets on this stack, with the virtual clock and fixed keys
+    (``clients``: e.g. with faults attached; ``sleep``: how its retries wait)."""
     secrets = {"/wayline/signing-key": SIGNING_KEY, "/wayline/event-key": EVENT_KEY}
     values = {
         **stack.env(),
@@ -66,7 +75,8 @@ def make_runtime(stack: Stack, clock: VirtualClock, **env: str) -> Runtime:
             clock=clock,
             entropy=OsEntropy(),
             read_secret=secrets.__getitem__,
-            clients=Clients(region_name=REGION),
+            clients=clients or Clients(region_name=REGION),
+            **({"sleep": sleep} if sleep else {}),
         )
     )
 
@@ -112,6 +122,14 @@ class Driver:
         )["Attributes"]["QueueArn"]
         self.invocations: dict[str, int] = {"ingest": 0, "dispatch": 0, "timers": 0, "api": 0}
         self.crash_next_dispatch = False
+        self.failed_records: list[str] = []
+        """Message ids reported in ``batchItemFailures`` (or lost to a crash), in order."""
+        self.crashes = 0
+        self.remaining_ms = {"ingest": 60_000}
+        """Time an invocation starts with, per function (template.yaml's timeouts)."""
+        self.crash_before_delete = False
+        """The next invocation's result is lost: its container dies before the mapping
+        deletes the messages it handled."""
 
     # -- Lambda: SQS event source mappings ---------------------------------------------
 
@@ -132,10 +150,17 @@ class Driver:
         """One invocation with ``messages``; deletes the ones that succeeded."""
         self.invocations[name] += 1
         try:
-            result = handler(sqs_event(messages, queue_arn), FakeLambdaContext())
+            context = FakeLambdaContext(remaining_ms=self.remaining_ms.get(name, 900_000))
+            result = handler(sqs_event(messages, queue_arn), context)
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
-        except Exception:
+            self.failed_records.extend(m["MessageId"] for m in messages if m["MessageId"] in failed)
+        except (Exception, ContainerDied):
+            self.crashes += 1
             failed = {m["MessageId"] for m in messages}  # a crash: nothing is deleted
+        if self.crash_before_delete:
+            self.crash_before_delete = False
+            self.crashes += 1
+            failed = {m["MessageId"] for m in messages}
         for m in messages:
             if m["MessageId"] not in failed:
                 self.stack.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])

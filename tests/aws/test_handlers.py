@@ -20,6 +20,7 @@ from wayline.aws.runtime import Deps, Settings
 from wayline.aws.sqs import WorkSender, decode_item, encode_item
 from wayline.engine.events import validate_event
 from wayline.engine.model import RunStatus, WorkItem, WorkKind
+from wayline.engine.ports import Store
 from wayline.engine.service import Blocked
 from wayline.errors import ConfigError
 
@@ -113,6 +114,9 @@ def test_dispatch_drops_a_body_that_is_not_a_work_item(driver: Driver) -> None:
 
 
 class BlockedService:
+    def __init__(self, store: Store) -> None:
+        self.store = store  # the dispatcher claims the item here first
+
     def prepare_call(self, item: WorkItem) -> Blocked:
         return Blocked()
 
@@ -125,13 +129,13 @@ def test_a_blocked_item_is_resent_with_a_delay(driver: Driver) -> None:
     )
     item = WorkItem(id="r:1", run_id="r", kind=WorkKind.CALL, at=0)
     dispatcher = Dispatcher(
-        service=BlockedService(),  # type: ignore[arg-type]
+        service=BlockedService(driver.runtime.store),  # type: ignore[arg-type]
         queue=driver.runtime.queue,
         sender=WorkSender(queue_url=driver.stack.work_queue_url, client=driver.stack.sqs),
         invoke=lambda _: pytest.fail("a blocked item must not be called"),
         clock=driver.clock,
     )
-    assert dispatcher.process(item).outcome is Outcome.BLOCKED
+    assert dispatcher.process(item, delivery="m#1").outcome is Outcome.BLOCKED
     assert delays == [BLOCKED_RETRY_S]
 
 

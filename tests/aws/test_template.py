@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from cfnlint.api import ManualArgs, lint_file  # type: ignore[import-untyped]
+from handlers._shared import FAILED_RECORDS
 from samtranslator.parser.parser import Parser  # type: ignore[import-untyped]
 from samtranslator.translator.translator import Translator  # type: ignore[import-untyped]
 from samtranslator.yaml_helper import yaml_parse  # type: ignore[import-untyped]
@@ -157,12 +158,28 @@ def test_every_queue_has_a_dead_letter_queue_and_every_dlq_an_alarm() -> None:
             r["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0],
         )
         for r in resources.values()
-        if r["Type"] == "AWS::CloudWatch::Alarm"
+        if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"]["Namespace"] == "AWS/SQS"
     }
     assert alarmed == {
         ("ApproximateNumberOfMessagesVisible", "IngestDeadLetterQueue"),
         ("ApproximateNumberOfMessagesVisible", "WorkDeadLetterQueue"),
         ("ApproximateAgeOfOldestMessage", "WorkQueue"),
+    }
+
+
+def test_failed_records_of_each_sqs_function_are_alarmed_on_the_metric_they_emit() -> None:
+    resources = load_template()["Resources"]
+    alarmed = {
+        tuple((d["Name"], d["Value"]) for d in r["Properties"]["Dimensions"])
+        for r in resources.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+        and (r["Properties"]["Namespace"], r["Properties"]["MetricName"])
+        == ("Wayline", FAILED_RECORDS)
+    }
+    # the dimensions RecordProcessor puts on the metric (tests/aws/test_failure_handling.py)
+    assert alarmed == {
+        (("service", "wayline"), ("handler", "ingest")),
+        (("service", "wayline"), ("handler", "dispatch")),
     }
 
 

@@ -195,6 +195,22 @@ def test_list_runs_shows_saved_state(store: Store) -> None:
     assert store.runs.list_runs(event_id=run.event_ids[0]) == [done]
 
 
+def test_live_runs_page_oldest_first_from_a_cursor(store: Store) -> None:
+    ids = [f"01HRUN00000000000000000{i:03d}" for i in range(7)]
+    for run_id in reversed(ids):
+        store.runs.create_run(make_run(run_id, status=RunStatus.RUNNING))
+    store.runs.create_run(make_run("01HRUN00000000000000000003X", status=RunStatus.COMPLETED))
+    pages, cursor = [], None
+    while True:
+        page = store.runs.list_live_runs(limit=3, after=cursor)
+        pages.append([r.id for r in page])
+        if len(page) < 3:
+            break
+        cursor = page[-1].id
+    assert pages == [ids[0:3], ids[3:6], ids[6:7]]
+    assert [r.id for r in store.runs.list_live_runs(after=ids[-1])] == []
+
+
 def test_full_run_sets_every_field() -> None:
     assert unset_fields(make_full_run()) == set()
 

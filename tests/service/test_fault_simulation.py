@@ -10,7 +10,7 @@ small model of an SDK (immediate execution, one step per call) running::
 
 The test plays the outside world: it sends each parent's trigger event (a failed send is
 retried by the client with the same idempotency seed), and sends the "go" event a run
-waits for once its wait is in the store (as a user would, having seen the run waiting).
+waits for once the run is saved as waiting (as a user would see it), however soon after.
 Invariants, checked after every seed:
 
 * every trigger event has exactly one parent run and every run finished Completed, with

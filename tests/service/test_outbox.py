@@ -125,3 +125,23 @@ def test_repair_publishes_what_a_finished_run_left_in_its_outbox(
     world.service.repair(world.raw.runs.list_live_runs())
     run_until_quiet(world)
     check_outcome(world, f"faults: {plan.injected}")
+
+
+def test_an_event_for_a_run_saved_as_waiting_is_not_missed_while_its_outbox_waits(
+    plan_and_world: tuple[FaultPlan, World],
+) -> None:
+    """The worker dies right after the save that makes the run wait; the event comes at
+    once, long before the item is redelivered and the outbox applied. It must resolve the
+    wait: the run already says it waits (found by the AWS fault-injection run, seed 17)."""
+    plan, world = plan_and_world
+    _fail_when(world, plan, "parent:2", "runs.save_run", after=True, crash=True)
+    for _ in range(50):
+        world.step()
+        if plan.injected:
+            break
+    (parent,) = world.raw.runs.list_runs(function_id="app-parent")
+    assert parent.waiting and parent.outbox, "the crash should leave the run waiting, unapplied"
+    world.go_sent.add("o1")
+    world.send("shop/go", {"order": "o1"}, key="go-o1")
+    run_until_quiet(world)
+    check_outcome(world, f"faults: {plan.injected}")

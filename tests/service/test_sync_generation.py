@@ -20,7 +20,8 @@ from wayline.engine.events import validate_event
 from wayline.engine.model import App, FunctionDef, Trigger
 from wayline.engine.service import Service
 
-from .sim import Clock, Entropy
+from .sim import Entropy
+from .test_windows import Clock
 
 CHECK_MS = 1_000
 APP = App(id="app", url="http://127.0.0.1:1/api")

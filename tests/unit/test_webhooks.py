@@ -130,3 +130,18 @@ def test_bad_definitions_name_the_field(body: dict[str, Any], field: str) -> Non
     with pytest.raises(ValidationError) as e:
         webhooks.parse_definition(body, webhook_id="wh", now=NOW)
     assert e.value.field == field and SECRET not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"x": NaN}', b'{"x": 1e999}', b"[" * 5000 + b"]" * 5000, b'{"x": "\\ud800"}'],
+    ids=["nan", "overflow", "deep", "lone-surrogate"],
+)
+def test_a_json_body_no_event_could_carry_is_refused_with_a_4xx(body: bytes) -> None:
+    with pytest.raises(Rejection) as refused:
+        webhooks.parse_body(body)
+    assert refused.value.status == 400
+
+
+def test_a_body_that_is_not_json_is_its_text() -> None:
+    assert webhooks.parse_body(b"a=1&b=2") == "a=1&b=2"

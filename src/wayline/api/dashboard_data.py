@@ -16,8 +16,9 @@ import httpx
 from starlette.datastructures import QueryParams
 
 from ..engine import events as events_mod
-from ..engine import search
+from ..engine import json_input, search
 from ..engine.events import EventInput
+from ..engine.json_input import MAX_DEPTH
 from ..engine.model import JSON, RunStatus
 from ..engine.ports import RunQuery
 from ..engine.search import SearchResult
@@ -118,8 +119,13 @@ def parse_event_form(name: str, data_text: str) -> tuple[EventInput | None, Form
         return None, FormErrors(name="name is required, e.g. app/user.created")
     try:
         data: JSON = json.loads(data_text or "{}")
+        json_input.check(data, path="data")
     except json.JSONDecodeError as exc:
         return None, FormErrors(data=f"Line {exc.lineno}, column {exc.colno}: {exc.msg}")
+    except RecursionError:
+        return None, FormErrors(data=f"data is nested too deeply; the limit is {MAX_DEPTH}")
+    except ValidationError as exc:
+        return None, FormErrors(data=str(exc))
     if not isinstance(data, dict):
         return None, FormErrors(data='data must be a JSON object, e.g. {"user_id": "u1"}')
     try:

@@ -7,7 +7,6 @@ them behind the same signing-key guard. Bodies and replies follow the rest of th
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..engine import redrive, signals
+from ..engine import json_input, redrive, signals
 from ..engine.bulk import BulkReruns, parse_filter
 from ..engine.runops import RunOps
 from ..engine.service import Service
@@ -37,10 +36,7 @@ def _data(value: object, status: int = 200) -> JSONResponse:
 async def json_object(request: Request) -> dict[str, Any]:
     """The request body as a JSON object (an empty body is ``{}``)."""
     raw = await request.body()
-    try:
-        body = json.loads(raw or b"{}")
-    except ValueError as exc:
-        raise ValidationError(f"body is not valid JSON: {exc}") from exc
+    body = json_input.parse(raw, field="body") if raw.strip() else {}
     if not isinstance(body, dict):
         raise ValidationError("body must be a JSON object")
     return body

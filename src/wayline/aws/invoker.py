@@ -18,6 +18,7 @@ from wayline.engine import protocol
 from wayline.engine.ports import Clock
 from wayline.engine.protocol import CallResponse, parse_response, redact_url
 from wayline.engine.service import PreparedCall
+from wayline.engine.tracecontext import traceparent
 from wayline.errors import ValidationError
 
 from .pinning import Resolver, pinned_client, system_resolver
@@ -67,6 +68,7 @@ class SyncInvoker:
         headers = server_headers(signing_key=self._signing_key(), body=body, clock=self._clock)
         headers["x-inngest-req-version"] = str(max(prepared.run.request_version, 2))
         headers["x-run-id"] = prepared.run.id
+        headers["traceparent"] = traceparent(prepared.run.id)  # the app's spans join the run
         try:
             response = self._client.post(prepared.url, content=body, headers=headers)
         except ValidationError as exc:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -25,10 +26,11 @@ from wayline.engine.service import Service
 from wayline.errors import ConfigError
 from wayline.store.dynamodb import DynamoStore
 
+from .backoff import Backoff
 from .clients import dynamodb_client, events_client, s3_client, scheduler_client, sqs_client
 from .eventbridge import EventBus
 from .invoker import SyncInvoker
-from .processing import Dispatcher
+from .processing import CLAIM_MARGIN_MS, Dispatcher
 from .s3 import S3Offload
 from .scheduler import Schedules, cron_schedules
 from .sqs import WorkSender
@@ -137,6 +139,8 @@ class Deps:
     entropy: IdSource = field(default_factory=OsEntropy)
     read_secret: Callable[[str], str] = ssm_secret
     clients: Clients = field(default_factory=Clients)
+    sleep: Callable[[float], None] = time.sleep
+    """How retries inside an invocation wait (tests: no wall time)."""
 
 
 class AwsService(Service):
@@ -189,7 +193,12 @@ class Runtime:
         )
         """The payload bucket: DynamoDB bodies over the item limit, events over the bus's."""
         dynamo = DynamoStore(table_name=settings.table, client=clients.dynamodb(), s3=offload)
-        self.sender = WorkSender(queue_url=settings.work_queue_url, client=clients.sqs())
+        self.backoff = Backoff(sleep=deps.sleep)
+        """Retries of transient AWS failures inside an invocation."""
+        self.sqs = clients.sqs()
+        self.sender = WorkSender(
+            queue_url=settings.work_queue_url, client=self.sqs, sleep=deps.sleep
+        )
         self.schedules = Schedules(
             group=settings.schedule_group,
             role_arn=settings.scheduler_role_arn,
@@ -201,6 +210,7 @@ class Runtime:
             schedules=self.schedules,
             queue_arn=settings.work_queue_arn,
             clock=deps.clock,
+            backoff=self.backoff,
         )
         self.store: Store = replace(dynamo.store(), queue=self.queue)
         self.service = AwsService(
@@ -264,6 +274,7 @@ class Runtime:
             sender=self.sender,
             invoke=self.invoker.call,
             clock=self.clock,
+            claim_ttl_ms=int(self.settings.call_timeout_s * 1000) + CLAIM_MARGIN_MS,
         )
 
 

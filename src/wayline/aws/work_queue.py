@@ -14,6 +14,10 @@ Which port methods do what here::
     defer      no-op: the dispatcher re-sends a blocked item with a delay itself
     next_due   None: nothing here polls
 
+A send or a schedule that fails for a transient reason (throttling, 5xx) is retried a few
+times with jittered backoff inside the call (``WorkSender``, ``Backoff``): a run whose save
+succeeded should not wait for a redelivery to get its next item queued.
+
 ``enqueue`` is idempotent the way the engine needs: a Scheduler wake-up is named after its
 item (a second create is refused), and a duplicate SQS message is harmless, because the
 service ignores an item that is no longer in its run's ``pending`` set and every state
@@ -23,10 +27,12 @@ change is a conditional write.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 from wayline.engine.model import WorkItem, WorkKind
 from wayline.engine.ports import Clock
 
+from .backoff import Backoff
 from .scheduler import Schedules, is_aws_cron
 from .sqs import MAX_DELAY_S, WorkSender
 
@@ -45,12 +51,14 @@ class AwsWorkQueue:
         queue_arn: str,
         clock: Clock,
         lead_ms: int = SCHEDULER_LEAD_MS,
+        backoff: Backoff | None = None,
     ) -> None:
         self._sender = sender
         self._schedules = schedules
         self._queue_arn = queue_arn
         self._clock = clock
         self._lead_ms = lead_ms
+        self._backoff = backoff or Backoff()
 
     def enqueue(self, items: Sequence[WorkItem]) -> None:
         now = self._clock.now_ms()
@@ -62,11 +70,14 @@ class AwsWorkQueue:
             if delay_ms <= MAX_DELAY_S * 1000:
                 soon.append((item, max(0, -(-delay_ms // 1000))))  # ceil: never early
             else:
-                self._schedules.wake_up(
-                    item, fire_at_ms=item.at - self._lead_ms, queue_arn=self._queue_arn
-                )
+                self._backoff.call(partial(self._wake_up, item))
         if soon:
             self._sender.send_delayed(soon)
+
+    def _wake_up(self, item: WorkItem) -> bool:
+        return self._schedules.wake_up(
+            item, fire_at_ms=item.at - self._lead_ms, queue_arn=self._queue_arn
+        )
 
     def claim(self, *, now: int, lease_ms: int, limit: int) -> list[WorkItem]:
         return []

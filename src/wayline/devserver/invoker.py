@@ -13,6 +13,7 @@ from ..engine import aigateway, protocol
 from ..engine.ports import Clock
 from ..engine.protocol import CallResponse, Op, parse_response, redact_url
 from ..engine.service import PreparedCall
+from ..engine.tracecontext import traceparent
 from ..errors import ValidationError
 from .lenient_http import lenient_connector
 from .reachability import Reachability, describe
@@ -76,6 +77,7 @@ class HttpInvoker:
         headers = server_headers(signing_key=self._signing_key, body=body, clock=self._clock)
         headers["x-inngest-req-version"] = str(max(prepared.run.request_version, 2))
         headers["x-run-id"] = prepared.run.id
+        headers["traceparent"] = traceparent(prepared.run.id)  # the app's spans join the run
         try:
             response = await self._post(prepared.url, body, headers)
         except (aiohttp.ClientError, TimeoutError) as exc:

@@ -9,6 +9,8 @@ shows them too.
 from __future__ import annotations
 
 import logging
+import sys
+from typing import TextIO
 
 CONTEXT_FIELDS = ("run_id", "function_id", "step_id", "app_id", "event_id", "item_id", "attempt")
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -28,9 +30,25 @@ class ContextFormatter(logging.Formatter):
         return f"{head} [{' '.join(context)}]{newline}{rest}"
 
 
+class StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever ``sys.stderr`` is when a line is logged, not when logging was
+    configured: the CLI can run inside another program (a test, a notebook) that swaps
+    stderr, and a handler holding the old stream would write to a closed file."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
 def configure(level: str) -> None:
-    handler = logging.StreamHandler()  # stderr
+    handler = StderrHandler()
     handler.setFormatter(ContextFormatter(FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # One line per HTTP request made with httpx (the CLI, the sync SDK) is noise here.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))

@@ -20,13 +20,14 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from . import aigateway, redrive, signals
+from .backoff import parse_policy
 from .decision import Decision, Env, add_item, drop_item
 from .flow.config import flow_config
 from .lifecycle import TIMEOUT_FINISH, TIMEOUT_START, finish
 from .model import JSON, Attempt, Run, RunStatus, StepStatus, WaitKind, WorkItem, WorkKind
 from .opcodes import DEFERRED
 from .protocol import CallResponse, Op
-from .retry import backoff_ms, parse_retry_after
+from .retry import MAX_JITTER_MS, backoff_ms, parse_retry_after
 from .steps import (
     as_mapping,
     complete_deferred,
@@ -193,13 +194,24 @@ def _error_output(resp: CallResponse) -> JSON:
     }
 
 
-def _retry_delay(item: WorkItem, resp: CallResponse, env: Env) -> int:
+def _retry_delay(item: WorkItem, resp: CallResponse, env: Env, step_name: str | None) -> int:
+    """The app's ``retry-after``, else the function's declared backoff for the step, else the
+    default table (or the dev server's fixed interval)."""
     after = parse_retry_after(resp.retry_after, now_ms=env.now)
     if after is not None:
         return after
+    declared = parse_policy(env.fn.config, where=f"function {env.fn.id!r}").for_step(step_name)
+    if declared is not None:
+        return declared.delay_ms(item.attempt, jitter_fraction=env.jitter_ms / MAX_JITTER_MS)
     return backoff_ms(
         item.attempt, jitter_ms=env.jitter_ms, fixed_interval_ms=env.retry_interval_ms
     )
+
+
+def _step_name(run: Run, step_id: str | None) -> str | None:
+    if step_id is None:
+        return None
+    return next((s.name for s in run.steps if s.id == step_id), None)
 
 
 def _can_retry(item: WorkItem, resp: CallResponse, env: Env) -> bool:
@@ -212,7 +224,9 @@ def _call_failed(
     """A function-level error (500, non-SDK response, transport failure): recorded on the
     step the call was for, or on the run when it was a discovery call, with its retry."""
     output = _error_output(resp)
-    retry_at = env.now + _retry_delay(item, resp, env) if _can_retry(item, resp, env) else None
+    name = _step_name(run, item.step_id)
+    can = _can_retry(item, resp, env)
+    retry_at = env.now + _retry_delay(item, resp, env, name) if can else None
     attempt = Attempt(
         number=item.attempt + 1,
         started_at=started_at,
@@ -319,7 +333,7 @@ def _apply_op(
             )
         )
     if op.op == "StepError" and _can_retry(item, resp, env):
-        retry_at = env.now + _retry_delay(item, resp, env)
+        retry_at = env.now + _retry_delay(item, resp, env, op.label)
         run = record(
             run,
             op.id,
@@ -347,7 +361,7 @@ def _apply_op(
 
         def next_retry_at() -> int | None:
             can = _can_retry(item, resp, env)
-            return env.now + _retry_delay(item, resp, env) if can else None
+            return env.now + _retry_delay(item, resp, env, op.label) if can else None
 
         return aigateway.apply(run, item, op, env, started_at=started_at, retry_at=next_retry_at)
     handler = DEFERRED.get(op.op)

@@ -113,9 +113,12 @@ class RunStore(Protocol):
         run's state is the same, only its pending effects are gone. False if the run has
         moved on (the later save carried and applied the outbox first)."""
 
-    def list_live_runs(self, *, limit: int = 10_000) -> list[Run]:
+    def list_live_runs(self, *, limit: int = 10_000, after: str | None = None) -> list[Run]:
         """Runs the sweeper must look at, oldest first: those not yet finished (it repairs
-        their wake-ups) and finished ones whose outbox is not yet applied."""
+        their wake-ups) and finished ones whose outbox is not yet applied.
+
+        ``after`` is the paging cursor (a run id, exclusive): pass the last id of a page to
+        get the next one; a page shorter than ``limit`` is the last."""
 
     def search_runs(self, query: RunQuery) -> RunPage:
         """Runs matching ``query``, newest first by ``created_at`` then id, at most

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from ..errors import ValidationError
 from . import cron, expr
+from .backoff import parse_policy
 from .events import check_name
 from .flow.config import parse_flow
 from .model import JSON, App, FunctionDef, Trigger
@@ -72,6 +73,7 @@ def _function(raw: JSON, index: int, app_id: str, app_url: str, allow_private: b
     where = f"function {fn_id!r}"
     triggers = _triggers(raw.get("triggers"), where)
     parse_flow(raw, where=where)  # every flow-control option is checked at sync
+    parse_policy(raw, where=where)  # and the declared retry backoff
     step = _mapping(_mapping(raw.get("steps")).get("step"))
     runtime = _mapping(step.get("runtime"))
     url = runtime.get("url") or f"{app_url}?fnId={fn_id}&stepId=step"

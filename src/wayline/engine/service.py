@@ -308,6 +308,7 @@ class Service:
             first_call_at=admission.first_call_at,
         )
         run = replace(shape(decision.run), outbox=self._outbox(decision))
+        self._register_waits(decision.waits)
         if not self._store.runs.create_run(run):
             return None
         log.info("run started", extra={"run_id": run.id, "function_id": fn.id})
@@ -537,6 +538,7 @@ class Service:
             # ``run.outbox`` is empty unless an outer frame is flushing it (see ``_flush``).
             outbox = _merge(run.outbox, self._outbox(decision))
             saved = replace(decision.run, version=run.version + 1, outbox=outbox)
+            self._register_waits(decision.waits)
             if self._store.runs.save_run(saved, expected_version=run.version):
                 self._after_transition(run, saved)
                 return replace(decision, run=self._flush(saved))
@@ -575,6 +577,21 @@ class Service:
             drop_waits=decision.drop_waits,
             publish=tuple(publish),
         )
+
+    def _register_waits(self, waits: Sequence[Wait]) -> None:
+        """Store a transition's new waits BEFORE the save that makes the run wait.
+
+        Applied only from the outbox, a wait would be missing between the save and the
+        outbox's application - for as long as a crashed worker's item takes to come back -
+        and an event arriving then would be missed for good, although the run already
+        shows it waiting. Written first, the wait exists whenever the run says it waits. A
+        save that then loses its race leaves a wait the run does not hold: an event that
+        matches it finds the run not waiting and changes nothing (``run.waiting`` is the
+        arbiter), and it lapses at its expiry. The outbox still carries the waits, so a
+        failure here is retried like any other effect.
+        """
+        for wait in waits:
+            self._store.waits.add_wait(wait)
 
     def _load(self, run_id: str) -> Run | None:
         """The run, with any outbox a previous transition left behind applied first."""

@@ -26,13 +26,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ValidationError
-from . import expr
+from . import expr, json_input
 from .model import JSON
 
 SCHEMES = ("hmac-sha256", "stripe", "github")
@@ -249,11 +248,14 @@ def _verify_stripe(sig: Signature, body: bytes, value: str, now_ms: int) -> None
 
 
 def parse_body(body: bytes) -> JSON:
-    """The JSON body, or its text when it is not JSON (a form post, plain text)."""
+    """The JSON body, or its text when it is not JSON (a form post, plain text). JSON that
+    no event could carry (NaN, nesting past the limit, lone surrogates) is refused."""
     try:
-        return json.loads(body) if body else None
-    except ValueError:
+        return json_input.parse(body, field="body") if body else None
+    except json_input.NotJsonError:
         return body.decode("utf-8", errors="replace")
+    except ValidationError as exc:
+        raise Rejection(400, str(exc)) from None
 
 
 def transform(

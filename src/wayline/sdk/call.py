@@ -7,7 +7,8 @@ context they build and in ``await``.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from wayline.errors import NonRetriableError
@@ -16,6 +17,7 @@ from . import planner
 from .context import Context, SyncContext, context_fields
 from .execution import CallResult, ControlFlow, Hooks, StepCore
 from .function import Handler
+from .middleware import CallInfo, Middleware, Stack
 from .protocol import CallRequest
 
 
@@ -28,13 +30,33 @@ class PreparedCall:
     target: str | None
     hooks: Hooks
     logger: logging.Logger
+    middleware: tuple[Middleware, ...] = ()
+    """The client's middleware, then the function's."""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """The server's request headers, lower-cased (middleware reads ``traceparent``)."""
 
     @property
     def is_async(self) -> bool:
         return self.handler.is_async
 
-    def _core(self) -> StepCore:
+    @property
+    def _max_attempts(self) -> int:
+        # The server sends max_attempts; when it does not, the function's own config knows.
+        return self.request.max_attempts or self.handler.max_attempts
+
+    def _stack(self) -> Stack:
         request = self.request
+        info = CallInfo(
+            fn_id=self.handler.fn_id,
+            run_id=request.run_id,
+            attempt=request.attempt,
+            max_attempts=self._max_attempts,
+            event_name=str(request.event.get("name") or ""),
+            headers=self.headers,
+        )
+        return Stack(self.middleware + self.handler.middleware, info, self.logger)
+
+    def _core(self, request: CallRequest, stack: Stack) -> StepCore:
         state = planner.start(
             planner.parse_memos(request.steps),
             target=self.target,
@@ -44,37 +66,69 @@ class PreparedCall:
             fn_id=self.handler.fn_id,
             state=state,
             attempt=request.attempt,
-            # The server sends max_attempts; when it does not, the function's own config knows.
-            max_attempts=request.max_attempts or self.handler.max_attempts,
+            max_attempts=self._max_attempts,
             hooks=self.hooks,
             logger=self.logger,
+            middleware=stack,
         )
 
-    def _fields(self, core: StepCore) -> dict[str, Any]:
+    def _fields(self, core: StepCore, request: CallRequest) -> dict[str, Any]:
         try:
             return context_fields(
                 core,
-                raw_event=self.request.event,
-                raw_events=self.request.events,
+                raw_event=request.event,
+                raw_events=request.events,
                 model=self.handler.model,
-                run_id=self.request.run_id,
+                run_id=request.run_id,
             )
         except ValueError as exc:
             # Retrying cannot make a stored event match its model.
             raise NonRetriableError(str(exc)) from exc
 
-    def run_sync(self) -> CallResult:
-        core = self._core()
+    def _begin(self, stack: Stack) -> tuple[StepCore, CallRequest, CallResult | None]:
+        """The step core over the (transformed) input, or a failure if a transform raised."""
         try:
-            value = self.handler.fn(SyncContext(core, **self._fields(core)))
-        except (Exception, ControlFlow) as exc:
+            request = stack.transform_input(self.request)
+        except Exception as exc:
+            core = self._core(self.request, stack)
+            return core, self.request, core.function_raised(exc)
+        return self._core(request, stack), request, None
+
+    def run_sync(self) -> CallResult:
+        stack = self._stack()
+        core, request, result = self._begin(stack)
+        if result is None:
+            try:
+                stack.before_function()
+                value = self.handler.fn(SyncContext(core, **self._fields(core, request)))
+            except (Exception, ControlFlow) as exc:
+                if isinstance(exc, Exception):
+                    stack.failed(exc)
+                result = core.function_raised(exc)
+            else:
+                result = core.function_returned(value)
+        try:
+            stack.after_function(result)
+        except Exception as exc:
             return core.function_raised(exc)
-        return core.function_returned(value)
+        return result
 
     async def run_async(self) -> CallResult:
-        core = self._core()
+        stack = self._stack()
+        core, request, result = self._begin(stack)
+        if result is None:
+            try:
+                await stack.before_function_async()
+                context = Context(core, **self._fields(core, request))
+                value = await self.handler.fn(context)
+            except (Exception, ControlFlow) as exc:
+                if isinstance(exc, Exception):
+                    await stack.failed_async(exc)
+                result = core.function_raised(exc)
+            else:
+                result = core.function_returned(value)
         try:
-            value = await self.handler.fn(Context(core, **self._fields(core)))
-        except (Exception, ControlFlow) as exc:
+            await stack.after_function_async(result)
+        except Exception as exc:
             return core.function_raised(exc)
-        return core.function_returned(value)
+        return result

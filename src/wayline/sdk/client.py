@@ -15,10 +15,13 @@ from wayline.errors import ConfigError
 from .config import ClientConfig, resolve
 from .context import Context, SyncContext
 from .effects import Transport
+from .event_types import EventRegistry, EventType
 from .events import Event, to_wire
 from .execution import Hooks
 from .function import Function, FunctionDecorator
+from .middleware import Middleware
 from .options import (
+    Backoff,
     Batch,
     Cancel,
     Concurrency,
@@ -60,8 +63,12 @@ class Wayline:
         env: A branch environment name, sent as ``x-inngest-env``.
         event_api_base_url: The event API origin, when it differs from ``base_url``.
         event_key: The key for ``POST /e/{key}`` (optional in dev mode).
+        events: Typed events (``wayline.EventType``): events of these names sent by the app
+            are validated against their model at the call (``wayline.ValidationError``).
         is_dev: Force dev mode on or off, whatever the environment says.
         logger: Where the SDK logs (default ``logging.getLogger("wayline")``).
+        middleware: Hooks around every function's calls and steps, in order (see
+            ``wayline.Middleware``), and over every event the app sends.
         sender: How ``send`` delivers events (default: the HTTP event API).
         serve_origin: The origin the server should call, if not the request's own.
         serve_path: The path functions are served on (default ``/api/inngest``).
@@ -86,8 +93,10 @@ class Wayline:
         env: str | None = None,
         event_api_base_url: str | None = None,
         event_key: str | None = None,
+        events: Sequence[EventType[Any]] = (),
         is_dev: bool | None = None,
         logger: logging.Logger | None = None,
+        middleware: Sequence[Middleware] = (),
         sender: EventSender | None = None,
         serve_origin: str | None = None,
         serve_path: str | None = None,
@@ -114,7 +123,11 @@ class Wayline:
         self.logger = logger or logging.getLogger("wayline")
         self.transport = transport or Transport()
         self._sender = sender
-        self.hooks = Hooks(send=self._send_wire, send_async=self._send_wire_async)
+        self.middleware: tuple[Middleware, ...] = _middleware(middleware, "the client")
+        self.events = EventRegistry(events)
+        self.hooks = Hooks(
+            send=self._send_wire, send_async=self._send_wire_async, check_events=self.events.check
+        )
 
     @property
     def app_id(self) -> str:
@@ -127,18 +140,21 @@ class Wayline:
     def function(
         self,
         *,
+        backoff: Backoff | None = None,
         batch_events: Batch | None = None,
         cancel: Cancel | Sequence[Cancel] | None = None,
         concurrency: int | Concurrency | Sequence[Concurrency] | None = None,
         debounce: Debounce | None = None,
         id: str,
         idempotency: str | None = None,
+        middleware: Sequence[Middleware] = (),
         name: str | None = None,
         on_failure: FailureHandler | None = None,
         priority: Priority | None = None,
         rate_limit: RateLimit | None = None,
         retries: int | None = None,
         singleton: Singleton | None = None,
+        step_backoff: Mapping[str, Backoff] | None = None,
         throttle: Throttle | None = None,
         timeouts: Timeouts | None = None,
         trigger: TriggerEvent[D] | TriggerCron | Sequence[TriggerEvent[D] | TriggerCron],
@@ -147,7 +163,8 @@ class Wayline:
 
         Options are serialized exactly as the protocol's FunctionConfig. ``retries`` counts
         retries per step (default 4, so 5 attempts); ``on_failure`` runs once the function
-        has failed for good, with the ``inngest/function.failed`` event.
+        has failed for good, with the ``inngest/function.failed`` event. ``backoff`` spaces
+        the retries (default: Inngest's table); ``step_backoff`` overrides it per step id.
 
         Example::
 
@@ -163,6 +180,8 @@ class Wayline:
         if isinstance(concurrency, int) and not isinstance(concurrency, bool):
             concurrency = Concurrency(limit=concurrency)
         options = FunctionOptions(
+            backoff=backoff,
+            step_backoff=tuple((step_backoff or {}).items()),
             batch_events=batch_events,
             cancel=as_tuple(cancel, Cancel, "cancel"),
             concurrency=as_tuple(concurrency, Concurrency, "concurrency"),
@@ -177,6 +196,7 @@ class Wayline:
         )
         if on_failure is not None and not callable(on_failure):
             raise ConfigError(f"on_failure of function {id!r} must be callable")
+        own_middleware = _middleware(middleware, f"function {id!r}")
 
         def build(handler: Callable[[Any], Any]) -> Function[Any, Any]:
             if not callable(handler):
@@ -189,6 +209,9 @@ class Wayline:
                 triggers=triggers,
                 options=options,
                 on_failure=on_failure,
+                middleware=own_middleware,
+                client_middleware=self.middleware,
+                check_events=self.events.check,
             )
 
         return FunctionDecorator(build)
@@ -201,6 +224,8 @@ class Wayline:
 
         Raises:
             SendEventsError: the events could not all be sent; ``ids`` lists those accepted.
+            ValidationError: an event of a registered ``EventType`` has data that does not
+                fit its model; nothing was sent.
 
         Example::
 
@@ -227,15 +252,20 @@ class Wayline:
     # ------------------------------------------------------------------ internals
 
     def _wire(self, events: Event[Any] | Sequence[Event[Any]]) -> list[dict[str, Any]]:
-        batch = [events] if isinstance(events, Event) else list(events)
+        batch = self.events.check([events] if isinstance(events, Event) else list(events))
         now_ms = int(time.time() * 1000)
         return [to_wire(e, now_ms=now_ms) for e in batch]
 
+    def _outgoing(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for mw in self.middleware:
+            events = mw.transform_send(events)
+        return events
+
     def _send_wire(self, events: list[dict[str, Any]]) -> list[str]:
-        return self._event_sender().send(events) if events else []
+        return self._event_sender().send(self._outgoing(events)) if events else []
 
     async def _send_wire_async(self, events: list[dict[str, Any]]) -> list[str]:
-        return await self._event_sender().send_async(events) if events else []
+        return await self._event_sender().send_async(self._outgoing(events)) if events else []
 
     def _event_sender(self) -> EventSender:
         if self._sender is None:
@@ -256,6 +286,14 @@ class Wayline:
                 event_api_origin=origin, event_key=key, env=config.env, transport=self.transport
             )
         return self._sender
+
+
+def _middleware(items: Sequence[Middleware], owner: str) -> tuple[Middleware, ...]:
+    found = tuple(items)
+    for item in found:
+        if not isinstance(item, Middleware):
+            raise ConfigError(f"middleware of {owner} must be wayline.Middleware, got {item!r}")
+    return found
 
 
 def _nonblank(value: object) -> bool:

@@ -221,7 +221,15 @@ class CommHandler:
             call_request = fetched
         step_id = query.get("stepId")
         target = None if step_id in (None, "", protocol.DISCOVERY_STEP_ID) else step_id
-        call = PreparedCall(handler, call_request, target, self._client.hooks, self._client.logger)
+        call = PreparedCall(
+            handler,
+            call_request,
+            target,
+            self._client.hooks,
+            self._client.logger,
+            middleware=self._client.middleware,
+            headers=protocol.lower_headers(request.headers),
+        )
         result = yield from call_function(call)
         return _result_reply(result)
 

@@ -31,6 +31,7 @@ from wayline.errors import (
 )
 
 from . import planner, protocol, serialize
+from .middleware import CallInfo, Stack, StepInfo
 from .planner import Execute, Intent, Op, PlannerState, Replay, Report, Scope, Skip, StepRef
 
 ParallelMode = Literal["wait", "race"]
@@ -115,6 +116,10 @@ async def _no_async_sender(events: list[dict[str, Any]]) -> list[str]:
     raise RuntimeError("no event sender configured")
 
 
+def _unchecked(events: list[Any]) -> list[Any]:
+    return events
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -133,6 +138,8 @@ class Hooks:
     now: Callable[[], datetime] = _utc_now
     invoking: Callable[[Any], None] = _ignore
     """Told of every ``Function`` passed to ``step.invoke`` (the test runner runs them)."""
+    check_events: Callable[[list[Any]], list[Any]] = _unchecked
+    """Validates ``Event``s against the client's registered event types (ValidationError)."""
 
 
 @dataclass(slots=True)
@@ -173,12 +180,16 @@ class StepCore:
         max_attempts: int,
         hooks: Hooks,
         logger: logging.Logger,
+        middleware: Stack | None = None,
     ) -> None:
         self.fn_id = fn_id
         self.attempt = attempt
         self.max_attempts = max_attempts
         self.hooks = hooks
         self.logger = logger
+        self.middleware = middleware or Stack(
+            (), CallInfo(fn_id, "", attempt, max_attempts, ""), logger
+        )
         self._state = state
         self._races: list[bool] = []
         self._executing = False
@@ -234,6 +245,10 @@ class StepCore:
         """Start a step body (the shell awaits the result when it is awaitable)."""
         return self.hooks.execute(StepCall(decided.step.user_id, fn, args, kwargs))
 
+    @staticmethod
+    def step_info(decided: Execute) -> StepInfo:
+        return StepInfo(decided.step.user_id, decided.step.hashed)
+
     @contextlib.contextmanager
     def executing(self) -> Iterator[None]:
         """Mark a step body as running, so a step called inside it is caught as nested."""
@@ -245,7 +260,7 @@ class StepCore:
 
     def body_returned(
         self, decided: Execute, value: object, annotated: object | None
-    ) -> ControlFlow:
+    ) -> BaseException:
         """The interrupt that reports a step body's result (always raised by the shell)."""
         step = decided.step
         what = f'step "{step.user_id}"'
@@ -254,6 +269,11 @@ class StepCore:
             serialize.requires_type(value, annotated, what=what)
         except SerializationError as exc:
             return AbortInterrupt(exc)
+        if self.middleware:
+            try:
+                data = self.middleware.transform_step_output(self.step_info(decided), data)
+            except Exception as exc:
+                return self.body_raised(decided, exc)
         opts = planner.race_opts(None, decided.race)
         return Interrupt([Op(planner.STEP_RUN, step, step.user_id, opts=opts, data=data)])
 
@@ -322,8 +342,12 @@ class StepCore:
         if problem is not None:
             return self._failed(NonDeterminismError(problem))
         try:
-            return CallResult(200, serialize.to_json(value, what=f'function "{self.fn_id}"'))
+            data = serialize.to_json(value, what=f'function "{self.fn_id}"')
         except SerializationError as exc:
+            return self._failed(exc)
+        try:
+            return CallResult(200, self.middleware.transform_output(data))
+        except Exception as exc:
             return self._failed(exc)
 
     def function_raised(self, exc: BaseException) -> CallResult:

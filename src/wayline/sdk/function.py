@@ -12,6 +12,7 @@ from typing_extensions import TypeVar
 
 from . import serialize
 from .context import Context, SyncContext
+from .middleware import Middleware
 from .options import FunctionOptions
 from .triggers import Trigger, event_model
 
@@ -39,6 +40,8 @@ class Handler:
     is_async: bool
     model: object | None
     max_attempts: int
+    middleware: tuple[Middleware, ...] = ()
+    """The function's own middleware (the client's run first)."""
 
 
 class Function(Generic[FnData, FnOut]):
@@ -61,6 +64,9 @@ class Function(Generic[FnData, FnOut]):
         triggers: list[Trigger],
         options: FunctionOptions,
         on_failure: Callable[[Any], Any] | None,
+        middleware: tuple[Middleware, ...] = (),
+        client_middleware: tuple[Middleware, ...] = (),
+        check_events: Callable[[list[Any]], list[Any]] | None = None,
     ) -> None:
         self.app_id = app_id
         self.local_id = local_id
@@ -70,6 +76,11 @@ class Function(Generic[FnData, FnOut]):
         self.triggers = triggers
         self.options = options
         self.on_failure = on_failure
+        self.middleware = middleware
+        self.client_middleware = client_middleware
+        """The client's middleware (``serve()`` runs it first; ``wayline.testing`` too)."""
+        self.check_events = check_events
+        """The client's event type checks, for the test runner's ``send_event``."""
         self.model = event_model(triggers)
         self.is_async = is_async_callable(handler)
 
@@ -85,11 +96,18 @@ class Function(Generic[FnData, FnOut]):
 
     def handlers(self) -> list[Handler]:
         retries = DEFAULT_RETRIES if self.options.retries is None else self.options.retries
-        found = [Handler(self.id, self.handler, self.is_async, self.model, retries + 1)]
+        found = [
+            Handler(self.id, self.handler, self.is_async, self.model, retries + 1, self.middleware)
+        ]
         if self.on_failure is not None and self.on_failure_id is not None:
             found.append(
                 Handler(
-                    self.on_failure_id, self.on_failure, is_async_callable(self.on_failure), None, 1
+                    self.on_failure_id,
+                    self.on_failure,
+                    is_async_callable(self.on_failure),
+                    None,
+                    1,
+                    self.middleware,
                 )
             )
         return found

@@ -53,6 +53,10 @@ def duration_config(
     return format_duration(ms)
 
 
+def _nonblank_text(value: object) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -184,30 +188,84 @@ class Batch:
 class Cancel:
     """Cancel a run when ``event`` arrives (and ``if_`` holds), within ``timeout``.
 
-    Example: ``wayline.Cancel(event="user/deleted", if_="event.data.id == async.data.id")``
+    ``match="data.user_id"`` is ``wait_for_event``'s shorthand: cancel only when that field
+    of the cancelling event equals the triggering event's (``if_`` and ``match`` exclude each
+    other).
+
+    Example: ``wayline.Cancel(event="user/deleted", match="data.user_id", timeout="7d")``
     """
 
     event: str
     if_: str | None = None
+    match: str | None = None
     timeout: Duration | None = None
 
     def __post_init__(self) -> None:
         if not self.event:
             raise ConfigError("cancel.event must be a non-empty event name")
+        if self.if_ is not None and self.match is not None:
+            raise ConfigError("cancel takes if_ or match, not both")
+        if self.match is not None and not self.match.strip():
+            raise ConfigError("cancel.match must be a non-empty field path, e.g. 'data.user_id'")
         if self.timeout is not None:
             duration_config(self.timeout, field="cancel.timeout")
+
+    @property
+    def expression(self) -> str | None:
+        """The CEL condition sent to the server (``match`` spelled out)."""
+        if self.match is not None:
+            return f"event.{self.match} == async.{self.match}"
+        return self.if_
 
     def to_config(self) -> dict[str, Any]:
         timeout = self.timeout
         return _strip(
             {
                 "event": self.event,
-                "if": self.if_,
+                "if": self.expression,
                 "timeout": None
                 if timeout is None
                 else duration_config(timeout, field="cancel.timeout"),
             }
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Backoff:
+    """How long to wait before each retry: ``initial``, times ``factor`` per attempt, capped
+    at ``max``, plus a random ``jitter`` of up to that much. Enforced by the server; without
+    one a function keeps Inngest's table (15s, 30s, 1m, 2m, 5m ... 2h, plus up to 30s).
+
+    Example: ``wayline.Backoff(initial="1s", factor=2, max="5m", jitter="1s")``
+    """
+
+    initial: Duration
+    factor: float = 2.0
+    max: Duration = "24h"
+    jitter: Duration | None = None
+
+    def __post_init__(self) -> None:
+        self.to_config()  # every field is checked where the function is declared
+
+    def to_config(self) -> dict[str, Any]:
+        day = _DAY_MS
+        initial = duration_config(self.initial, field="backoff.initial", max_ms=day)
+        if isinstance(self.factor, bool) or not isinstance(self.factor, int | float):
+            raise ConfigError(f"backoff.factor must be a number, got {self.factor!r}")
+        if not 1 <= self.factor <= _MAX_BACKOFF_FACTOR:
+            raise ConfigError(
+                f"backoff.factor must be from 1 to {_MAX_BACKOFF_FACTOR:g}, got {self.factor!r}"
+            )
+        maximum = duration_config(self.max, field="backoff.max", max_ms=day)
+        if to_ms(self.max, field="backoff.max") < to_ms(self.initial, field="backoff.initial"):
+            raise ConfigError(f"backoff.max ({maximum}) must be at least initial ({initial})")
+        jitter = None
+        if self.jitter is not None:
+            jitter = duration_config(self.jitter, field="backoff.jitter", max_ms=3_600_000)
+        return _strip({"initial": initial, "factor": self.factor, "max": maximum, "jitter": jitter})
+
+
+_MAX_BACKOFF_FACTOR = 10.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -282,6 +340,8 @@ class FunctionOptions:
     priority: Priority | None = None
     rate_limit: RateLimit | None = None
     retries: int | None = None
+    backoff: Backoff | None = None
+    step_backoff: tuple[tuple[str, Backoff], ...] = ()
     singleton: Singleton | None = None
     throttle: Throttle | None = None
     timeouts: Timeouts | None = None
@@ -296,11 +356,16 @@ class FunctionOptions:
             raise ConfigError(f"at most {MAX_CONCURRENCY_LIMITS} concurrency limits are allowed")
         if len(self.cancel) > MAX_CANCELLATIONS:
             raise ConfigError(f"at most {MAX_CANCELLATIONS} cancel rules are allowed")
+        for step_id, backoff in self.step_backoff:
+            if not _nonblank_text(step_id) or not isinstance(backoff, Backoff):
+                raise ConfigError("step_backoff maps step ids to wayline.Backoff")
 
     def to_config(self) -> dict[str, Any]:
         """The option keys of a FunctionConfig, with unset options left out."""
         return _strip(
             {
+                "backoff": None if self.backoff is None else self.backoff.to_config(),
+                "stepBackoff": {k: b.to_config() for k, b in self.step_backoff} or None,
                 "batchEvents": _maybe(self.batch_events),
                 "cancel": [c.to_config() for c in self.cancel] or None,
                 "concurrency": [c.to_config() for c in self.concurrency] or None,

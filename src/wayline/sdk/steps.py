@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from . import intents, planner, serialize
+from .event_types import EventType
 from .events import Event
 from .execution import ParallelMode, StepCore, run_blocking
 from .planner import Intent, Replay
@@ -65,11 +66,18 @@ class Steps:
         annotated = serialize.return_type(fn)
         if isinstance(decided, Replay):
             return core.replay(decided, annotated)
+        middleware, step = core.middleware, core.step_info(decided)
         try:
             with core.executing():
-                value = core.execute(decided, fn, args, kwargs)
-                if inspect.isawaitable(value):
-                    value = await value
+                await middleware.before_step_async(step)
+                try:
+                    value = core.execute(decided, fn, args, kwargs)
+                    if inspect.isawaitable(value):
+                        value = await value
+                except Exception as exc:
+                    await middleware.failed_async(exc, step)
+                    raise
+                await middleware.after_step_async(step)
         except BaseException as exc:
             raise core.body_raised(decided, exc)  # noqa: B904 - the same or a wrapped error
         raise core.body_returned(decided, value, annotated)
@@ -115,11 +123,22 @@ class Steps:
         model: type[M],
     ) -> Event[M] | None: ...
 
+    @overload
     async def wait_for_event(
         self,
         step_id: str,
         *,
-        event: str,
+        event: EventType[M],
+        timeout: str | timedelta,
+        if_: str | None = None,
+        match: str | None = None,
+    ) -> Event[M] | None: ...
+
+    async def wait_for_event(
+        self,
+        step_id: str,
+        *,
+        event: str | EventType[Any],
         timeout: str | timedelta,
         if_: str | None = None,
         match: str | None = None,
@@ -136,8 +155,12 @@ class Steps:
             ev = await ctx.step.wait_for_event("verified", event="user/verified",
                                                match="data.user_id", timeout="24h")
         """
+        if isinstance(event, EventType):
+            name, model = event.name, event.model
+        else:
+            name = event
         decided = self._core.plan_deferred(
-            intents.wait_for_event(step_id, event, timeout, if_, match)
+            intents.wait_for_event(step_id, name, timeout, if_, match)
         )
         return intents.waited_event(self._core, decided, model)
 
@@ -173,7 +196,7 @@ class Steps:
         async def send(batch: list[Event[Any]]) -> list[str]:
             return await core.hooks.send_async(intents.wire_events(core, batch))
 
-        return await self.run(step_id, send, intents.batch(events))
+        return await self.run(step_id, send, core.hooks.check_events(intents.batch(events)))
 
     async def invoke(
         self,
@@ -268,11 +291,18 @@ class SyncSteps:
         if isinstance(decided, Replay):
             result: T = core.replay(decided, annotated)
             return result
+        middleware, step = core.middleware, core.step_info(decided)
         try:
             with core.executing():
-                value = core.execute(decided, fn, args, kwargs)
-                if inspect.iscoroutine(value):
-                    value = run_blocking(value)
+                middleware.before_step(step)
+                try:
+                    value = core.execute(decided, fn, args, kwargs)
+                    if inspect.iscoroutine(value):
+                        value = run_blocking(value)
+                except Exception as exc:
+                    middleware.failed(exc, step)
+                    raise
+                middleware.after_step(step)
         except BaseException as exc:
             raise core.body_raised(decided, exc)  # noqa: B904 - the same or a wrapped error
         raise core.body_returned(decided, value, annotated)
@@ -308,11 +338,22 @@ class SyncSteps:
         model: type[M],
     ) -> Event[M] | None: ...
 
+    @overload
     def wait_for_event(
         self,
         step_id: str,
         *,
-        event: str,
+        event: EventType[M],
+        timeout: str | timedelta,
+        if_: str | None = None,
+        match: str | None = None,
+    ) -> Event[M] | None: ...
+
+    def wait_for_event(
+        self,
+        step_id: str,
+        *,
+        event: str | EventType[Any],
         timeout: str | timedelta,
         if_: str | None = None,
         match: str | None = None,
@@ -325,8 +366,12 @@ class SyncSteps:
             ev = ctx.step.wait_for_event("paid", event="invoice/paid", timeout="7d",
                                          if_="async.data.invoice == event.data.invoice")
         """
+        if isinstance(event, EventType):
+            name, model = event.name, event.model
+        else:
+            name = event
         decided = self._core.plan_deferred(
-            intents.wait_for_event(step_id, event, timeout, if_, match)
+            intents.wait_for_event(step_id, name, timeout, if_, match)
         )
         return intents.waited_event(self._core, decided, model)
 
@@ -350,7 +395,7 @@ class SyncSteps:
         def send(batch: list[Event[Any]]) -> list[str]:
             return core.hooks.send(intents.wire_events(core, batch))
 
-        return self.run(step_id, send, intents.batch(events))
+        return self.run(step_id, send, core.hooks.check_events(intents.batch(events)))
 
     def invoke(
         self,

@@ -26,6 +26,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from typing import Any
 
 from wayline.engine import search
@@ -45,7 +46,7 @@ from .dynamodb_table import (
     Table,
     Write,
     backoff,
-    merge_sorted,
+    merge_iter,
     n,
     number,
     s,
@@ -144,20 +145,32 @@ class DynamoRunStore:
         search.validate_query(query)
         return self._search.search(query)
 
-    def list_live_runs(self, *, limit: int = 10_000) -> list[Run]:
+    def list_live_runs(self, *, limit: int = 10_000, after: str | None = None) -> list[Run]:
+        # Each shard is read from the cursor on (``run_id > after`` in the key condition:
+        # a page costs what it returns, however many pages came before).
+        condition, values = "#run_live = :p", dict[str, Any]()
+        if after is not None:
+            condition, values = "#run_live = :p AND #run_id > :after", {":after": s(after)}
         streams = [
             self._t.query(
-                "#run_live = :p",
-                {":p": s(keys.live_runs(shard))},
+                condition,
+                {":p": s(keys.live_runs(shard)), **values},
                 index="live_runs",
-                page_size=min(limit, 1000),
+                page_size=max(1, min(limit, 1000)),
             )
             for shard in range(keys.RUN_SHARDS)
         ]
-        picked = merge_sorted(streams, "run_id", descending=False, limit=limit)
-        runs = self._load_many([text(item, "run_id") for item in picked])
-        # The index is eventually consistent: a run that just finished may still be in it.
-        return [run for run in runs if _needs_sweep(run)]
+        # The index is eventually consistent: a run that just finished may still be in it,
+        # so runs are loaded and filtered in chunks until ``limit`` pass (or the index ends):
+        # a short page then means the last one, as the port promises.
+        merged = merge_iter(streams, "run_id", descending=False)
+        found: list[Run] = []
+        while len(found) < limit:
+            chunk = [text(item, "run_id") for item in islice(merged, limit - len(found))]
+            if not chunk:
+                break
+            found += [run for run in self._load_many(chunk) if _needs_sweep(run)]
+        return found
 
     # -- reads -------------------------------------------------------------------
 

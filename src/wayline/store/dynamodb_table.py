@@ -350,6 +350,13 @@ class Table:
         return loads(self._blobs.get(ref))
 
 
+def merge_iter(
+    streams: Sequence[Iterator[Item]], attribute: str, *, descending: bool
+) -> Iterator[Item]:
+    """Several Query results, each sorted on ``attribute`` (a string), merged lazily."""
+    return heapq.merge(*streams, key=lambda item: text(item, attribute), reverse=descending)
+
+
 def merge_sorted(
     streams: Sequence[Iterator[Item]], attribute: str, *, descending: bool, limit: int
 ) -> list[Item]:

@@ -168,14 +168,14 @@ class SqliteRunStore:
         runs = [_decode(body, memos.get(run_id, {})) for run_id, body in rows]
         return RunPage(runs, search.run_cursor(runs[-1]) if more else None)
 
-    def list_live_runs(self, *, limit: int = 10_000) -> list[Run]:
+    def list_live_runs(self, *, limit: int = 10_000, after: str | None = None) -> list[Run]:
         live = [s.value for s in RunStatus if not s.is_terminal]
         marks = ",".join("?" for _ in live)
         with self._db.autocommit() as conn:
             rows = conn.execute(
-                f"SELECT id, body FROM runs WHERE status IN ({marks}) OR outbox = 1"  # noqa: S608
-                " ORDER BY id LIMIT ?",
-                (*live, limit),
+                f"SELECT id, body FROM runs WHERE (status IN ({marks}) OR outbox = 1)"  # noqa: S608
+                " AND id > ? ORDER BY id LIMIT ?",
+                (*live, after or "", limit),
             ).fetchall()
             memos = _memos(conn, [run_id for run_id, _ in rows])
         return [_decode(body, memos.get(run_id, {})) for run_id, body in rows]

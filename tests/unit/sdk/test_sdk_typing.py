@@ -10,6 +10,8 @@ from pathlib import Path
 
 import examples.sdk_tour as tour
 
+import wayline.testing
+
 ROOT = Path(__file__).resolve().parents[3]
 
 MISTAKES = """
@@ -43,6 +45,27 @@ async def needs_str(ctx: wayline.Context) -> None:
 
 wayline.Wayline(app_id=1)  # E: app_id is a string
 wayline.Throttle(limit=1, period=60)  # E: durations are str or timedelta
+
+class Deleted(pydantic.BaseModel):
+    user_id: int
+
+SIGNED_UP = wayline.EventType("user/signed-up", SignedUp)
+DELETED = wayline.EventType("user/deleted", Deleted)
+typed_client = wayline.Wayline(app_id="shop", events=[SIGNED_UP, DELETED])
+typed_client.send(SIGNED_UP(SignedUp(email="a@b.c")))
+typed_client.send(SIGNED_UP({"email": "a@b.c"}))  # E: a typed event takes its model
+typed_client.send(DELETED(SignedUp(email="a@b.c")))  # E: another event's model
+typed_client.send([SIGNED_UP(SignedUp(email="a@b.c")), DELETED(Deleted(user_id=1))])
+typed_client.send("user/deleted")  # E: send takes events
+wayline.Wayline(app_id="shop", events=["user/deleted"])  # E: events are EventTypes
+wayline.Cancel(event="user/deleted", match=1)  # E: match is a field path
+
+@typed_client.function(id="d", trigger=SIGNED_UP.trigger())
+async def typed_steps(ctx: wayline.Context[SignedUp]) -> None:
+    await ctx.step.send_event("s", DELETED(Deleted(user_id="1")))  # E: user_id is an int
+    gone = await ctx.step.wait_for_event("w", event=DELETED, timeout="1h")
+    if gone is not None:
+        gone.data.email  # E: the waited event is typed by its EventType
 """
 
 
@@ -51,6 +74,14 @@ def test_the_tour_runs() -> None:
     assert result.status == "completed", result.error
     assert result.steps[:3] == ["send", "wait-48h", "verified"]
     assert result.output["charge"].startswith("skipped: nothing to charge")
+
+
+def test_the_tours_encrypted_function_returns_ciphertext() -> None:
+    card = tour.CardAdded(user_id=1, encrypted={"number": "4242424242424242"})
+    result = wayline.testing.run(tour.store_card, tour.CARD_ADDED(card))
+    assert result.status == "completed", result.error
+    assert "4242" not in str(result.output)
+    assert tour.encryption.decrypt(result.output) == {"token": "tok_4242"}
 
 
 def test_mypy_strict_accepts_the_tour_and_rejects_the_mistakes(tmp_path: Path) -> None:

@@ -1,0 +1,25 @@
+"""W3C trace context for a run: the same ids on the server's exported trace and in the
+``traceparent`` header of every call to the app, so the app's spans (the SDK's OpenTelemetry
+middleware) join the run's trace as children of its root span.
+
+Both ids are derived from the run id (SHA-256), so every process, every Lambda container and
+every retry computes the same ones without storing anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+
+def run_trace_ids(run_id: str) -> tuple[int, int]:
+    """``(trace_id, root_span_id)`` of a run's trace: 128 and 64 bits, never zero."""
+    digest = hashlib.sha256(f"wayline-run:{run_id}".encode()).digest()
+    trace_id = int.from_bytes(digest[:16], "big") or 1
+    span_id = int.from_bytes(digest[16:24], "big") or 1
+    return trace_id, span_id
+
+
+def traceparent(run_id: str) -> str:
+    """The ``traceparent`` header for a call of this run: the run's root span, sampled."""
+    trace_id, span_id = run_trace_ids(run_id)
+    return f"00-{trace_id:032x}-{span_id:016x}-01"
