@@ -35,7 +35,8 @@ def make_handler(get_runtime: Callable[[], Runtime]) -> LambdaHandler:
 
     def handle_record(record: SQSRecord) -> None:
         seen = processor.begin_record()
-        event_id = ingest_message(get_runtime().service, record.body, seen=seen)
+        runtime = get_runtime()
+        event_id = ingest_message(runtime.service, record.body, runtime.payloads, seen=seen)
         count("EventsIngested" if event_id else "EventsRejected")
 
     @logger.inject_lambda_context(clear_state=True)

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from wayline.engine.events import MAX_EVENT_BYTES, MAX_EVENTS_PER_REQUEST, MAX_NAME_LENGTH
+from wayline.engine.events import (
+    MAX_EVENT_BYTES,
+    MAX_EVENTS_PER_REQUEST,
+    MAX_NAME_LENGTH,
+    MAX_REQUEST_BYTES,
+)
 
 
 def stored_events(client: httpx.Client) -> list[dict[str, object]]:
@@ -79,12 +85,73 @@ def test_bad_events_are_rejected_whole(client: httpx.Client, body: bytes, messag
     assert stored_events(client) == []
 
 
-def test_oversized_request_body_is_rejected(client: httpx.Client) -> None:
-    events = [{"name": "a", "data": {"blob": "x" * 400_000}} for _ in range(9)]
-    resp = client.post("/e/any", json=events)
+def sized_event(size: int, name: str = "a") -> bytes:
+    """An event whose JSON text is exactly ``size`` bytes."""
+    shell = json.dumps({"name": name, "data": {"b": ""}}, separators=(",", ":"))
+    return shell.replace('""', '"' + "x" * (size - len(shell)) + '"').encode()
+
+
+def test_an_event_of_exactly_3_mib_is_accepted_and_one_byte_more_is_not(
+    client: httpx.Client,
+) -> None:
+    over = b"[" + sized_event(10) + b"," + sized_event(MAX_EVENT_BYTES + 1) + b"]"
+    resp = client.post("/e/any", content=over)
     assert resp.status_code == 400
-    assert "the limit is 3145728 bytes" in resp.json()["error"]
+    error = resp.json()["error"]
+    assert f"events[1] is {MAX_EVENT_BYTES + 1} bytes; the limit is 3145728 bytes" in error
     assert stored_events(client) == []
+    resp = client.post("/e/any", content=sized_event(MAX_EVENT_BYTES))
+    assert resp.status_code == 200, resp.text
+    [stored] = stored_events(client)
+    assert isinstance(stored["data"], dict)
+    assert len(stored["data"]["b"]) == MAX_EVENT_BYTES - len('{"name":"a","data":{"b":""}}')
+
+
+def request_of(size: int) -> bytes:
+    """A request body of exactly ``size`` bytes: events under 3 MiB, padded with spaces."""
+    part = MAX_EVENT_BYTES - 1024
+    count = size // (part + 1)
+    events = [sized_event(part, name=f"e{i}") for i in range(count)]
+    body = b"[" + b",".join(events) + b"]"
+    return body[:-1] + b" " * (size - len(body)) + b"]"
+
+
+def test_the_request_cap_is_16_mib_exactly(client: httpx.Client) -> None:
+    over = request_of(MAX_REQUEST_BYTES + 1)
+    resp = client.post("/e/any", content=over)
+    assert resp.status_code == 400
+    assert (
+        f"request body is {MAX_REQUEST_BYTES + 1} bytes; the limit is 16777216 bytes"
+        in resp.json()["error"]
+    )
+    assert stored_events(client) == []
+    resp = client.post("/e/any", content=request_of(MAX_REQUEST_BYTES))
+    assert resp.status_code == 200, resp.text
+    assert len(resp.json()["ids"]) == 5
+
+
+def test_a_chunked_body_over_the_cap_is_refused_while_it_streams(client: httpx.Client) -> None:
+    def chunks() -> Iterator[bytes]:
+        body = request_of(MAX_REQUEST_BYTES + 1)
+        for start in range(0, len(body), 1 << 20):
+            yield body[start : start + (1 << 20)]
+
+    resp = client.post("/e/any", content=chunks())  # no Content-Length: chunked
+    assert resp.status_code == 400
+    assert "the limit is 16777216 bytes" in resp.json()["error"]
+    assert stored_events(client) == []
+
+
+def test_5000_events_are_accepted_and_5001_are_not(client: httpx.Client) -> None:
+    resp = client.post(
+        "/e/any", json=[{"name": f"n{i}"} for i in range(MAX_EVENTS_PER_REQUEST + 1)]
+    )
+    assert resp.status_code == 400
+    assert "more than 5000 events in one request; the limit is 5000" in resp.json()["error"]
+    assert stored_events(client) == []
+    resp = client.post("/e/any", json=[{"name": f"n{i}"} for i in range(MAX_EVENTS_PER_REQUEST)])
+    assert resp.status_code == 200, resp.text
+    assert len(resp.json()["ids"]) == MAX_EVENTS_PER_REQUEST
 
 
 def test_seeded_ids_are_deterministic_and_a_retry_stores_nothing_new(client: httpx.Client) -> None:

@@ -63,6 +63,7 @@ FUNCTIONS = (
     "sender",
     "redrivable",
     "signaled",
+    "big-batch",
 )
 
 #: Below the tests' pytest-timeout (300 s), which also covers this fixture.

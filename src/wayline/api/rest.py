@@ -29,6 +29,7 @@ from ..engine.triggers import functions_for_event
 from ..engine.webhook_registry import WebhookRegistry, declared_webhooks
 from ..errors import ValidationError
 from .dashboard import Dashboard, DashboardConfig
+from .event_body import read_events
 from .run_search import parse_run_search
 from .runops import RunOpsApi
 from .views import event_view, function_view, run_summary, run_view
@@ -129,10 +130,9 @@ class Api:
             return JSONResponse(
                 {"ids": [], "status": 401, "error": "event key not found"}, status_code=401
             )
-        body = await request.body()
         try:
             seed = events_mod.check_seed(request.headers.get(events_mod.SEED_HEADER))
-            inputs = events_mod.parse_request(body)
+            inputs = await read_events(request)
         except ValidationError as exc:
             return JSONResponse({"ids": [], "status": 400, "error": str(exc)}, status_code=400)
         ids = self._service.send_events(inputs, seed=seed)

@@ -29,6 +29,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wayline import signing
+from wayline.api.event_body import read_events
 from wayline.api.rest import Api, ApiConfig, error, json_body
 from wayline.engine import events as events_mod
 from wayline.engine import json_input
@@ -110,7 +111,7 @@ class AwsApi(Api):
             )
         try:
             seed = events_mod.check_seed(request.headers.get(events_mod.SEED_HEADER))
-            inputs = events_mod.parse_request(await request.body())
+            inputs = await read_events(request)
         except ValidationError as exc:
             return JSONResponse({"ids": [], "status": 400, "error": str(exc)}, status_code=400)
         seeds = event_seeds(

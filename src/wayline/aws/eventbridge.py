@@ -8,6 +8,13 @@ function publishes for ``POST /e/{key}``)::
     Detail      the Inngest event object {"name", "data", "user"?, "id"?, "ts"?, "v"?}
                 plus, optionally, "_wayline": {"seed": "<ms>,<base64 of 10 bytes>"}
 
+Claim check: an entry over ``CLAIM_CHECK_BYTES`` does not travel on the bus. The event's
+JSON is stored in the payload bucket under ``events/<sha256 of it>`` and the Detail holds
+only its name and ``"_wayline": {"payload": "events/<sha256>", "bytes": n}``; ingest reads
+it back (checking the hash) before it validates and stores the event. The bucket's
+lifecycle rule (``PayloadRetentionDays``) expires the object like any offloaded payload;
+without a bucket an oversized entry is refused by ``put`` (``EntryTooLarge``), never cut.
+
 Event ids: ingest gives every bus event a deterministic internal id (a ULID), so a
 redelivered SQS message stores and routes the same event once. The id comes from the
 ``_wayline.seed`` when the publisher set one (the api does, so it can answer ``POST /e``
@@ -22,17 +29,20 @@ import binascii
 import hashlib
 import json
 import random
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from wayline.engine import json_input
 from wayline.engine.events import EventInput, validate_event
 from wayline.engine.model import JSON
 from wayline.errors import StoreError, ValidationError
 
 from .clients import events_client, translate_errors
+from .s3 import BlobStore
 
 if TYPE_CHECKING:
     from mypy_boto3_events.client import EventBridgeClient
@@ -56,7 +66,13 @@ MAX_ENTRIES_PER_CALL = 10
 """PutEvents takes at most 10 entries per call."""
 MAX_CALL_BYTES = 1024 * 1024
 """PutEvents' size limit per call (all entries together): 1 MiB since 2026-01-29 (it was
-256 KB). The event API's own per-event limit (512 KB) keeps any one entry under it."""
+256 KB). Entries over ``CLAIM_CHECK_BYTES`` go by reference when there is a payload bucket."""
+CLAIM_CHECK_BYTES = 256 * 1024
+"""Entries larger than this go by reference (claim check). EventBridge's per-entry limit
+was 256 KB until 2026-01-29 and is 1 MiB since, per call and so per entry; keeping every
+entry at the old limit works in any region and leaves room for 4 per call."""
+PAYLOAD_PREFIX = "events/"
+_PAYLOAD_KEY = re.compile(r"events/[0-9a-f]{64}")
 RETRYABLE_ENTRY_ERRORS = frozenset(
     {"InternalFailure", "InternalException", "ThrottlingException", "ServiceUnavailable"}
 )
@@ -92,6 +108,7 @@ class EventBus:
         base_delay_s: float = 0.05,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
+        payloads: BlobStore | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -101,6 +118,7 @@ class EventBus:
         self._base_delay_s = base_delay_s
         self._sleep = sleep
         self._jitter = jitter
+        self._payloads = payloads
 
     def publish(
         self, events: Sequence[Mapping[str, JSON]], *, seeds: Sequence[str] | None = None
@@ -115,15 +133,24 @@ class EventBus:
         return self.put(entries)
 
     def entry(self, event: Mapping[str, JSON], *, seed: str | None) -> PutEventsRequestEntryTypeDef:
-        detail = dict(event)
-        if seed is not None:
-            detail[META_KEY] = {"seed": seed}
-        return {
+        """The PutEvents entry of ``event``; over ``CLAIM_CHECK_BYTES`` (with a payload
+        bucket) the event is stored first and the entry carries its reference."""
+        meta: dict[str, JSON] = {} if seed is None else {"seed": seed}
+        detail = {**event, META_KEY: meta} if meta else dict(event)
+        entry: PutEventsRequestEntryTypeDef = {
             "Source": SOURCE,
             "DetailType": DETAIL_TYPE,
             "Detail": json.dumps(detail, separators=(",", ":")),
             "EventBusName": self.bus_name,
         }
+        if self._payloads is None or entry_size(entry) <= CLAIM_CHECK_BYTES:
+            return entry
+        data = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+        key = PAYLOAD_PREFIX + hashlib.sha256(data).hexdigest()
+        self._payloads.put(key, data)  # content-addressed: a retry rewrites the same bytes
+        meta |= {"payload": key, "bytes": len(data)}
+        entry["Detail"] = json.dumps({"name": event.get("name"), META_KEY: meta})
+        return entry
 
     def put(self, entries: Sequence[PutEventsRequestEntryTypeDef]) -> list[PublishResult]:
         """Send ``entries``; per-entry results in order. Raises ``StoreError`` only when a
@@ -242,11 +269,12 @@ def _envelope_seed(envelope: Mapping[str, JSON]) -> str:
     return _seed(ms, digest[:10])
 
 
-def parse_bus_message(body: str) -> BusEvent:
-    """Parse an SQS message body holding an EventBridge event (the rule's target input).
+def parse_bus_message(body: str, payloads: BlobStore | None = None) -> BusEvent:
+    """Parse an SQS message body holding an EventBridge event (the rule's target input);
+    a claim-checked event is read from ``payloads``.
 
     Raises ``ValidationError`` (naming the field) for anything that is not a Wayline event:
-    retrying it would never help.
+    retrying it would never help. ``StoreError`` when its payload cannot be read now.
     """
     try:
         envelope = json.loads(body)
@@ -259,7 +287,28 @@ def parse_bus_message(body: str) -> BusEvent:
     seed = meta.get("seed") if isinstance(meta, Mapping) else None
     if not isinstance(seed, str) or _parse_seed(seed) is None:
         seed = _envelope_seed(envelope)
-    return BusEvent(input=validate_event(detail), seed=seed)
+    ref = meta.get("payload") if isinstance(meta, Mapping) else None
+    if ref is None:
+        return BusEvent(input=validate_event(detail), seed=seed)
+    data = _claimed(ref, payloads)
+    claimed = json_input.parse(data, field="events[0]")
+    return BusEvent(input=validate_event(claimed, size=len(data)), seed=seed)
+
+
+def _claimed(ref: JSON, payloads: BlobStore | None) -> bytes:
+    """The bytes a claim check points at, if the reference is one we wrote and they are
+    the bytes it names (the key is their hash)."""
+    if not isinstance(ref, str) or not _PAYLOAD_KEY.fullmatch(ref):
+        raise ValidationError(
+            f"_wayline.payload {str(ref)[:80]!r} is not a payload key", field="payload"
+        )
+    if payloads is None:
+        # A configuration error, not a bad event: fail so SQS retries, then dead-letters.
+        raise StoreError(f"event payload {ref} is in S3 and no payload bucket is configured")
+    data = payloads.get(ref)
+    if PAYLOAD_PREFIX + hashlib.sha256(data).hexdigest() != ref:
+        raise ValidationError(f"event payload {ref} does not match its hash", field="payload")
+    return data
 
 
 def raise_for_failures(results: Sequence[PublishResult]) -> None:

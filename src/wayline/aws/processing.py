@@ -34,6 +34,7 @@ from wayline.errors import ValidationError
 
 from .backoff import Backoff
 from .eventbridge import parse_bus_message
+from .s3 import BlobStore
 from .scheduler import parse_cron_input
 from .sqs import WorkSender, decode_item
 from .work_queue import AwsWorkQueue
@@ -64,13 +65,18 @@ SWEEP_PAGE = 200
 
 
 def ingest_message(
-    service: Service, body: str, *, seen: dict[str, str] | None = None
+    service: Service,
+    body: str,
+    payloads: BlobStore | None = None,
+    *,
+    seen: dict[str, str] | None = None,
 ) -> str | None:
     """Store and route the event in one ingest-queue message; its internal id, or None if
     the message is not a Wayline event (dropped). A redelivery routes nothing twice.
-    ``seen`` gets the event's name (and seed), for the failure log."""
+    ``payloads`` holds the events too large for the bus (claim checks); ``seen`` gets the
+    event's name (and seed), for the failure log."""
     try:
-        event = parse_bus_message(body)
+        event = parse_bus_message(body, payloads)
     except ValidationError as exc:
         log.warning("bus message rejected: %s", exc, extra={"field": exc.field})
         return None

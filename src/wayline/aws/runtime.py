@@ -195,9 +195,10 @@ class Runtime:
         self.settings = settings = Settings.from_env(deps.getenv)
         self.clock = deps.clock
         clients = deps.clients
-        offload = (
+        self.payloads = offload = (
             S3Offload(bucket=settings.bucket, client=clients.s3()) if settings.bucket else None
         )
+        """The payload bucket: DynamoDB bodies over the item limit, events over the bus's."""
         dynamo = DynamoStore(
             table_name=settings.table,
             client=clients.dynamodb(),
@@ -263,7 +264,11 @@ class Runtime:
     def bus(self) -> EventBus:
         if not self.settings.event_bus:
             raise ConfigError("environment variable WAYLINE_EVENT_BUS is not set")
-        return EventBus(bus_name=self.settings.event_bus, client=self.deps.clients.events())
+        return EventBus(
+            bus_name=self.settings.event_bus,
+            client=self.deps.clients.events(),
+            payloads=self.payloads,
+        )
 
     @cached_property
     def invoker(self) -> SyncInvoker:

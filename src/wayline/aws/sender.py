@@ -10,6 +10,7 @@ fixed in advance by per-event seeds exactly as the event API fixes them), and a
 
     client = wayline.Wayline(app_id="shop",
                              sender=EventBridgeSender(bus_name="wayline-bus",
+                                                      bucket="<PayloadBucketName>",
                                                       session=boto3.Session()))
 """
 
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ..engine.ids import seeded_event_id
 from ..errors import SendEventsError, StoreError
 from .eventbridge import EventBus, event_seeds
+from .s3 import BlobStore, S3Offload
 
 if TYPE_CHECKING:
     import boto3
@@ -31,7 +33,10 @@ if TYPE_CHECKING:
 
 class EventBridgeSender:
     """Implements the SDK's ``EventSender`` with ``PutEvents`` (10 entries per call,
-    failed entries retried per entry); ``client`` or ``session`` are injectable."""
+    failed entries retried per entry); ``client`` or ``session`` are injectable.
+
+    ``bucket`` (the stack's ``PayloadBucketName`` output) lets events over the bus's entry
+    limit travel as a claim check (see ``eventbridge``); without it they are refused."""
 
     def __init__(
         self,
@@ -41,10 +46,15 @@ class EventBridgeSender:
         session: boto3.Session | None = None,
         entropy: Callable[[int], bytes] = os.urandom,
         now_ms: Callable[[], int] | None = None,
+        bucket: str | None = None,
+        payloads: BlobStore | None = None,
     ) -> None:
         if client is None and session is not None:
             client = session.client("events")
-        self._bus = EventBus(bus_name=bus_name, client=client)
+        if payloads is None and bucket is not None:
+            s3 = session.client("s3") if session is not None else None
+            payloads = S3Offload(bucket=bucket, client=s3)
+        self._bus = EventBus(bus_name=bus_name, client=client, payloads=payloads)
         self._entropy = entropy
         self._now_ms = now_ms or _wall_clock_ms
 

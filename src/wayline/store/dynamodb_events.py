@@ -9,7 +9,7 @@ bodies are then fetched with one BatchGetItem per 100 events.
 
 Costs: ``put_events`` is one conditional PutItem per event (insert-only, so it cannot be
 batched: BatchWriteItem has no conditions), i.e. the event's KB plus ~1 write unit per
-index. Events over the item budget (the API accepts up to 512 KB) go to S3 like memos,
+index. Events over the item budget (the API accepts up to 3 MiB) go to S3 like memos,
 or are refused with a ``StoreError`` when no S3 offload is configured: refused, not
 truncated, and nothing of that event is stored.
 """

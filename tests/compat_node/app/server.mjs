@@ -6,6 +6,7 @@
 // Routes:
 //   /api/inngest  the Inngest serve handler (GET/PUT/POST)
 //   GET /log      what the functions did, per run id, as JSON (see `record`)
+//   POST /send-big  8 events of 1 MiB in one `inngest.send` (see bigBatch)
 //   GET /ready    200 once listening
 //
 // Every function records into an in-memory log keyed by the run id Inngest
@@ -224,6 +225,23 @@ const signaled = inngest.createFunction(
   },
 );
 
+// Issue 15: inngest-py's batch_that_needs_api with the npm SDK. POST /send-big
+// sends 8 events of 1 MiB in one `inngest.send` (an 8 MiB request); the batch is
+// over the request state limit, so the SDK fetches it with use_api.
+const bigBatch = inngest.createFunction(
+  {
+    id: "big-batch",
+    retries: 0,
+    triggers: [{ event: "node/big" }],
+    batchEvents: { maxSize: 8, timeout: "10s" },
+  },
+  async ({ events, runId, attempt }) => {
+    const run = record(runId, "big-batch", attempt);
+    run.events = events.map((e) => [e.data.n, e.data.blob.length]);
+    return { events: events.length };
+  },
+);
+
 const handler = serve({
   client: inngest,
   functions: [
@@ -239,6 +257,7 @@ const handler = serve({
     sender,
     redrivable,
     signaled,
+    bigBatch,
   ],
 });
 
@@ -255,6 +274,22 @@ const server = http.createServer((req, res) => {
     fixed = true;
     res.writeHead(200, { "content-type": "application/json" });
     return res.end(JSON.stringify({ fixed }));
+  }
+  if (req.method === "POST" && path === "/send-big") {
+    const events = Array.from({ length: 8 }, (_, n) => ({
+      name: "node/big",
+      data: { n, blob: String.fromCharCode(97 + n).repeat(1024 * 1024) },
+    }));
+    return inngest.send(events).then(
+      ({ ids }) => {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ ids }));
+      },
+      (err) => {
+        res.writeHead(500, { "content-type": "application/json" });
+        res.end(JSON.stringify({ error: String(err) }));
+      },
+    );
   }
   if (req.method === "GET" && path === "/ready") {
     res.writeHead(200, { "content-type": "application/json" });
