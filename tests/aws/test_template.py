@@ -244,7 +244,8 @@ def test_one_retention_parameter_drives_the_bucket_and_the_table_ttl() -> None:
     assert rule["ExpirationInDays"] == {"Ref": "PayloadRetentionDays"}
     env = template["Globals"]["Function"]["Environment"]["Variables"]
     assert env["WAYLINE_RETENTION_DAYS"] == {"Ref": "PayloadRetentionDays"}
-    assert template["Parameters"]["PayloadRetentionDays"]["MinValue"] == 3  # Retention's floor
+    # A claim-checked event must outlive its message in the 14-day dead-letter queue.
+    assert template["Parameters"]["PayloadRetentionDays"]["MinValue"] == 14
 
 
 def test_saved_queries_search_the_functions_log_groups() -> None:
