@@ -593,8 +593,9 @@ class Service:
         shows it waiting. Written first, the wait exists whenever the run says it waits. A
         save that then loses its race leaves a wait the run does not hold: an event that
         matches it finds the run not waiting and changes nothing (``run.waiting`` is the
-        arbiter), and it lapses at its expiry. The outbox still carries the waits, so a
-        failure here is retried like any other effect.
+        arbiter), and it lapses at its expiry. A failure here fails the transition before
+        its save, so nothing is left to re-apply: the outbox carries waits only for their
+        signal claims.
         """
         for wait in waits:
             self._store.waits.add_wait(wait)
@@ -635,14 +636,18 @@ class Service:
 
     def _apply(self, outbox: Outbox) -> None:
         self._enqueue(outbox.enqueue)
+        # The waits themselves were stored before the save (``_register_waits``); what
+        # follows the save is a signal wait's claim on its signal.
         for wait in outbox.waits:
-            self._store.waits.add_wait(wait)
-            if wait.kind is WaitKind.SIGNAL:
-                self.signals.claim(wait, now=self.now())
+            self._claim_signal(wait)
         for wait_id in outbox.drop_waits:
             self._store.waits.take_wait(wait_id)
         for event in outbox.publish:
             self._publish(event)
+
+    def _claim_signal(self, wait: Wait) -> None:
+        if wait.kind is WaitKind.SIGNAL:
+            self.signals.claim(wait, now=self.now())
 
     def flush_outbox(self, run: Run) -> Run:
         """Apply what a saved transition of ``run`` left unapplied (the sweep's repair)."""
@@ -668,8 +673,7 @@ class Service:
             self._enqueue(list(run.pending.values()))
             for wait in (*run.waiting.values(), *run.cancel_waits):
                 self._store.waits.add_wait(wait)
-                if wait.kind is WaitKind.SIGNAL:
-                    self.signals.claim(wait, now=self.now())
+                self._claim_signal(wait)
             repaired += 1
         return repaired
 
