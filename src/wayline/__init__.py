@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # at runtime these load on first use: see __getattr__ below
     from .sdk.context import Context, SyncContext
     from .sdk.event_types import EventType
     from .sdk.events import Event
+    from .sdk.fetch import FetchResponse
     from .sdk.function import Function
     from .sdk.middleware import CallInfo, CallInput, Middleware, StepInfo
     from .sdk.options import (
@@ -79,6 +80,7 @@ __all__ = [
     "Event",
     "EventSender",
     "EventType",
+    "FetchResponse",
     "Function",
     "InvalidCronError",
     "InvalidDurationError",
@@ -118,6 +120,7 @@ _SDK_NAMES = {
     "SyncContext": "context",
     "Event": "events",
     "EventType": "event_types",
+    "FetchResponse": "fetch",
     "Function": "function",
     **dict.fromkeys(("CallInfo", "CallInput", "Middleware", "StepInfo"), "middleware"),
     "EventSender": "sending",

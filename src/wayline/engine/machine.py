@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from . import aigateway, redrive, signals
+from . import aigateway, gateway, redrive, signals
 from .backoff import parse_policy
 from .decision import Decision, Env, add_item, drop_item
 from .flow.config import flow_config
@@ -309,7 +309,7 @@ def _unsupported(run: Run, op: Op, env: Env) -> Decision:
 def _is_completion(op: Op, resp: CallResponse, item: WorkItem, env: Env, run: Run) -> bool:
     if op.op in ("StepRun", "Step", "StepFailed"):
         return True
-    if op.op == aigateway.OPCODE:
+    if op.op in gateway.OPCODES:
         return op.id in run.memos
     return op.op == "StepError" and not _can_retry(item, resp, env)
 
@@ -357,7 +357,7 @@ def _apply_op(
                 run, op, memo, StepStatus.FAILED, attempts, started_at, env.now, attempt=failed
             )
         )
-    if op.op == aigateway.OPCODE:
+    if op.op in gateway.OPCODES:
 
         def next_retry_at() -> int | None:
             can = _can_retry(item, resp, env)

@@ -67,7 +67,7 @@ def _lower(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def _parse_op(raw: Mapping[str, JSON]) -> Op:
-    if raw.get("op") == "AIGateway":
+    if raw.get("op") in ("AIGateway", "Gateway"):
         # Its result comes from the provider, never from the SDK (which sends "data": null).
         raw = {k: v for k, v in raw.items() if k not in ("data", "error")}
     return Op(
