@@ -253,7 +253,7 @@ class Steps:
                                            timeout="1h")
         """
         self._core.hooks.invoking(function)
-        intent = intents.invoke(step_id, function.id, data, timeout, v)
+        intent = intents.invoke(self._core, step_id, function.id, data, timeout, v)
         result: T = self._core.replay(self._core.plan_deferred(intent), function.output_type)
         return result
 
@@ -272,7 +272,7 @@ class Steps:
 
             out = await ctx.step.invoke_by_id("bill", function_id="billing-charge", data={})
         """
-        intent = intents.invoke(step_id, function_id, data, timeout, v)
+        intent = intents.invoke(self._core, step_id, function_id, data, timeout, v)
         return self._core.replay(self._core.plan_deferred(intent), None)
 
 
@@ -476,7 +476,7 @@ class SyncSteps:
     ) -> T:
         """Run another function as a step. Example: ``ctx.step.invoke("x", function=fn)``."""
         self._core.hooks.invoking(function)
-        intent = intents.invoke(step_id, function.id, data, timeout, v)
+        intent = intents.invoke(self._core, step_id, function.id, data, timeout, v)
         result: T = self._core.replay(self._core.plan_deferred(intent), function.output_type)
         return result
 
@@ -490,7 +490,7 @@ class SyncSteps:
         v: str | None = None,
     ) -> Any:
         """``invoke`` by composite id: ``ctx.step.invoke_by_id("x", function_id="app-fn")``."""
-        intent = intents.invoke(step_id, function_id, data, timeout, v)
+        intent = intents.invoke(self._core, step_id, function_id, data, timeout, v)
         return self._core.replay(self._core.plan_deferred(intent), None)
 
 
