@@ -77,10 +77,16 @@ class TestEngine:
         # The engine calls the app as a dev server does: no signatures to check.
         dev_client = dataclasses.replace(client.config, is_dev=True)
         self._client = _with_config(client, dev_client)
-        # Events a step sends go into this engine, not to a server.
+        # Events a step sends go into this engine, not to a server; so do realtime messages.
         self._client.hooks = dataclasses.replace(
-            client.hooks, send=self._send_wire, send_async=self._send_wire_async
+            client.hooks,
+            send=self._send_wire,
+            send_async=self._send_wire_async,
+            publish=self._publish,
+            publish_async=self._publish_async,
         )
+        self.published: list[tuple[str, str, Any]] = []
+        """Realtime messages ``ctx.publish`` sent, as ``(channel, topic, data)``."""
         self._comm = CommHandler(self._client, functions, framework="wayline-testing")
         self.calls = 0
         """SDK calls made so far (each is one request to the app)."""
@@ -106,6 +112,12 @@ class TestEngine:
 
     async def _send_wire_async(self, wire: list[dict[str, Any]]) -> list[str]:
         return self._send_wire(wire)
+
+    def _publish(self, channel: str, topic: str, data: Any, run_id: str) -> None:
+        self.published.append((channel, topic, data))
+
+    async def _publish_async(self, channel: str, topic: str, data: Any, run_id: str) -> None:
+        self._publish(channel, topic, data, run_id)
 
     # ------------------------------------------------------------------ time
 

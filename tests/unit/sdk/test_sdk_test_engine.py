@@ -97,3 +97,18 @@ def test_a_wait_is_resolved_by_an_event_sent_while_the_run_waits() -> None:
 
 def _boom() -> None:
     raise ValueError("no luck")
+
+
+def test_ctx_publish_is_recorded_once_per_execution_not_per_replay() -> None:
+    client = wayline.Wayline(app_id="shop", environ={})
+
+    @client.function(id="p", trigger=wayline.TriggerEvent(event="x"))
+    def progress(ctx: wayline.SyncContext) -> None:
+        for n in range(3):
+            ctx.step.run(f"s{n}", int, n)
+            ctx.publish("run:1", "progress", {"n": n})
+
+    engine = TestEngine(client, [progress], now=START)
+    engine.send(wayline.Event(name="x"))
+    engine.run_until_idle()
+    assert engine.published == [("run:1", "progress", {"n": n}) for n in range(3)]

@@ -1,0 +1,233 @@
+"""Realtime: functions publish messages to a channel's topics, browsers subscribe over SSE.
+
+The shape is Inngest Realtime's: ``publish({channel, topic, data})`` from a function (the
+SDK's ``ctx.publish``; on the wire ``POST /v1/realtime/publish?channel=&topic=[&run_id=]``
+with the data as the JSON body and the signing key as bearer, as inngest-js sends it),
+subscription tokens scoped to one channel and some of its topics
+(``POST /v1/realtime/token``, signing-key authenticated, see ``wayline.realtime_tokens``),
+and a subscription over Server-Sent Events instead of Inngest's WebSocket:
+``GET /v1/realtime/subscribe?channel=<c>&token=<t>[&topic=<t>...][&after=<id>]``. Each
+message is one SSE event, ``id`` its sequence number (a reconnecting ``EventSource`` sends
+it back as ``Last-Event-ID`` and misses nothing still kept) and ``data`` the JSON
+``{"id", "channel", "topic", "data", "run_id", "created_at"}``.
+
+Delivery is at most once per subscription and best effort, as on Inngest: messages live in
+the server's memory (``MemoryBus``), the last ``KEEP_PER_CHANNEL`` of a channel for
+``KEEP_MS``, so a page that subscribes a moment after a run started still sees its first
+messages, and a restart of the server forgets them. ``wayline dev`` serves this; the AWS
+API does not yet (see the README's Realtime section).
+
+The subscribe URL carries the token (``EventSource`` cannot set headers): the servers log no
+query strings, and the token is never echoed in an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from .. import realtime_tokens as tokens
+from ..engine import json_input
+from ..errors import ValidationError
+
+MAX_MESSAGE_BYTES = 512 * 1024
+KEEP_PER_CHANNEL = 1000
+KEEP_MS = 10 * 60 * 1000
+KEEPALIVE_S = 15.0
+MAX_STREAM_S = 300.0
+"""A stream ends after this long and the browser reconnects (``Last-Event-ID``)."""
+POLL_S = 0.5
+"""How often an idle stream looks at whether the client left or the server is stopping."""
+
+Handler = Callable[[Request], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: int
+    channel: str
+    topic: str
+    data: Any
+    run_id: str | None
+    created_at: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "channel": self.channel,
+            "topic": self.topic,
+            "data": self.data,
+            "run_id": self.run_id,
+            "created_at": self.created_at,
+        }
+
+
+class MemoryBus:
+    """Recent messages per channel and a wake-up for waiting subscribers (one event loop)."""
+
+    def __init__(self, now: Callable[[], int]) -> None:
+        self._now = now
+        self._seq = 0
+        self._channels: dict[str, deque[Message]] = {}
+        self._changed = asyncio.Event()
+
+    def publish(self, channel: str, topic: str, data: Any, run_id: str | None) -> Message:
+        self._seq += 1
+        message = Message(self._seq, channel, topic, data, run_id, self._now())
+        self._channels.setdefault(channel, deque(maxlen=KEEP_PER_CHANNEL)).append(message)
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+        return message
+
+    def after(self, channel: str, topics: frozenset[str], cursor: int) -> list[Message]:
+        oldest = self._now() - KEEP_MS
+        kept = self._channels.get(channel, ())
+        return [m for m in kept if m.id > cursor and m.topic in topics and m.created_at >= oldest]
+
+    async def wait(self, timeout_s: float) -> None:
+        """Until the next publish, or ``timeout_s``."""
+        changed = self._changed
+        try:
+            await asyncio.wait_for(changed.wait(), timeout_s)
+        except TimeoutError:
+            return
+
+
+def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
+    body = {"error": message} if field is None else {"error": message, "field": field}
+    return JSONResponse(body, status_code=status)
+
+
+class RealtimeApi:
+    def __init__(self, bus: MemoryBus, secret: bytes, now: Callable[[], int]) -> None:
+        self._bus = bus
+        self._secret = secret
+        self._now = now
+        self.stopping: Callable[[], bool] = lambda: False
+        """Set by the server: open streams end when it stops (uvicorn waits for them)."""
+
+    def routes(self, guard: Callable[[Handler], Handler]) -> list[Route]:
+        return [
+            Route("/v1/realtime/publish", guard(self.publish), methods=["POST"]),
+            Route("/v1/realtime/token", guard(self.token), methods=["POST"]),
+            Route("/v1/realtime/subscribe", self.subscribe, methods=["GET"]),
+        ]
+
+    async def publish(self, request: Request) -> Response:
+        q = request.query_params
+        raw = await request.body()
+        try:
+            channel = tokens.check_name(q.get("channel"), "channel")
+            topic = tokens.check_name(q.get("topic"), "topic")
+            if len(raw) > MAX_MESSAGE_BYTES:
+                raise ValidationError(
+                    f"the message is {len(raw)} bytes; the limit is {MAX_MESSAGE_BYTES} bytes",
+                    field="data",
+                )
+            data = json_input.parse(raw, field="data") if raw.strip() else None
+        except ValidationError as exc:
+            return _error(400, str(exc), exc.field)
+        run_id = q.get("run_id") or None
+        message = self._bus.publish(channel, topic, data, run_id)
+        return JSONResponse({"data": {"id": message.id}})
+
+    async def token(self, request: Request) -> Response:
+        try:
+            body = json_input.parse(await request.body() or b"null", field="body")
+            if not isinstance(body, dict):
+                raise ValidationError("the body must be a JSON object", field="body")
+            channel = tokens.check_name(body.get("channel"), "channel")
+            topics = tokens.check_topics(body.get("topics"))
+            ttl_ms = _ttl_ms(body.get("ttl_seconds"))
+        except ValidationError as exc:
+            return _error(400, str(exc), exc.field)
+        grant = tokens.Grant(channel, topics, self._now() + ttl_ms)
+        key = tokens.mint(self._secret, grant)
+        out: dict[str, Any] = {"key": key, "channel": channel, "topics": list(topics)}
+        out["expires_at"] = grant.expires_at
+        return JSONResponse({"data": out}, status_code=201)
+
+    async def subscribe(self, request: Request) -> Response:
+        q = request.query_params
+        token = q.get("token") or _bearer(request)
+        try:
+            channel = tokens.check_name(q.get("channel"), "channel")
+            asked = [tokens.check_name(t, "topic") for t in q.getlist("topic")]
+            cursor = _cursor(q.get("after") or request.headers.get("last-event-id"))
+        except ValidationError as exc:
+            return _error(400, str(exc), exc.field)
+        if not token:
+            return _error(401, "a subscription token is required (token=...)", "token")
+        try:
+            grant = tokens.verify(self._secret, token, now_ms=self._now())
+        except tokens.TokenError as exc:
+            return _error(401, f"invalid subscription token: {exc}", "token")
+        except (ValueError, KeyError, TypeError):
+            return _error(401, "invalid subscription token: the token is malformed", "token")
+        if grant.channel != channel:
+            return _error(403, f"the token does not grant channel {channel!r}", "channel")
+        outside = sorted(set(asked) - set(grant.topics))
+        if outside:
+            return _error(403, f"the token does not grant topics {outside}", "topic")
+        topics = frozenset(asked or grant.topics)
+        headers = {
+            "cache-control": "no-store",
+            "x-accel-buffering": "no",
+            "access-control-allow-origin": "*",  # a bearer token, no cookies: any page
+        }
+        stream = self._stream(request, channel, topics, cursor, grant.expires_at)
+        return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
+
+    async def _stream(
+        self, request: Request, channel: str, topics: frozenset[str], cursor: int, until: int
+    ) -> AsyncIterator[bytes]:
+        yield b"retry: 1000\n\n"
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + MAX_STREAM_S
+        quiet_since = loop.time()
+        while loop.time() < ends and self._now() < until and not self.stopping():
+            for message in self._bus.after(channel, topics, cursor):
+                cursor = message.id
+                quiet_since = loop.time()
+                payload = json.dumps(message.to_json(), separators=(",", ":"))
+                yield f"id: {message.id}\nevent: message\ndata: {payload}\n\n".encode()
+            if await request.is_disconnected():
+                return
+            await self._bus.wait(POLL_S)
+            if loop.time() - quiet_since >= KEEPALIVE_S:
+                quiet_since = loop.time()
+                yield b": keep-alive\n\n"
+
+
+def _ttl_ms(value: object) -> int:
+    if value is None:
+        return tokens.DEFAULT_TTL_MS
+    limit = tokens.MAX_TTL_MS // 1000
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
+        raise ValidationError(
+            f"ttl_seconds must be an integer from 1 to {limit}, got {value!r}", field="ttl_seconds"
+        )
+    return value * 1000
+
+
+def _cursor(value: str | None) -> int:
+    if value is None or value == "":
+        return 0
+    if not value.isdigit() or len(value) > 18:
+        raise ValidationError(
+            f"after must be a message id (digits), got {value[:40]!r}", field="after"
+        )
+    return int(value)
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, value = (request.headers.get("authorization") or "").partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
