@@ -22,21 +22,24 @@ from __future__ import annotations
 
 import dataclasses
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from . import signing
 from .clock import OsEntropy
+from .engine import gateway
 from .engine.events import parse_request
 from .engine.model import Run, RunStatus, WorkKind
-from .engine.protocol import parse_response
+from .engine.protocol import Op, parse_response
 from .engine.registration import parse_register
 from .engine.service import Blocked, Service
+from .errors import ValidationError
 from .sdk import registration, serialize
 from .sdk.client import Wayline
 from .sdk.comm import CommHandler, CommRequest
 from .sdk.events import Event, to_wire
+from .sdk.fetch import FetchResponse
 from .sdk.function import Function
 from .store.sqlite import SqliteStore
 
@@ -45,6 +48,19 @@ LEASE_MS = 60_000
 DEFAULT_HORIZON_MS = 400 * 24 * 3_600_000
 """How far ``run_until_idle`` moves the clock at most: past the longest sleep (366 days)."""
 MAX_CALLS = 10_000
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FetchCall:
+    """A ``step.fetch`` request as the server would send it."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: str | None
+
+
+FetchHandler = Callable[[FetchCall], FetchResponse]
 
 
 class VirtualClock:
@@ -69,7 +85,13 @@ class TestEngine:
         functions: Sequence[Function[Any, Any]],
         *,
         now: datetime | None = None,
+        fetch: FetchHandler | None = None,
     ) -> None:
+        """``fetch`` answers ``step.fetch`` requests in place of the network: it gets a
+        ``wayline.testing_engine.FetchCall`` and returns a ``wayline.FetchResponse``; the
+        engine's rules (5xx retries, the size limit) apply to its answers. Without one, a
+        ``step.fetch`` fails its step (``InvalidGateway``)."""
+        self._fetch = fetch
         start = now or datetime.now(UTC).replace(microsecond=0)
         self.clock = VirtualClock(int(start.timestamp() * 1000))
         self._sqlite = SqliteStore(":memory:")
@@ -179,8 +201,25 @@ class TestEngine:
         finally:
             self.service.release_call(prepared, item)
         parsed = parse_response(response.status, response.headers, response.body)
+        if parsed.ops and any(gateway.needs_call(op) for op in parsed.ops):
+            parsed = dataclasses.replace(parsed, ops=tuple(self._gateway(op) for op in parsed.ops))
         self.service.complete_call(item, parsed, started_at=started)
         return True
+
+    def _gateway(self, op: Op) -> Op:
+        if not gateway.needs_call(op):
+            return op
+        try:
+            request = gateway.outbound(op, allow_private=True)
+            if self._fetch is None or op.op != gateway.OPCODE:
+                raise ValidationError(f"TestEngine was given no fetch= handler for {op.op}")
+        except ValidationError as exc:
+            return gateway.refused(op, exc)
+        body = None if request.body is None else request.body.decode("utf-8")
+        answer = self._fetch(FetchCall(request.method, request.url, request.headers, body))
+        return gateway.answered(
+            op, request, status=answer.status, headers=answer.headers, body=answer.body.encode()
+        )
 
     # ------------------------------------------------------------------ results
 
@@ -211,4 +250,4 @@ def _with_config(client: Wayline, config: Any) -> Wayline:
     return copy
 
 
-__all__ = ["RunStatus", "TestEngine", "VirtualClock"]
+__all__ = ["FetchCall", "RunStatus", "TestEngine", "VirtualClock"]

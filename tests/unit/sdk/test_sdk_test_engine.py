@@ -9,7 +9,7 @@ from typing import Any
 
 import wayline
 from wayline.engine.model import RunStatus
-from wayline.testing_engine import TestEngine
+from wayline.testing_engine import FetchCall, TestEngine
 
 START = datetime(2030, 1, 1, tzinfo=UTC)
 START_MS = int(START.timestamp() * 1000)
@@ -112,3 +112,25 @@ def test_ctx_publish_is_recorded_once_per_execution_not_per_replay() -> None:
     engine.send(wayline.Event(name="x"))
     engine.run_until_idle()
     assert engine.published == [("run:1", "progress", {"n": n}) for n in range(3)]
+
+
+def test_step_fetch_is_answered_by_the_fetch_handler_with_the_engines_retry_rules() -> None:
+    client = wayline.Wayline(app_id="shop", environ={})
+    seen: list[FetchCall] = []
+
+    def target(call: FetchCall) -> wayline.FetchResponse:
+        seen.append(call)
+        status = 503 if len(seen) == 1 else 200
+        return wayline.FetchResponse(status=status, headers={}, body='{"rate": 2}')
+
+    @client.function(id="f", trigger=wayline.TriggerEvent(event="x"), retries=1)
+    async def rates(ctx: wayline.Context) -> int:
+        res = await ctx.step.fetch("rates", "https://api.example.com/r", method="POST", json={})
+        return int(res.json()["rate"])
+
+    engine = TestEngine(client, [rates], now=START, fetch=target)
+    [event_id] = engine.send(wayline.Event(name="x"))
+    engine.run_until_idle()
+    assert engine.run_for(event_id, rates).output == 2
+    sent = [(c.method, c.url, c.body) for c in seen]
+    assert sent == [("POST", "https://api.example.com/r", "{}")] * 2  # the 503 was retried
