@@ -60,6 +60,7 @@ if TYPE_CHECKING:  # at runtime these load on first use: see __getattr__ below
         Throttle,
         Timeouts,
     )
+    from .sdk.realtime import SubscriptionToken
     from .sdk.sending import EventSender
     from .sdk.triggers import TriggerCron, TriggerEvent
     from .sdk.webhooks import Webhook, WebhookSignature
@@ -98,6 +99,7 @@ __all__ = [
     "StepError",
     "StepInfo",
     "StoreError",
+    "SubscriptionToken",
     "SyncContext",
     "Throttle",
     "Timeouts",
@@ -124,6 +126,7 @@ _SDK_NAMES = {
     "Function": "function",
     **dict.fromkeys(("CallInfo", "CallInput", "Middleware", "StepInfo"), "middleware"),
     "EventSender": "sending",
+    "SubscriptionToken": "realtime",
     "TriggerCron": "triggers",
     "TriggerEvent": "triggers",
     "Webhook": "webhooks",

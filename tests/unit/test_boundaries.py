@@ -106,6 +106,7 @@ def test_public_api_is_pinned() -> None:
         "StepError",
         "StepInfo",
         "StoreError",
+        "SubscriptionToken",
         "SyncContext",
         "Throttle",
         "Timeouts",

@@ -134,3 +134,26 @@ def test_step_fetch_is_answered_by_the_fetch_handler_with_the_engines_retry_rule
     assert engine.run_for(event_id, rates).output == 2
     sent = [(c.method, c.url, c.body) for c in seen]
     assert sent == [("POST", "https://api.example.com/r", "{}")] * 2  # the 503 was retried
+
+
+def test_the_tours_rates_flow_fetches_publishes_and_invokes_with_sealed_data() -> None:
+    import examples.sdk_tour as tour
+
+    def rates_api(call: FetchCall) -> wayline.FetchResponse:
+        return wayline.FetchResponse(status=200, body='{"base": "EUR", "rates": {"USD": 1.1}}')
+
+    engine = TestEngine(tour.client, [tour.sync_rates, tour.vault_card], now=START, fetch=rates_api)
+    [event_id] = engine.send(wayline.Event(name="rates/sync", data={"account": "a1"}))
+    engine.run_until_idle()
+    run = engine.run_for(event_id, tour.sync_rates)
+    assert run.status is RunStatus.COMPLETED
+    assert tour.encryption.decrypt(run.output) == {
+        "base": "EUR",
+        "currencies": ["USD"],
+        "vault": "vaulted 4242",
+    }
+    stages = [data["stage"] for _, _, data in engine.published]
+    assert stages == ["fetching", "fetched", "done"]
+    [invoked] = engine.runs_of(tour.vault_card.id)
+    sealed = invoked.events[0]["data"]["encrypted"]  # what the engine holds: ciphertext
+    assert isinstance(sealed, dict) and sealed["__ENCRYPTED__"] is True
