@@ -14,8 +14,9 @@ it back as ``Last-Event-ID`` and misses nothing still kept) and ``data`` the JSO
 Delivery is at most once per subscription and best effort, as on Inngest: messages live in
 the server's memory (``MemoryBus``), the last ``KEEP_PER_CHANNEL`` of a channel for
 ``KEEP_MS``, so a page that subscribes a moment after a run started still sees its first
-messages, and a restart of the server forgets them. ``wayline dev`` serves this; the AWS
-API does not yet (see the README's Realtime section).
+messages, and a restart of the server forgets them. On AWS the api function keeps them in
+DynamoDB for the same time (``DynamoRealtimeLog``) and answers each subscribe with what is
+there, ending the stream so that the browser polls (``max_stream_s=0``).
 
 The subscribe URL carries the token (``EventSource`` cannot set headers): the servers log no
 query strings, and the token is never echoed in an error.
@@ -26,8 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from starlette.requests import Request
@@ -37,10 +37,8 @@ from starlette.routing import Route
 from .. import realtime_tokens as tokens
 from ..engine import json_input
 from ..errors import ValidationError
+from ..realtime_log import KEEP_MS, KEEP_PER_CHANNEL, MAX_MESSAGE_BYTES, Message, MessageLog
 
-MAX_MESSAGE_BYTES = 512 * 1024
-KEEP_PER_CHANNEL = 1000
-KEEP_MS = 10 * 60 * 1000
 KEEPALIVE_S = 15.0
 MAX_STREAM_S = 300.0
 """A stream ends after this long and the browser reconnects (``Last-Event-ID``)."""
@@ -48,26 +46,6 @@ POLL_S = 0.5
 """How often an idle stream looks at whether the client left or the server is stopping."""
 
 Handler = Callable[[Request], Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    id: int
-    channel: str
-    topic: str
-    data: Any
-    run_id: str | None
-    created_at: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "channel": self.channel,
-            "topic": self.topic,
-            "data": self.data,
-            "run_id": self.run_id,
-            "created_at": self.created_at,
-        }
 
 
 class MemoryBus:
@@ -107,10 +85,29 @@ def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
 
 
 class RealtimeApi:
-    def __init__(self, bus: MemoryBus, secret: bytes, now: Callable[[], int]) -> None:
+    """The three routes over a message log.
+
+    ``secrets``: the first signs new tokens, any verifies one (a signing-key rotation keeps
+    the fallback key's tokens valid). ``max_stream_s`` 0 answers each subscribe with what
+    is there and ends the stream, for a server that cannot hold one open (a buffered
+    Lambda Function URL): ``EventSource`` reconnects after ``retry_ms`` with
+    ``Last-Event-ID``, which makes it a poll.
+    """
+
+    def __init__(
+        self,
+        bus: MessageLog,
+        secrets: bytes | Sequence[bytes],
+        now: Callable[[], int],
+        *,
+        max_stream_s: float = MAX_STREAM_S,
+        retry_ms: int = 1000,
+    ) -> None:
         self._bus = bus
-        self._secret = secret
+        self._secrets = (secrets,) if isinstance(secrets, bytes) else tuple(secrets)
         self._now = now
+        self._max_stream_s = max_stream_s
+        self._retry_ms = retry_ms
         self.stopping: Callable[[], bool] = lambda: False
         """Set by the server: open streams end when it stops (uvicorn waits for them)."""
 
@@ -150,7 +147,7 @@ class RealtimeApi:
         except ValidationError as exc:
             return _error(400, str(exc), exc.field)
         grant = tokens.Grant(channel, topics, self._now() + ttl_ms)
-        key = tokens.mint(self._secret, grant)
+        key = tokens.mint(self._secrets[0], grant)
         out: dict[str, Any] = {"key": key, "channel": channel, "topics": list(topics)}
         out["expires_at"] = grant.expires_at
         return JSONResponse({"data": out}, status_code=201)
@@ -167,11 +164,9 @@ class RealtimeApi:
         if not token:
             return _error(401, "a subscription token is required (token=...)", "token")
         try:
-            grant = tokens.verify(self._secret, token, now_ms=self._now())
+            grant = self._verify(token)
         except tokens.TokenError as exc:
             return _error(401, f"invalid subscription token: {exc}", "token")
-        except (ValueError, KeyError, TypeError):
-            return _error(401, "invalid subscription token: the token is malformed", "token")
         if grant.channel != channel:
             return _error(403, f"the token does not grant channel {channel!r}", "channel")
         outside = sorted(set(asked) - set(grant.topics))
@@ -186,19 +181,32 @@ class RealtimeApi:
         stream = self._stream(request, channel, topics, cursor, grant.expires_at)
         return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
 
+    def _verify(self, token: str) -> tokens.Grant:
+        error = tokens.TokenError("the token is malformed")
+        for secret in self._secrets:
+            try:
+                return tokens.verify(secret, token, now_ms=self._now())
+            except tokens.TokenError as exc:
+                error = exc
+            except (ValueError, KeyError, TypeError):
+                error = tokens.TokenError("the token is malformed")
+        raise error
+
     async def _stream(
         self, request: Request, channel: str, topics: frozenset[str], cursor: int, until: int
     ) -> AsyncIterator[bytes]:
-        yield b"retry: 1000\n\n"
+        yield f"retry: {self._retry_ms}\n\n".encode()
         loop = asyncio.get_running_loop()
-        ends = loop.time() + MAX_STREAM_S
+        ends = loop.time() + self._max_stream_s
         quiet_since = loop.time()
-        while loop.time() < ends and self._now() < until and not self.stopping():
+        while True:
             for message in self._bus.after(channel, topics, cursor):
                 cursor = message.id
                 quiet_since = loop.time()
                 payload = json.dumps(message.to_json(), separators=(",", ":"))
                 yield f"id: {message.id}\nevent: message\ndata: {payload}\n\n".encode()
+            if loop.time() >= ends or self._now() >= until or self.stopping():
+                return
             if await request.is_disconnected():
                 return
             await self._bus.wait(POLL_S)

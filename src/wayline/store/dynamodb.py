@@ -62,6 +62,8 @@ class DynamoStore:
     ) -> None:
         retention = Retention(retention_days) if retention_days is not None else None
         table = Table(client or dynamodb_client(), table_name, s3)
+        self.table = table
+        """For parts outside ``Store`` (``dynamodb_realtime``)."""
         self.events = DynamoEventStore(table, retention)
         self.apps = DynamoAppStore(table)
         self.runs = DynamoRunStore(table, retention)
