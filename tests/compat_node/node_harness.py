@@ -64,6 +64,7 @@ FUNCTIONS = (
     "redrivable",
     "signaled",
     "big-batch",
+    "fetcher",
 )
 
 #: Below the tests' pytest-timeout (300 s), which also covers this fixture.
