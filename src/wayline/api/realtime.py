@@ -4,7 +4,9 @@ The shape is Inngest Realtime's: ``publish({channel, topic, data})`` from a func
 SDK's ``ctx.publish``; on the wire ``POST /v1/realtime/publish?channel=&topic=[&run_id=]``
 with the data as the JSON body and the signing key as bearer, as inngest-js sends it),
 subscription tokens scoped to one channel and some of its topics
-(``POST /v1/realtime/token``, signing-key authenticated, see ``wayline.realtime_tokens``),
+(``POST /v1/realtime/token``, signing-key authenticated, see ``wayline.realtime_tokens``;
+``{"channel", "topics"}`` or the official SDKs' ``[{"channel", "name", "kind"}]``, which is
+answered as they expect, ``{"jwt": ...}``),
 and a subscription over Server-Sent Events instead of Inngest's WebSocket:
 ``GET /v1/realtime/subscribe?channel=<c>&token=<t>[&topic=<t>...][&after=<id>]``. Each
 message is one SSE event, ``id`` its sequence number (a reconnecting ``EventSource`` sends
@@ -139,15 +141,21 @@ class RealtimeApi:
     async def token(self, request: Request) -> Response:
         try:
             body = json_input.parse(await request.body() or b"null", field="body")
-            if not isinstance(body, dict):
+            if isinstance(body, list):  # the official SDKs' shape
+                channel, topics = _official_grant(body)
+                ttl_ms = tokens.DEFAULT_TTL_MS
+            elif isinstance(body, dict):
+                channel = tokens.check_name(body.get("channel"), "channel")
+                topics = tokens.check_topics(body.get("topics"))
+                ttl_ms = _ttl_ms(body.get("ttl_seconds"))
+            else:
                 raise ValidationError("the body must be a JSON object", field="body")
-            channel = tokens.check_name(body.get("channel"), "channel")
-            topics = tokens.check_topics(body.get("topics"))
-            ttl_ms = _ttl_ms(body.get("ttl_seconds"))
         except ValidationError as exc:
             return _error(400, str(exc), exc.field)
         grant = tokens.Grant(channel, topics, self._now() + ttl_ms)
         key = tokens.mint(self._secrets[0], grant)
+        if isinstance(body, list):
+            return JSONResponse({"jwt": key})
         out: dict[str, Any] = {"key": key, "channel": channel, "topics": list(topics)}
         out["expires_at"] = grant.expires_at
         return JSONResponse({"data": out}, status_code=201)
@@ -213,6 +221,20 @@ class RealtimeApi:
             if loop.time() - quiet_since >= KEEPALIVE_S:
                 quiet_since = loop.time()
                 yield b": keep-alive\n\n"
+
+
+def _official_grant(body: list[Any]) -> tuple[str, tuple[str, ...]]:
+    """``[{"channel", "name": topic, "kind": "run"}, ...]`` (inngest-py's
+    ``get_subscription_token``, answered with ``{"jwt": ...}``): one channel per token."""
+    if not body or not all(isinstance(t, dict) for t in body):
+        raise ValidationError(
+            "the body must list topics as {channel, name, kind} objects", field="body"
+        )
+    channels = {tokens.check_name(t.get("channel"), "channel") for t in body}
+    if len(channels) != 1:
+        raise ValidationError("a token grants topics of one channel only", field="channel")
+    topics = tokens.check_topics([t.get("name") for t in body], "name")
+    return channels.pop(), topics
 
 
 def _ttl_ms(value: object) -> int:
