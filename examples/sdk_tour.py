@@ -296,7 +296,8 @@ async def sync_rates(ctx: wayline.Context) -> dict[str, Any]:
     vaulted = await ctx.step.invoke(
         "vault", function=vault_card, data={"encrypted": {"last4": "4242"}}
     )
-    await ctx.publish(channel, "progress", {"stage": "done"})
+    # A durable publish: a step, so sent once even if the function retries after it.
+    await ctx.step.publish("announce-done", channel, "progress", {"stage": "done"})
     return {"base": rates.base, "currencies": sorted(rates.rates), "vault": vaulted}
 
 

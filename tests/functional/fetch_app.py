@@ -26,6 +26,8 @@ def build(server_url: str, target: str) -> fastapi.FastAPI:
         id="durable",
         trigger=wayline.TriggerEvent(event="fetch/durable"),
         retries=20,
+        # While the app is down each call fails: 20 tries 1 s apart outlast a slow restart.
+        backoff=wayline.Backoff(initial="1s", factor=1, max="1s"),
     )
     def durable(ctx: wayline.SyncContext) -> dict[str, Any]:
         token = os.environ["FETCH_TOKEN"]  # a credential the server must not keep

@@ -8,16 +8,16 @@ classes differ only in ``await``; the rules live in ``execution.py`` and ``plann
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
-from . import fetch, intents, planner, serialize
+from . import intents, planner, serialize
 from .event_types import EventType
 from .events import Event
 from .execution import ParallelMode, StepCore, run_blocking
-from .fetch import FetchResponse
 from .planner import Intent, Replay
+from .steps_io import AsyncStepsIO, SyncStepsIO
 
 if TYPE_CHECKING:
     from .function import Function
@@ -30,7 +30,7 @@ M = TypeVar("M")
 # --------------------------------------------------------------------------- async shell
 
 
-class Steps:
+class Steps(AsyncStepsIO):
     """``ctx.step`` of an ``async def`` function. Each method is one durable step.
 
     A step's ``step_id`` names it in the run's history; keep it stable across deploys. An id
@@ -199,43 +199,6 @@ class Steps:
 
         return await self.run(step_id, send, core.hooks.check_events(intents.batch(events)))
 
-    async def fetch(
-        self,
-        step_id: str,
-        url: str,
-        *,
-        method: str = "GET",
-        headers: Mapping[str, str] | None = None,
-        body: str | bytes | None = None,
-        json: object = None,
-        timeout: float | timedelta | None = None,
-        retry_5xx: bool = True,
-    ) -> FetchResponse:
-        """An HTTP request made by the server, once, memoized (the app may be down meanwhile).
-
-        A failed request (and a 5xx answer, unless ``retry_5xx=False``) is retried with the
-        function's retry policy; then the step raises ``StepError`` (``GatewayError``).
-        URLs the server's SSRF rules refuse, and answers over 4 MiB, fail without retry
-        (``InvalidGateway``). Any other answer is returned, whatever its status.
-
-        Example::
-
-            res = await ctx.step.fetch("rates", "https://api.example.com/rates",
-                                       headers={"authorization": f"Bearer {token}"})
-            rates = res.json()
-        """
-        intent = fetch.intent(
-            step_id,
-            url,
-            method=method,
-            headers=headers,
-            body=body,
-            json_body=json,
-            timeout=timeout,
-            retry_5xx=retry_5xx,
-        )
-        return fetch.response(self._core.replay(self._core.plan_deferred(intent), None))
-
     async def invoke(
         self,
         step_id: str,
@@ -308,7 +271,7 @@ class Group:
 # --------------------------------------------------------------------------- sync shell
 
 
-class SyncSteps:
+class SyncSteps(SyncStepsIO):
     """``ctx.step`` of a plain ``def`` function; the same steps as ``Steps``, without await."""
 
     __slots__ = ("_core",)
@@ -434,36 +397,6 @@ class SyncSteps:
             return core.hooks.send(intents.wire_events(core, batch))
 
         return self.run(step_id, send, core.hooks.check_events(intents.batch(events)))
-
-    def fetch(
-        self,
-        step_id: str,
-        url: str,
-        *,
-        method: str = "GET",
-        headers: Mapping[str, str] | None = None,
-        body: str | bytes | None = None,
-        json: object = None,
-        timeout: float | timedelta | None = None,
-        retry_5xx: bool = True,
-    ) -> FetchResponse:
-        """A durable HTTP request made by the server. See ``Steps.fetch``.
-
-        Example::
-
-            res = ctx.step.fetch("rates", "https://api.example.com/rates")
-        """
-        intent = fetch.intent(
-            step_id,
-            url,
-            method=method,
-            headers=headers,
-            body=body,
-            json_body=json,
-            timeout=timeout,
-            retry_5xx=retry_5xx,
-        )
-        return fetch.response(self._core.replay(self._core.plan_deferred(intent), None))
 
     def invoke(
         self,

@@ -157,3 +157,29 @@ def test_the_tours_rates_flow_fetches_publishes_and_invokes_with_sealed_data() -
     [invoked] = engine.runs_of(tour.vault_card.id)
     sealed = invoked.events[0]["data"]["encrypted"]  # what the engine holds: ciphertext
     assert isinstance(sealed, dict) and sealed["__ENCRYPTED__"] is True
+
+
+def test_step_publish_is_sent_once_even_when_a_later_step_retries() -> None:
+    client = wayline.Wayline(app_id="shop", environ={})
+    tries: list[int] = []
+
+    def flaky() -> int:
+        tries.append(1)
+        if len(tries) == 1:
+            raise RuntimeError("first try fails")
+        return 1
+
+    @client.function(id="p", trigger=wayline.TriggerEvent(event="x"), retries=1)
+    async def durable(ctx: wayline.Context) -> None:
+        await ctx.step.publish("started", "run:1", "status", {"started": True})
+        await ctx.step.run("flaky", flaky)
+        await ctx.publish("run:1", "status", {"done": True})
+
+    engine = TestEngine(client, [durable], now=START)
+    engine.send(wayline.Event(name="x"))
+    engine.run_until_idle()
+    assert len(tries) == 2
+    assert engine.published == [
+        ("run:1", "status", {"started": True}),
+        ("run:1", "status", {"done": True}),
+    ]
