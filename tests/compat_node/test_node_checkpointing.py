@@ -166,3 +166,16 @@ def test_the_switch_off_restores_one_call_per_step(
     assert run["output"] == {"n": 5, "total": 10}
     assert _checkpoints(node_compat_unstarted, run["run_id"]) == []
     assert len(_calls(node_compat_unstarted)) == 6
+
+
+def test_max_runtime_hands_the_next_step_back_as_planned(counted: NodeCompat) -> None:
+    """JS ``maxRuntime`` elapsed: the SDK returns the next step unexecuted
+    (``206 [StepPlanned]``); it runs in a targeted call and the run goes on."""
+    run = _run(counted, "node/short-runtime", {}, COMPLETED)
+
+    assert run["output"] == {"sum": 3}
+    record = counted.app_run(run["run_id"])
+    assert step_counts(record) == {"r1": 1, "r2": 1, "r3": 1}
+    targeted = [c for c in _calls(counted) if not c.path.endswith("stepId=step")]
+    assert targeted, "no step was handed back and run in a targeted call"
+    assert all(c.status == 200 for c in _checkpoints(counted, run["run_id"]))
