@@ -25,6 +25,8 @@ class Opcode(StrEnum):
     WAIT_FOR_SIGNAL = "WaitForSignal"
     INVOKE_FUNCTION = "InvokeFunction"
     AI_GATEWAY = "AIGateway"
+    GATEWAY = "Gateway"
+    """``step.fetch`` made by the server (JS v4)."""
     RUN_COMPLETE = "RunComplete"
     """The function returned: ``data`` is its output (JS v4 ends a checkpointed call so)."""
 
