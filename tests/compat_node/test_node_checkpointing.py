@@ -8,6 +8,7 @@ server's edge, the SDK calls and the checkpoints a run took.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -56,6 +57,10 @@ def test_sequential_steps_take_one_call_and_one_checkpoint_each(counted: NodeCom
     assert step_named(run, "s3")["output"] == {"i": 3, "pad": ""}
     checkpoints = _checkpoints(counted, run["run_id"])
     assert [c.status for c in checkpoints] == [200] * 10
+    # The SDK echoes the call's ctx.fn_id, ctx.qi_id and x-request-id header.
+    first = json.loads(checkpoints[0].body)
+    assert first["fn_id"] == "node-compat-many-steps"
+    assert first["qi_id"] == first["request_id"] and first["qi_id"].startswith(run["run_id"])
     assert len(_calls(counted)) == 1
     record = counted.app_run(run["run_id"])
     assert record["handler"] == 1
