@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .. import signing
 from ..clock import OffsetClock
 from ..engine import events as events_mod
-from ..engine import expr, json_input, search
+from ..engine import expr, json_input, search, wire
 from ..engine.durations import parse_time
 from ..engine.flow.config import flow_config
 from ..engine.model import JSON, Event, FunctionDef, Run
@@ -28,6 +28,7 @@ from ..engine.service import Service
 from ..engine.triggers import functions_for_event
 from ..engine.webhook_registry import WebhookRegistry, declared_webhooks
 from ..errors import ValidationError
+from .checkpoints import CheckpointApi
 from .dashboard import Dashboard, DashboardConfig
 from .event_body import read_events
 from .realtime import RealtimeApi
@@ -88,7 +89,7 @@ class ServerKindHeader:
         async def send_with_header(message: dict[str, object]) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))  # type: ignore[call-overload]
-                headers.append((b"x-inngest-server-kind", b"dev"))
+                headers.append((wire.SERVER_KIND.encode(), b"dev"))
                 message["headers"] = headers
             await send(message)
 
@@ -244,7 +245,7 @@ class Api:
     # ------------------------------------------------------------ apps
 
     async def register(self, request: Request) -> Response:
-        expected = request.headers.get("x-inngest-expected-server-kind")
+        expected = request.headers.get(wire.EXPECTED_SERVER_KIND)
         if expected and expected != "dev":
             return error(400, f"this is a dev server; the SDK expects a {expected!r} server")
         try:
@@ -335,6 +336,7 @@ class Api:
             Route("/test/clock", self.advance_clock, methods=["POST"]),
             *RunOpsApi(self._service).routes(g),
             *WebhooksApi(self._service).routes(g),
+            *CheckpointApi(self._service).routes(g),
         ]
 
 

@@ -33,8 +33,9 @@ from ..errors import ValidationError
 from . import aigateway
 from .protocol import Op, redact_url
 from .urls import check_app_url
+from .wire import Opcode
 
-OPCODE = "Gateway"
+OPCODE = Opcode.GATEWAY
 OPCODES = frozenset({OPCODE, aigateway.OPCODE})
 REFUSED = "InvalidGateway"
 """The error name of a request that was never sent or whose answer is refused: not retried."""
