@@ -141,3 +141,28 @@ def test_cancel_during_a_checkpointed_call_stops_it_at_the_next_checkpoint(
     record = counted.app_run(run_id)
     assert "after" not in record["steps"]  # the SDK halted at the 409
     assert hash_step_id("gate") not in counted.http.get(f"/v0/runs/{run_id}/actions").json()
+
+
+def test_two_hundred_steps_one_call_no_deadlock(counted: NodeCompat) -> None:
+    """The worker awaits the app while the API saves checkpoints into the same SQLite
+    store: no lock or transaction may span the call, or this run would stall."""
+    run = _run(counted, "node/many", {"n": 200}, COMPLETED)
+
+    assert run["output"] == {"n": 200, "total": 199 * 200 // 2}
+    assert len(_calls(counted)) == 1
+    checkpoints = _checkpoints(counted, run["run_id"])
+    assert [c.status for c in checkpoints] == [200] * 200
+    # Linear: each checkpoint carries one step, whatever came before it.
+    assert max(c.request_bytes for c in checkpoints) < 2 * checkpoints[0].request_bytes
+
+
+def test_the_switch_off_restores_one_call_per_step(
+    node_compat_unstarted: NodeCompat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WAYLINE_CHECKPOINTING", "0")  # read by the wayline dev subprocess
+    node_compat_unstarted.start(count_traffic=True)
+    run = _run(node_compat_unstarted, "node/many", {"n": 5}, COMPLETED)
+
+    assert run["output"] == {"n": 5, "total": 10}
+    assert _checkpoints(node_compat_unstarted, run["run_id"]) == []
+    assert len(_calls(node_compat_unstarted)) == 6
