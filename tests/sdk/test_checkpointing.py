@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import fastapi
@@ -40,7 +41,14 @@ def _body(key: str, name: str) -> dict[str, str]:
 
 
 def build(client: wayline.Wayline) -> list[wayline.Function[Any, Any]]:
-    @client.function(id="many", trigger=wayline.TriggerEvent(event="ckpt/many"), retries=0)
+    @client.function(
+        id="many",
+        trigger=wayline.TriggerEvent(event="ckpt/many"),
+        retries=0,
+        # 200 steps on a loaded machine may outlast the default 10 s; this test is not
+        # about max_runtime (tests/unit/sdk/test_sdk_checkpoint.py is).
+        checkpointing=wayline.Checkpointing(max_runtime=timedelta(minutes=2)),
+    )
     async def many(ctx: wayline.Context) -> int:
         key, n = _key(ctx), int(ctx.event.data["n"])
         done = [await ctx.step.run(f"s{i}", _body, key, f"s{i}") for i in range(n)]
@@ -148,6 +156,7 @@ def test_bytes_the_server_sends_grow_linearly_with_steps(dev: Dev) -> None:
     sent_short = sum(c.request_bytes for c in dev.calls.calls(short["run_id"]))
     sent_long = sum(c.request_bytes for c in dev.calls.calls(long["run_id"]))
     assert long["output"] == 200 and len(_checkpointed(dev, long["run_id"])) == 200
+    assert len(dev.calls.calls(long["run_id"])) == 1
     # Linear would be 20x; classic mode resends every memo each call (~370x here).
     assert sent_long < 2 * 20 * sent_short
 

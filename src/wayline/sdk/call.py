@@ -135,6 +135,13 @@ class PreparedCall:
         return result
 
     async def run_async(self) -> CallResult:
+        try:
+            return await self._run_async()
+        finally:
+            if self.checkpointer is not None:
+                await self.checkpointer.aclose()
+
+    async def _run_async(self) -> CallResult:
         stack = self._stack()
         core, request, result = self._begin(stack)
         if result is None:

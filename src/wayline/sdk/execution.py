@@ -219,6 +219,8 @@ class StepCore:
         self.checkpointer = checkpointer
         """Set when this call checkpoints its steps (see ``checkpoint.py``)."""
         self._replayed = replayed
+        self.body_seconds = 0.0
+        """How long the last step body took (with its step hooks), when checkpointing."""
         self._state = state
         self._races: list[bool] = []
         self._executing = False
@@ -284,12 +286,16 @@ class StepCore:
 
     @contextlib.contextmanager
     def executing(self) -> Iterator[None]:
-        """Mark a step body as running, so a step called inside it is caught as nested."""
+        """Mark a step body as running, so a step called inside it is caught as nested
+        (and, when checkpointing, time it: the server dates the step by it)."""
         self._executing = True
+        clock = self.checkpointer.clocks.monotonic_s if self.checkpointer else None
+        started = clock() if clock else 0.0
         try:
             yield
         finally:
             self._executing = False
+            self.body_seconds = clock() - started if clock else 0.0
 
     def body_returned(
         self, decided: Execute, value: object, annotated: object | None

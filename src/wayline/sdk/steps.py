@@ -84,7 +84,7 @@ class Steps:
         op = core.checkpointable(outcome)
         if op is None or core.checkpointer is None:
             raise outcome
-        ack = await core.checkpointer.send_async(op)
+        ack = await core.checkpointer.send_async(op, core.body_seconds)
         return core.acknowledged(decided, op, ack, annotated)
 
     async def sleep(self, step_id: str, duration: str | timedelta) -> None:
@@ -314,7 +314,8 @@ class SyncSteps:
         op = core.checkpointable(outcome)
         if op is None or core.checkpointer is None:
             raise outcome
-        checkpointed: T = core.acknowledged(decided, op, core.checkpointer.send(op), annotated)
+        ack = core.checkpointer.send(op, core.body_seconds)
+        checkpointed: T = core.acknowledged(decided, op, ack, annotated)
         return checkpointed
 
     def sleep(self, step_id: str, duration: str | timedelta) -> None:

@@ -157,7 +157,9 @@ def test_a_checkpointed_step_carries_the_classic_answers_bytes(local_api: LocalA
     assert classic.status == 206 and local_api.seen == []
     client = _client(local_api.url)
     _serve(client, _three_steps(client, ran, is_async=True), Fake(), _call())
-    assert _steps(local_api.seen)[0] == json.loads(classic.body)[0]
+    checkpointed = _steps(local_api.seen)[0]
+    assert checkpointed.pop("timing") == {"b": 0}  # the fake clock did not move
+    assert checkpointed == json.loads(classic.body)[0]
 
 
 def test_the_code_after_a_step_sees_what_a_replay_sees(local_api: LocalApi) -> None:
@@ -299,7 +301,9 @@ def test_past_max_runtime_the_next_step_is_handed_back_planned(local_api: LocalA
     assert response.status == 206
     (op,) = json.loads(response.body)
     assert (op["op"], op["id"], op["name"]) == ("StepPlanned", hash_step_id("d"), "d")
-    assert [s["name"] for s in _steps(local_api.seen)] == ["a", "b", "c"]
+    assert [(s["name"], s["timing"]) for s in _steps(local_api.seen)] == [
+        (name, {"b": 4_000_000_000}) for name in "abc"
+    ]
 
 
 def test_max_runtime_is_configurable(local_api: LocalApi) -> None:
