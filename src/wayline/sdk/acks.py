@@ -47,7 +47,9 @@ def settle(
     if status is Ack.SAVED:
         memo = core.replayed(decided.step, op.data)
         return core.replay(Replay(decided.step, memo), annotated)
-    run_id, step = core.middleware.call.run_id, decided.step.user_id
+    # (core.middleware.call is a placeholder when the call has no middleware)
+    run_id = core.checkpointer.target.run_id if core.checkpointer else ""
+    step = decided.step.user_id
     if status is Ack.STALE:
         core.logger.warning(
             'run %s: the server refused step "%s" as stale (%s); stopping this request',
