@@ -81,6 +81,7 @@ def test_public_api_is_pinned() -> None:
         "CallInfo",
         "CallInput",
         "Cancel",
+        "Checkpointing",
         "Concurrency",
         "ConfigError",
         "Context",

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
-from . import intents, planner, serialize
+from . import acks, intents, planner, serialize
 from .event_types import EventType
 from .events import Event
 from .execution import ParallelMode, StepCore, run_blocking
@@ -81,7 +81,13 @@ class Steps(AsyncStepsIO):
                 await middleware.after_step_async(step)
         except BaseException as exc:
             raise core.body_raised(decided, exc)  # noqa: B904 - the same or a wrapped error
-        raise core.body_returned(decided, value, annotated)
+        outcome = core.body_returned(decided, value, annotated)
+        found = acks.checkpointable(core, outcome)
+        if found is None:
+            raise outcome
+        checkpointer, op = found
+        ack = await checkpointer.send_async(op, core.body_seconds)
+        return acks.settle(core, decided, op, ack, annotated)
 
     async def sleep(self, step_id: str, duration: str | timedelta) -> None:
         """Pause the run for ``duration`` (``"48h"``, ``timedelta(days=2)``); max 366 days.
@@ -306,7 +312,14 @@ class SyncSteps(SyncStepsIO):
                 middleware.after_step(step)
         except BaseException as exc:
             raise core.body_raised(decided, exc)  # noqa: B904 - the same or a wrapped error
-        raise core.body_returned(decided, value, annotated)
+        outcome = core.body_returned(decided, value, annotated)
+        found = acks.checkpointable(core, outcome)
+        if found is None:
+            raise outcome
+        checkpointer, op = found
+        ack = checkpointer.send(op, core.body_seconds)
+        checkpointed: T = acks.settle(core, decided, op, ack, annotated)
+        return checkpointed
 
     def sleep(self, step_id: str, duration: str | timedelta) -> None:
         """Pause the run for ``duration``. Example: ``ctx.step.sleep("wait", "1d")``."""
