@@ -244,6 +244,16 @@ def counter(key: str) -> Key:
     return Key(_part("CTR", key), "CTR")
 
 
+def parked(key: str) -> str:
+    """The partition of a concurrency key's parked (blocked) work items."""
+    return _part("PARK", key)
+
+
+def parked_item(key: str, at: int, item_id: str) -> Key:
+    """A parked item: sorted by its due time, then id, so the oldest is the first."""
+    return Key(parked(key), f"{padded_ms(at)}#{item_id}")
+
+
 # -- S3 offload ----------------------------------------------------------------------
 
 
