@@ -1,5 +1,6 @@
 """Fixtures for the AWS tests: moto (in-process), a virtual clock moto's SQS obeys, and the
-stack's resources provisioned the way template.yaml declares them."""
+stack: template.yaml deployed into moto's CloudFormation (``cfn_stack``). ``provision``
+builds the same resources by hand, for the one test that needs them on moto's server."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from moto import mock_aws
 
 from wayline.aws.clients import (
+    cloudformation_client,
     dynamodb_client,
     events_client,
     s3_client,
@@ -198,4 +200,8 @@ def provision(prefix: str = "wl", *, endpoint_url: str | None = None) -> Stack:
 
 @pytest.fixture
 def stack(mocked: None) -> Stack:
-    return provision()
+    """template.yaml, SAM-translated and deployed into moto's CloudFormation
+    (``tests/aws/cfn_stack.py``): the tests run against the resources the stack created."""
+    from .cfn_stack import deploy  # imports this module: not at the top
+
+    return deploy(cloudformation_client(region_name=REGION))
