@@ -121,3 +121,36 @@ def test_twenty_runs_on_one_slot_are_woken_not_polled(
     driver.settle()
     assert len(attempts) <= 3 * RUNS
     assert completed(driver) == RUNS
+
+
+def test_no_run_is_stranded_when_the_wakes_are_lost(
+    stack: Stack,
+    clock: VirtualClock,
+    app: tuple[str, threading.Event],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A container that dies between its release and the wake loses the wake: the 60 s
+    fallback re-check (the copy sent when the item was blocked) still runs every item."""
+    url, held = app
+    driver = Driver(stack, clock, lambda: make_runtime(stack, clock))
+    assert driver.api("PUT", "/v1/apps/sync", {"url": url}, BEARER)[0] == 200
+    lost: list[WorkItem] = []
+    monkeypatch.setattr(driver.runtime.queue, "wake", lost.extend)
+    attempts = count_attempts(driver, monkeypatch)
+    send(stack, {"hold": True})
+    while driver.poll("ingest"):
+        pass
+    holder = threading.Thread(target=driver.poll, args=("dispatch",))
+    holder.start()
+    while not attempts and holder.is_alive():  # the held run has its slot
+        holder.join(0.01)
+    send(stack, *({"n": i} for i in range(4)))
+    driver.step()  # all four are blocked and parked
+    held.set()
+    holder.join(30)
+    driver.settle()
+    assert completed(driver) == 1 and len(lost) == 1  # the wake went nowhere
+    assert len(attempts) == 5  # nothing polls meanwhile
+    clock.advance(BLOCKED_RECHECK_MS)  # the fallback re-checks come back
+    driver.settle()
+    assert completed(driver) == 5
