@@ -22,6 +22,7 @@ definition itself is in ``dynamodb_schema``)::
                                                      WEV#<n>#<name> (shards 1..3),
                                                      wait_order=<created_at>#<wait_id>
     lease key     LEASE#<key>        LEASE
+    parked item   PARK#<key>         <at>#<item_id>   (a work item blocked by concurrency key <key>)
     counter       CTR#<key>          CTR
 
 A run and its memos share a partition, so one Query loads a whole run. Every key part
