@@ -73,7 +73,9 @@ class TestEngine:
         start = now or datetime.now(UTC).replace(microsecond=0)
         self.clock = VirtualClock(int(start.timestamp() * 1000))
         self._sqlite = SqliteStore(":memory:")
-        self.service = Service(self._sqlite.store(), self.clock, OsEntropy())
+        self.service = Service(
+            self._sqlite.store(), self.clock, OsEntropy(), batch=self._sqlite.batch
+        )
         # The engine calls the app as a dev server does: no signatures to check.
         dev_client = dataclasses.replace(client.config, is_dev=True)
         self._client = _with_config(client, dev_client)
@@ -167,7 +169,7 @@ class TestEngine:
         finally:
             self.service.release_call(prepared, item)
         parsed = parse_response(response.status, response.headers, response.body)
-        self.service.complete_call(item, parsed, started_at=started)
+        self.service.complete_call(item, parsed, started_at=started, run=prepared.run)
         return True
 
     # ------------------------------------------------------------------ results

@@ -114,7 +114,8 @@ class Worker:
             self.wake()
 
     async def _call(self, item: WorkItem) -> bool:
-        """Make the item's SDK call; False if a concurrency limit deferred it."""
+        """Make the item's SDK call; False if a concurrency limit deferred it or the item
+        is acknowledged already (with the call's result, in one commit)."""
         prepared = self._service.prepare_call(item)
         if isinstance(prepared, Blocked):
             # Keeps its place: the queue orders by ``at``, which a deferral leaves alone.
@@ -133,8 +134,10 @@ class Worker:
                 renew.cancel()
             self._service.release_call(prepared, item)
             self._contend_again()
-        self._service.complete_call(item, response, started_at=started_at)
-        return True
+        with self._service.batch():
+            self._service.complete_call(item, response, started_at=started_at, run=prepared.run)
+            self._service.store.queue.ack(item.id)
+        return False
 
     def _contend_again(self) -> None:
         """A slot was freed: every item waiting for one is due again now, so the next claim

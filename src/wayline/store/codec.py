@@ -369,3 +369,37 @@ def _outbox_from_dict(d: Doc | None) -> Outbox:
         drop_waits=tuple(d.get("drop_waits", ())),
         publish=tuple(event_from_dict(e) for e in d.get("publish", ())),
     )
+
+
+# -- step outputs stored once ------------------------------------------------------------
+
+_DERIVED = (("output", "data"), ("error", "error"))
+"""Step record fields the engine copies from the step's memo (record field, memo key)."""
+FROM_MEMO = "from_memo"
+
+
+def strip_outputs(doc: dict[str, Any], memos: Mapping[str, JSON]) -> None:
+    """Replace step outputs that ARE (identity, not equality) their memo's value by a
+    reference to it, for a store that keeps memos apart from the run body. Identity is
+    exact: ``1 == True`` but ``1 is not True``; and it holds on the engine's path, which
+    builds the record from the memo object, and after a load, since ``restore_outputs``
+    puts the memo's object back."""
+    for step in doc.get("steps", ()):
+        memo = memos.get(step["id"])
+        if not isinstance(memo, Mapping):
+            continue
+        derived = [f for f, k in _DERIVED if step[f] is not None and step[f] is memo.get(k)]
+        for name in derived:
+            step[name] = None
+        if derived:
+            step[FROM_MEMO] = derived
+
+
+def restore_outputs(doc: dict[str, Any]) -> None:
+    """Undo ``strip_outputs`` with the memos in ``doc["memos"]`` (write-once: the stored
+    memo is what the record refers to)."""
+    memo_key = dict(_DERIVED)
+    for step in doc.get("steps", ()):
+        for name in step.pop(FROM_MEMO, ()):
+            memo = doc["memos"].get(step["id"])
+            step[name] = memo.get(memo_key[name]) if isinstance(memo, Mapping) else None
