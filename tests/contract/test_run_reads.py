@@ -12,6 +12,7 @@ import pytest
 from wayline.engine.model import Outbox, Run, StepRecord, StepStatus
 from wayline.engine.ports import Store
 from wayline.errors import StoreError
+from wayline.store.codec import dumps, run_to_dict
 from wayline.store.sqlite import SqliteStore
 
 from .conftest import Backend, make_outbox, make_run
@@ -123,3 +124,23 @@ def test_sqlite_rolled_back_batch_leaves_no_cached_run(tmp_path: Path) -> None:
     assert sqlite.runs.get_run(run.id) == theirs
     sqlite.close()
     other.close()
+
+
+def test_sqlite_reads_and_acknowledges_an_outbox_stored_in_the_body(tmp_path: Path) -> None:
+    """Rows written before the ``effects`` column (schema 2) hold the outbox in the body."""
+    sqlite = SqliteStore(tmp_path / "w.db")
+    run = make_run(outbox=make_outbox())
+    body = run_to_dict(run)
+    del body["memos"]
+    with sqlite._db.autocommit() as conn:
+        conn.execute(
+            "INSERT INTO runs (id, function_id, version, status, created_at, body, outbox)"
+            " VALUES (?, ?, ?, ?, ?, ?, 1)",
+            (run.id, run.function_id, run.version, run.status.value, run.created_at, dumps(body)),
+        )
+    assert sqlite.runs.get_run(run.id) == run
+    assert sqlite.runs.ack_outbox(replace(run, outbox=Outbox()))
+    reopened = SqliteStore(tmp_path / "w.db")
+    assert reopened.runs.get_run(run.id) == replace(run, outbox=Outbox())
+    sqlite.close()
+    reopened.close()

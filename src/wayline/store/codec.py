@@ -303,7 +303,7 @@ def run_to_dict(run: Run) -> Body:
         "cron": run.cron,
         "parent": _parent_to_dict(run.parent),
         "cancel_reason": run.cancel_reason,
-        "outbox": _outbox_to_dict(run.outbox),
+        "outbox": outbox_to_dict(run.outbox),
         "rerun_of": run.rerun_of,
         "reruns": list(run.reruns),
         "seeds": {k: _seed_to_dict(v) for k, v in run.seeds.items()},
@@ -349,7 +349,7 @@ def run_from_dict(d: Doc) -> Run:
     )
 
 
-def _outbox_to_dict(outbox: Outbox) -> Body | None:
+def outbox_to_dict(outbox: Outbox) -> Body | None:
     if not outbox:
         return None  # the common case after an acknowledgement: nothing stored
     return {

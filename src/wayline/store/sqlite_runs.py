@@ -13,6 +13,10 @@ Runs this process committed or read are kept decoded in a ``RunCache``, checked 
 the row's version and outbox flag on every load (see ``sqlite_run_cache``): a load of an
 unchanged run reads two columns of one row and decodes nothing, and a save inserts the
 new memos without first reading which ones are stored.
+
+A run's outbox is kept in its own column (``effects``), not in the body, so acknowledging
+it clears two columns instead of rewriting the body. Rows written before (schema 2) hold
+it in the body: they decode as before and are acknowledged by a body rewrite.
 """
 
 from __future__ import annotations
@@ -24,7 +28,15 @@ from wayline.engine import search
 from wayline.engine.model import JSON, Run, RunStatus
 from wayline.engine.ports import RunPage, RunQuery
 
-from .codec import dumps, loads, restore_outputs, run_from_dict, run_to_dict, strip_outputs
+from .codec import (
+    dumps,
+    loads,
+    outbox_to_dict,
+    restore_outputs,
+    run_from_dict,
+    run_to_dict,
+    strip_outputs,
+)
 from .sqlite_db import Database
 from .sqlite_run_cache import RunCache
 
@@ -40,8 +52,8 @@ class SqliteRunStore:
         with self._db.transaction() as conn:
             inserted = conn.execute(
                 "INSERT OR IGNORE INTO runs"
-                " (id, function_id, version, status, created_at, body, outbox)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " (id, function_id, version, status, created_at, body, outbox, effects)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run.id,
                     run.function_id,
@@ -50,6 +62,7 @@ class SqliteRunStore:
                     run.created_at,
                     _body(run),
                     bool(run.outbox),
+                    _effects(run),
                 ),
             ).rowcount
             if not inserted:
@@ -70,13 +83,14 @@ class SqliteRunStore:
             )
         with self._db.transaction() as conn:
             updated = conn.execute(
-                "UPDATE runs SET version = ?, status = ?, body = ?, outbox = ?"
+                "UPDATE runs SET version = ?, status = ?, body = ?, outbox = ?, effects = ?"
                 " WHERE id = ? AND version = ?",
                 (
                     run.version,
                     run.status.value,
                     _body(run),
                     bool(run.outbox),
+                    _effects(run),
                     run.id,
                     expected_version,
                 ),
@@ -131,9 +145,17 @@ class SqliteRunStore:
         if run.outbox:
             raise ValueError(f"run {run.id}: acknowledge with the outbox emptied")
         with self._db.autocommit() as conn:
+            # The body holds no outbox (``effects`` does) unless the row predates that.
             acked = bool(
                 conn.execute(
-                    "UPDATE runs SET body = ?, outbox = 0 WHERE id = ? AND version = ?",
+                    "UPDATE runs SET outbox = 0, effects = NULL"
+                    " WHERE id = ? AND version = ? AND effects IS NOT NULL",
+                    (run.id, run.version),
+                ).rowcount
+            ) or bool(
+                conn.execute(
+                    "UPDATE runs SET body = ?, outbox = 0, effects = NULL"
+                    " WHERE id = ? AND version = ?",
                     (_body(run), run.id, run.version),
                 ).rowcount
             )
@@ -151,8 +173,10 @@ class SqliteRunStore:
             cached = self._cache.get(run_id, version=row[0], outbox=bool(row[1]))
             if cached is not None:
                 return cached
-            (body,) = conn.execute("SELECT body FROM runs WHERE id = ?", (run_id,)).fetchone()
-            run = _decode(body, _memos(conn, [run_id]).get(run_id, {}))
+            body, effects = conn.execute(
+                "SELECT body, effects FROM runs WHERE id = ?", (run_id,)
+            ).fetchone()
+            run = _decode(body, effects, _memos(conn, [run_id]).get(run_id, {}))
             self._db.after_commit(lambda: self._cache.put(run))
             return run
 
@@ -166,7 +190,7 @@ class SqliteRunStore:
         if limit <= 0:
             return []
         # Run ids are ULIDs: id order is creation order, so id DESC is newest first.
-        sql = "SELECT r.id, r.version, r.outbox, r.body FROM runs r"
+        sql = "SELECT r.id, r.version, r.outbox, r.body, r.effects FROM runs r"
         where: list[str] = []
         params: list[str | int] = []
         if event_id is not None:
@@ -188,7 +212,7 @@ class SqliteRunStore:
         ``runs_by_created`` serve the filter and the order; ``event_id`` joins
         ``run_events``. One row more than the page says whether there is a next page."""
         search.validate_query(query)
-        sql = "SELECT r.id, r.version, r.outbox, r.body FROM runs r"
+        sql = "SELECT r.id, r.version, r.outbox, r.body, r.effects FROM runs r"
         where: list[str] = []
         params: list[str | int] = []
         if query.event_id is not None:
@@ -232,36 +256,45 @@ class SqliteRunStore:
             ).fetchall()
             return self._listed(conn, rows)
 
-    def _listed(self, conn: sqlite3.Connection, rows: list[tuple[str, int, int, str]]) -> list[Run]:
+    def _listed(
+        self, conn: sqlite3.Connection, rows: list[tuple[str, int, int, str, str | None]]
+    ) -> list[Run]:
         """Decode listed rows (``_LISTED``), in order: cached runs as they are, the others
         with their memos read in one query. Listing does not fill the cache: a page of
         old runs must not push out the live ones."""
         cached = {
             run_id: run
-            for run_id, version, outbox, _ in rows
+            for run_id, version, outbox, _, _ in rows
             if (run := self._cache.get(run_id, version=version, outbox=bool(outbox)))
         }
         memos = _memos(conn, [row[0] for row in rows if row[0] not in cached])
         return [
-            cached.get(run_id) or _decode(body, memos.get(run_id, {}))
-            for run_id, _, _, body in rows
+            cached.get(run_id) or _decode(body, effects, memos.get(run_id, {}))
+            for run_id, _, _, body, effects in rows
         ]
 
 
-_LISTED = "r.id, r.version, r.outbox, r.body"
+_LISTED = "r.id, r.version, r.outbox, r.body, r.effects"
 """The columns ``_listed`` decodes (the list queries spell them out)."""
 
 
 def _body(run: Run) -> str:
     body = run_to_dict(run)
+    body["outbox"] = None  # stored in ``effects``
     del body["memos"]  # stored row by row in ``memos``
     strip_outputs(body, run.memos)
     return dumps(body)
 
 
-def _decode(body: str, memos: dict[str, JSON]) -> Run:
+def _effects(run: Run) -> str | None:
+    return dumps(outbox_to_dict(run.outbox)) if run.outbox else None
+
+
+def _decode(body: str, effects: str | None, memos: dict[str, JSON]) -> Run:
     doc = loads(body)
     doc["memos"] = memos
+    if effects is not None:
+        doc["outbox"] = loads(effects)
     restore_outputs(doc)
     return run_from_dict(doc)
 
