@@ -24,7 +24,7 @@ from pathlib import Path
 
 from wayline.errors import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Run as one script in one transaction: every statement is idempotent, so opening an
 # existing store (or two processes opening a new one at once) is safe.
@@ -55,7 +55,8 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL,
     created_at INTEGER NOT NULL,
     body TEXT NOT NULL,
-    outbox INTEGER NOT NULL DEFAULT 0
+    outbox INTEGER NOT NULL DEFAULT 0,
+    effects TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_function ON runs (function_id, id);
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, id);
@@ -122,6 +123,7 @@ COMMIT;
 _ADDED_COLUMNS = (
     ("runs", "outbox", "INTEGER NOT NULL DEFAULT 0"),
     ("idempotency", "owner", "TEXT NOT NULL DEFAULT ''"),
+    ("runs", "effects", "TEXT"),  # version 3: a run's outbox, apart from its body
 )
 """Columns added after schema version 1 (SQLite cannot ``ADD COLUMN IF NOT EXISTS``)."""
 
