@@ -12,10 +12,11 @@ import pytest
 from wayline.engine.model import Outbox, Run, StepRecord, StepStatus
 from wayline.engine.ports import Store
 from wayline.errors import StoreError
-from wayline.store.codec import dumps, run_to_dict
+from wayline.store.codec import dumps, loads, run_to_dict, strip_outputs
 from wayline.store.sqlite import SqliteStore
+from wayline.store.sqlite_run_body import BodyEncoder
 
-from .conftest import Backend, make_outbox, make_run
+from .conftest import Backend, make_full_run, make_outbox, make_run
 
 
 def _advanced(run: Run, step: str, value: object) -> Run:
@@ -144,3 +145,21 @@ def test_sqlite_reads_and_acknowledges_an_outbox_stored_in_the_body(tmp_path: Pa
     assert reopened.runs.get_run(run.id) == replace(run, outbox=Outbox())
     sqlite.close()
     reopened.close()
+
+
+def test_sqlite_body_pieces_encode_what_run_to_dict_does() -> None:
+    """The body spliced from cached pieces is ``run_to_dict``'s object, outputs stripped,
+    however the run changes between saves (a step replaced, a memo added, new events)."""
+    run = _advanced(_advanced(make_full_run(), "s8", [1, "ü"]), "s9", None)
+    encoder = BodyEncoder()
+    changed = replace(
+        run,
+        steps=(replace(run.steps[0], attempts=2), *run.steps[1:]),
+        events=(*run.events, {"name": "c", "data": {}}),
+    )
+    for version in (run, run, changed, changed):
+        expected = run_to_dict(version)
+        del expected["memos"]
+        expected["outbox"] = None
+        strip_outputs(expected, version.memos)
+        assert loads(encoder.body(version)) == expected

@@ -220,7 +220,7 @@ def _attempt_from_dict(d: Doc) -> Attempt:
     )
 
 
-def _step_to_dict(step: StepRecord) -> Body:
+def step_to_dict(step: StepRecord) -> Body:
     body: Body = {
         "id": step.id,
         "name": step.name,
@@ -276,18 +276,25 @@ def _parent_from_dict(d: Doc | None) -> InvokeParent | None:
 
 def run_to_dict(run: Run) -> Body:
     """Encode a run, memos included (a store may split ``"memos"`` off and keep it apart)."""
+    body = run_head_to_dict(run)
+    body["events"] = [dict(e) for e in run.events]
+    body["memos"] = dict(run.memos)
+    body["steps"] = [step_to_dict(s) for s in run.steps]
+    return body
+
+
+def run_head_to_dict(run: Run) -> Body:
+    """``run_to_dict`` without the parts that only grow, ``"events"``, ``"memos"`` and
+    ``"steps"``: a store that encodes those itself, piece by piece, adds them."""
     body: Body = {
         "id": run.id,
         "function_id": run.function_id,
         "app_id": run.app_id,
         "status": run.status.value,
-        "events": [dict(e) for e in run.events],
         "event_ids": list(run.event_ids),
         "created_at": run.created_at,
         "version": run.version,
-        "memos": dict(run.memos),
         "stack": list(run.stack),
-        "steps": [_step_to_dict(s) for s in run.steps],
         "pending": {k: work_item_to_dict(v) for k, v in run.pending.items()},
         "waiting": {k: wait_to_dict(v) for k, v in run.waiting.items()},
         "cancel_waits": [wait_to_dict(w) for w in run.cancel_waits],
@@ -385,14 +392,18 @@ def strip_outputs(doc: dict[str, Any], memos: Mapping[str, JSON]) -> None:
     builds the record from the memo object, and after a load, since ``restore_outputs``
     puts the memo's object back."""
     for step in doc.get("steps", ()):
-        memo = memos.get(step["id"])
-        if not isinstance(memo, Mapping):
-            continue
-        derived = [f for f, k in _DERIVED if step[f] is not None and step[f] is memo.get(k)]
-        for name in derived:
-            step[name] = None
-        if derived:
-            step[FROM_MEMO] = derived
+        strip_step_outputs(step, memos.get(step["id"]))
+
+
+def strip_step_outputs(step: dict[str, Any], memo: JSON) -> None:
+    """``strip_outputs`` for one encoded step record and its memo (None if it has none)."""
+    if not isinstance(memo, Mapping):
+        return
+    derived = [f for f, k in _DERIVED if step[f] is not None and step[f] is memo.get(k)]
+    for name in derived:
+        step[name] = None
+    if derived:
+        step[FROM_MEMO] = derived
 
 
 def restore_outputs(doc: dict[str, Any]) -> None:

@@ -34,10 +34,9 @@ from .codec import (
     outbox_to_dict,
     restore_outputs,
     run_from_dict,
-    run_to_dict,
-    strip_outputs,
 )
 from .sqlite_db import Database
+from .sqlite_run_body import BodyEncoder
 from .sqlite_run_cache import RunCache
 
 _CHUNK = 500
@@ -47,6 +46,7 @@ class SqliteRunStore:
     def __init__(self, db: Database, cache: RunCache | None = None) -> None:
         self._db = db
         self._cache = cache or RunCache()
+        self._bodies = BodyEncoder()
 
     def create_run(self, run: Run) -> bool:
         with self._db.transaction() as conn:
@@ -60,7 +60,7 @@ class SqliteRunStore:
                     run.version,
                     run.status.value,
                     run.created_at,
-                    _body(run),
+                    self._bodies.body(run),
                     bool(run.outbox),
                     _effects(run),
                 ),
@@ -88,7 +88,7 @@ class SqliteRunStore:
                 (
                     run.version,
                     run.status.value,
-                    _body(run),
+                    self._bodies.body(run),
                     bool(run.outbox),
                     _effects(run),
                     run.id,
@@ -156,7 +156,7 @@ class SqliteRunStore:
                 conn.execute(
                     "UPDATE runs SET body = ?, outbox = 0, effects = NULL"
                     " WHERE id = ? AND version = ?",
-                    (_body(run), run.id, run.version),
+                    (self._bodies.body(run), run.id, run.version),
                 ).rowcount
             )
         if acked:
@@ -276,14 +276,6 @@ class SqliteRunStore:
 
 _LISTED = "r.id, r.version, r.outbox, r.body, r.effects"
 """The columns ``_listed`` decodes (the list queries spell them out)."""
-
-
-def _body(run: Run) -> str:
-    body = run_to_dict(run)
-    body["outbox"] = None  # stored in ``effects``
-    del body["memos"]  # stored row by row in ``memos``
-    strip_outputs(body, run.memos)
-    return dumps(body)
 
 
 def _effects(run: Run) -> str | None:
