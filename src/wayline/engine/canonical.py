@@ -1,8 +1,9 @@
 """RFC 8785 (JCS) bytes, fast where ``json.dumps`` provably gives the same bytes.
 
 A call request is signed, and SDKs verify the signature over the JCS form of the body, so
-the server must send JCS bytes. The ``jcs`` package is a pure-Python encoder (about 10x
-slower than the C-accelerated ``json.dumps``); the two agree byte for byte on a value made
+the server must send JCS bytes. The ``jcs`` package is a pure-Python encoder (measured on
+a 1 KB memo: 6x the C-accelerated ``json.dumps``, 3x ``json.dumps`` plus ``is_plain``'s
+walk); the two agree byte for byte on a value made
 only of strings, booleans, None, integers of magnitude at most 2**53, lists and dicts
 whose keys hold no character at or above U+D800:
 
@@ -84,7 +85,7 @@ class EncodedValues:
     threading): each step is one dict operation, atomic in CPython, so threads sharing
     it can at worst encode a value twice or misjudge the byte count for a moment."""
 
-    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
+    def __init__(self, max_bytes: int = 32 * 1024 * 1024) -> None:
         self._max_bytes = max_bytes
         self._bytes = 0
         self._entries: dict[Hashable, tuple[object, bytes]] = {}

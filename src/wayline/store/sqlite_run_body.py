@@ -22,7 +22,9 @@ from wayline.engine.model import JSON, Run, StepRecord
 
 from .codec import dumps, run_head_to_dict, step_to_dict, strip_step_outputs
 
-MAX_ENTRIES = 100_000
+MAX_ENTRIES = 20_000
+"""About as many steps as the run cache holds runs of ten steps (``sqlite_run_cache``):
+an entry holds its step record, and so its output."""
 
 
 class BodyEncoder:
