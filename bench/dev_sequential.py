@@ -13,7 +13,14 @@ served by uvicorn in this process):
   executes a no-step function (what one SDK call costs with no engine at all), and the
   ratio of the engine's per-call cost to it.
 
-    .venv/bin/python bench/dev_sequential.py [--runs 200] [--latency-runs 30] [--record]
+* server CPU per step: the dev server process's user + system CPU seconds (its own
+  ``/proc/<pid>/stat``, children excluded) spent during the throughput phase, divided by
+  the steps run (``--cpu``; W2-like: ``--runs 500``).
+
+    .venv/bin/python bench/dev_sequential.py [--runs 200] [--latency-runs 30] [--cpu] [--record]
+
+``WAYLINE_BENCH_WRAPPER`` prefixes the dev server's command (split like a shell), e.g.
+``"py-spy record -o /tmp/dev.svg --"``.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import shlex
 import signal
 import socket
 import statistics
@@ -87,7 +95,7 @@ def start_app(app: fastapi.FastAPI, port: int) -> uvicorn.Server:
 def start_dev(port: int, app_url: str, db: Path) -> subprocess.Popen[bytes]:
     wrapper = os.environ.get("WAYLINE_BENCH_WRAPPER")  # e.g. a profiler command prefix
     cmd = [
-        *([wrapper] if wrapper else []),
+        *(shlex.split(wrapper) if wrapper else []),
         sys.executable,
         "-m",
         "wayline",
@@ -119,17 +127,34 @@ def parse_iso(value: str) -> float:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process (Linux ``/proc``), children excluded."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def server_pid(dev: subprocess.Popen[bytes]) -> int:
+    """The dev server's own process: the wrapper's child when a wrapper runs it."""
+    if not os.environ.get("WAYLINE_BENCH_WRAPPER"):
+        return dev.pid
+    children = Path(f"/proc/{dev.pid}/task/{dev.pid}/children").read_text().split()
+    return int(children[0]) if children else dev.pid
+
+
 def throughput(http: httpx.Client, runs: int) -> dict[str, float]:
     t0 = time.monotonic()
     ids = http.post("/e/bench", json=[{"name": "bench/go"} for _ in range(runs)]).json()["ids"]
-    pending = set(ids)
+    # Runs finish roughly in start order: poll the oldest unfinished one only, so the
+    # polling adds ~20 requests/s to the server's work, not one per run per round.
+    pending = list(ids)
     while pending:
-        for event_id in list(pending)[:50]:
-            found = runs_of(http, event_id)
-            if found and found[0]["status"] == "Completed":
-                pending.discard(event_id)
-            elif found and found[0]["status"] == "Failed":
-                raise RuntimeError(f"run failed: {found[0]}")
+        found = runs_of(http, pending[0])
+        if found and found[0]["status"] == "Completed":
+            pending.pop(0)
+            continue
+        if found and found[0]["status"] == "Failed":
+            raise RuntimeError(f"run failed: {found[0]}")
         time.sleep(0.05)
     elapsed = time.monotonic() - t0
     return {
@@ -196,6 +221,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--latency-runs", type=int, default=30)
     parser.add_argument("--record", action="store_true")
+    parser.add_argument(
+        "--cpu", action="store_true", help="report the server's CPU ms per step (throughput)"
+    )
     args = parser.parse_args()
 
     dev_port, app_port = free_port(), free_port()
@@ -208,12 +236,17 @@ def main() -> None:
             with httpx.Client(base_url=server_url, timeout=30) as http:
                 wait_for(lambda: _functions_ready(http), 30, "app did not sync")
                 latency(http, 3)  # warm-up
-                lat = latency(http, args.latency_runs)
+                lat = latency(http, args.latency_runs) or [float("nan")]
                 base = baseline_call(app_port, 200)
+                pid = server_pid(dev)
+                cpu_before = cpu_seconds(pid)
                 thr = throughput(http, args.runs)
+                cpu = cpu_seconds(pid) - cpu_before
         finally:
-            dev.send_signal(signal.SIGTERM)
-            dev.wait(10)
+            # A profiler wrapper writes its report on SIGINT.
+            wrapped = bool(os.environ.get("WAYLINE_BENCH_WRAPPER"))
+            dev.send_signal(signal.SIGINT if wrapped else signal.SIGTERM)
+            dev.wait(60)
             app_server.should_exit = True
     calls_per_run = STEPS + 1
     result = {
@@ -223,6 +256,9 @@ def main() -> None:
         "baseline_sdk_call_median_ms": statistics.median(base) * 1000,
         "engine_ms_per_call": statistics.median(lat) * 1000 / calls_per_run,
     }
+    if args.cpu:
+        result["server_cpu_s"] = cpu
+        result["server_cpu_ms_per_step"] = cpu * 1000 / (thr["runs"] * STEPS)
     result["per_call_ratio_to_baseline"] = (
         result["engine_ms_per_call"] / result["baseline_sdk_call_median_ms"]
     )

@@ -103,7 +103,9 @@ class TestEngine:
         start = now or datetime.now(UTC).replace(microsecond=0)
         self.clock = VirtualClock(int(start.timestamp() * 1000))
         self._sqlite = SqliteStore(":memory:")
-        self.service = Service(self._sqlite.store(), self.clock, OsEntropy())
+        self.service = Service(
+            self._sqlite.store(), self.clock, OsEntropy(), batch=self._sqlite.batch
+        )
         # The engine calls the app as a dev server does: no signatures to check.
         dev_client = dataclasses.replace(client.config, is_dev=True, api_origin=API_ORIGIN)
         self._client = _with_config(client, dev_client)
@@ -228,7 +230,7 @@ class TestEngine:
         parsed = parse_response(response.status, response.headers, response.body)
         if parsed.ops and any(gateway.needs_call(op) for op in parsed.ops):
             parsed = dataclasses.replace(parsed, ops=tuple(self._gateway(op) for op in parsed.ops))
-        self.service.complete_call(item, parsed, started_at=started)
+        self.service.complete_call(item, parsed, started_at=started, run=prepared.run)
         return True
 
     def _gateway(self, op: Op) -> Op:

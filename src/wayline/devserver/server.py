@@ -90,6 +90,7 @@ async def _serve(config: DevConfig, sock: socket.socket) -> None:
         on_run_ended=traces.run_ended if traces else None,
         # WAYLINE_CHECKPOINTING=0: every step takes its own call again (the kill switch).
         checkpointing=os.environ.get("WAYLINE_CHECKPOINTING", "1") != "0",
+        batch=sqlite.batch,
     )
     invoker = HttpInvoker(clock=clock, signing_key=config.signing_key)
     worker = Worker(service, invoker, clock)

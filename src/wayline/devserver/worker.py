@@ -111,7 +111,8 @@ class Worker:
             self.wake()
 
     async def _call(self, item: WorkItem) -> bool:
-        """Make the item's SDK call; False if a concurrency limit deferred it."""
+        """Make the item's SDK call; False if a concurrency limit deferred it or the item
+        is acknowledged already (with the call's result, in one commit)."""
         prepared = self._service.prepare_call(item)
         if isinstance(prepared, Blocked):
             # Parked: a release of the slot it waits for wakes it (``Service.release_call``
@@ -129,8 +130,10 @@ class Worker:
             if renew:
                 renew.cancel()
             self._service.release_call(prepared, item)
-        self._service.complete_call(item, response, started_at=started_at)
-        return True
+        with self._service.batch():
+            self._service.complete_call(item, response, started_at=started_at, run=prepared.run)
+            self._service.store.queue.ack(item.id)
+        return False
 
     async def _renew_slots(self, prepared: PreparedCall, item: WorkItem) -> None:
         while True:

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from .. import signing
 from ..errors import ValidationError
 from . import json_input, wire
+from .canonical import EncodedValues, canonical_json, encode_key, utf16_order
 from .model import JSON, FunctionDef, Run, WorkItem
 from .wire import Opcode
 
@@ -243,6 +244,35 @@ def _request(
             **ids,
         },
     }
+
+
+def encode_request(body: Mapping[str, JSON], run: Run, cache: EncodedValues) -> bytes:
+    """The JCS bytes of ``body`` = ``build_request(run, ...)``, equal to
+    ``signing.canonical_json(body)``, made from parts: each memo's bytes and the run's
+    events' bytes come from ``cache`` (they never change once written), so a call encodes
+    only what is new since the last one. An object's JCS form is its members sorted by
+    UTF-16 name, each ``"name":value``; the parts are spliced in that order."""
+    members = []
+    for name in sorted(body, key=utf16_order):
+        value = body[name]
+        if name == "steps" and isinstance(value, Mapping) and value:
+            encoded = _encode_memos(run.id, value, cache)
+        elif name == "events" and value:
+            encoded = cache.encode((run.id, "events"), run.events)
+        elif name == "event" and value and run.events:
+            encoded = cache.encode((run.id, "event"), run.events[0])
+        else:
+            encoded = canonical_json(value)
+        members.append(encode_key(name) + b":" + encoded)
+    return b"{" + b",".join(members) + b"}"
+
+
+def _encode_memos(run_id: str, memos: Mapping[str, JSON], cache: EncodedValues) -> bytes:
+    members = (
+        encode_key(step_id) + b":" + cache.encode((run_id, "memo", step_id), memos[step_id])
+        for step_id in sorted(memos, key=utf16_order)
+    )
+    return b"{" + b",".join(members) + b"}"
 
 
 def server_headers(

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 
-from .. import signing
 from ..errors import StoreError, ValidationError
 from . import cron, expr, lifecycle, machine, search
 from .bulk import BulkReruns
+from .canonical import EncodedValues
 from .decision import Decision
 from .events import EventInput, dedupe_key, internal_event
 from .flow.config import flow_config
@@ -47,7 +48,7 @@ from .model import (
 )
 from .pause import PAUSED_RETRY_MS, Pauses
 from .ports import Clock, IdSource, RunQuery, Store
-from .protocol import CallResponse, build_request, call_url
+from .protocol import CallResponse, build_request, call_url, encode_request
 from .signal_board import SignalBoard
 from .triggers import functions_for_event
 from .windows import Windows
@@ -103,15 +104,20 @@ class Service:
         sync_check_ms: int = DEFAULT_CHECK_EVERY_MS,
         observer: Callable[[Run | None, Run], None] | None = None,
         checkpointing: bool = True,
+        batch: Callable[[], AbstractContextManager[object]] | None = None,
     ) -> None:
         """``sync_check_ms``: how stale this process's view of the synced functions may get
         when another process syncs (see ``engine.functions``). ``observer(before, after)``
         sees every saved run change (``before`` None for a new run), after the save: for
         metrics and traces (``wayline.aws.observability``); it must not raise.
         ``checkpointing``: SDKs may report steps while a call is open (``engine.checkpoint``);
-        off, calls leave out ``ctx.fn_id`` / ``ctx.qi_id`` and each step takes its own call."""
+        off, calls leave out ``ctx.fn_id`` / ``ctx.qi_id`` and each step takes its own call.
+        ``batch``: a store's way to commit several writes at once (SQLite: one
+        transaction, ``Database.batch``); a transition's save and its effects use it."""
         self._store = store
         self._checkpointing = checkpointing
+        self._batch = batch or nullcontext
+        self._encoded = EncodedValues()
         self._observer = observer or (lambda before, after: None)
         # Observes finished runs (trace export): called once, after the terminal save.
         self._on_run_ended = on_run_ended or (lambda run: None)
@@ -448,7 +454,7 @@ class Service:
         if slots is None:
             return Blocked(retry_ms=BLOCKED_RECHECK_MS)
         if run.started_at is None:
-            started = self._transition(run.id, machine.apply_started)
+            started = self._transition(run.id, machine.apply_started, known=run)
             run = started.run if started else run
             if run.status.is_terminal:
                 self._gate.release_slots(slots, item.id)
@@ -463,7 +469,7 @@ class Service:
             checkpointing=self._checkpointing,
         )
         try:
-            payload = signing.canonical_json(body)
+            payload = encode_request(body, run, self._encoded)
         except (ValueError, TypeError, ArithmeticError, RecursionError) as exc:
             self._gate.release_slots(slots, item.id)
             reason = f"{type(exc).__name__}: {exc}"
@@ -486,10 +492,21 @@ class Service:
             self._store.queue.wake(woken)
             self._on_enqueue()
 
-    def complete_call(self, item: WorkItem, response: CallResponse, *, started_at: int) -> None:
+    def complete_call(
+        self,
+        item: WorkItem,
+        response: CallResponse,
+        *,
+        started_at: int,
+        run: Run | None = None,
+    ) -> None:
+        """Apply an SDK call's response. ``run``: the run as ``prepare_call`` loaded it
+        (``PreparedCall.run``); the save is conditional on its version, so a run changed
+        meanwhile costs one reload, never a decision on stale state."""
         self._transition(
             item.run_id,
             lambda run, env: machine.apply_call(run, item, response, env, started_at=started_at),
+            known=run,
         )
 
     def checkpoint(self, checkpoint: machine.Checkpoint) -> machine.Verdict:
@@ -506,6 +523,10 @@ class Service:
         if self._transition(checkpoint.run_id, decide) is None:
             return machine.Verdict(409, f"run {checkpoint.run_id!r} not found")
         return verdicts[-1]
+
+    def batch(self) -> AbstractContextManager[object]:
+        """Commit the store writes made inside together (where the store can)."""
+        return self._batch()
 
     def fire(self, item: WorkItem) -> None:
         """Handle a due non-call item: a sleep wake-up, a wait timeout or a cron tick."""
@@ -566,23 +587,42 @@ class Service:
             retry_interval_ms=self._retry_interval_ms,
         )
 
-    def _transition(self, run_id: str, decide: Callable[[Run, Env], Decision]) -> Decision | None:
-        """Load, decide and save with a version check; on a lost race, do it again."""
+    def _transition(
+        self, run_id: str, decide: Callable[[Run, Env], Decision], *, known: Run | None = None
+    ) -> Decision | None:
+        """Load, decide and save with a version check; on a lost race, do it again.
+
+        ``known``: the run as the caller last loaded it, tried first instead of a load. It
+        may be stale: a save then loses and the run is loaded; a decision to change
+        nothing is not trusted to it either (the stored run may call for a change)."""
+        if known is not None and (known.id != run_id or known.outbox):
+            known = None  # an outbox is applied by a load first (``_load``)
         for _ in range(MAX_SAVE_ATTEMPTS):
-            run = self._load(run_id)
+            run = known or self._load(run_id)
             if run is None:
                 return None
             decision = decide(run, self._env(run))
-            if not decision.changed:
+            if not decision.changed and known is None:
                 return decision
-            # ``run.outbox`` is empty unless an outer frame is flushing it (see ``_flush``).
-            outbox = _merge(run.outbox, self._outbox(decision))
-            saved = replace(decision.run, version=run.version + 1, outbox=outbox)
-            self._register_waits(decision.waits)
-            if self._store.runs.save_run(saved, expected_version=run.version):
-                self._after_transition(run, saved)
-                return replace(decision, run=self._flush(saved))
+            if decision.changed:
+                # The save and its effects commit together where the store can batch.
+                with self._batch():
+                    saved = self._save(run, decision)
+                    if saved is not None:
+                        return replace(decision, run=self._flush(saved))
+            known = None
         raise StoreError(f"run {run_id}: gave up after {MAX_SAVE_ATTEMPTS} conflicting writes")
+
+    def _save(self, run: Run, decision: Decision) -> Run | None:
+        """Save ``decision`` over ``run`` (its waits first); None if the run changed."""
+        # ``run.outbox`` is empty unless an outer frame is flushing it (see ``_flush``).
+        outbox = _merge(run.outbox, self._outbox(decision))
+        saved = replace(decision.run, version=run.version + 1, outbox=outbox)
+        self._register_waits(decision.waits)
+        if not self._store.runs.save_run(saved, expected_version=run.version):
+            return None
+        self._after_transition(run, saved)
+        return saved
 
     def _after_transition(self, before: Run, after: Run) -> None:
         self._observer(before, after)

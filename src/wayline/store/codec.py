@@ -220,7 +220,7 @@ def _attempt_from_dict(d: Doc) -> Attempt:
     )
 
 
-def _step_to_dict(step: StepRecord) -> Body:
+def step_to_dict(step: StepRecord) -> Body:
     body: Body = {
         "id": step.id,
         "name": step.name,
@@ -276,18 +276,25 @@ def _parent_from_dict(d: Doc | None) -> InvokeParent | None:
 
 def run_to_dict(run: Run) -> Body:
     """Encode a run, memos included (a store may split ``"memos"`` off and keep it apart)."""
+    body = run_head_to_dict(run)
+    body["events"] = [dict(e) for e in run.events]
+    body["memos"] = dict(run.memos)
+    body["steps"] = [step_to_dict(s) for s in run.steps]
+    return body
+
+
+def run_head_to_dict(run: Run) -> Body:
+    """``run_to_dict`` without the parts that only grow, ``"events"``, ``"memos"`` and
+    ``"steps"``: a store that encodes those itself, piece by piece, adds them."""
     body: Body = {
         "id": run.id,
         "function_id": run.function_id,
         "app_id": run.app_id,
         "status": run.status.value,
-        "events": [dict(e) for e in run.events],
         "event_ids": list(run.event_ids),
         "created_at": run.created_at,
         "version": run.version,
-        "memos": dict(run.memos),
         "stack": list(run.stack),
-        "steps": [_step_to_dict(s) for s in run.steps],
         "pending": {k: work_item_to_dict(v) for k, v in run.pending.items()},
         "waiting": {k: wait_to_dict(v) for k, v in run.waiting.items()},
         "cancel_waits": [wait_to_dict(w) for w in run.cancel_waits],
@@ -303,7 +310,7 @@ def run_to_dict(run: Run) -> Body:
         "cron": run.cron,
         "parent": _parent_to_dict(run.parent),
         "cancel_reason": run.cancel_reason,
-        "outbox": _outbox_to_dict(run.outbox),
+        "outbox": outbox_to_dict(run.outbox),
         "rerun_of": run.rerun_of,
         "reruns": list(run.reruns),
         "seeds": {k: _seed_to_dict(v) for k, v in run.seeds.items()},
@@ -349,7 +356,7 @@ def run_from_dict(d: Doc) -> Run:
     )
 
 
-def _outbox_to_dict(outbox: Outbox) -> Body | None:
+def outbox_to_dict(outbox: Outbox) -> Body | None:
     if not outbox:
         return None  # the common case after an acknowledgement: nothing stored
     return {
@@ -369,3 +376,41 @@ def _outbox_from_dict(d: Doc | None) -> Outbox:
         drop_waits=tuple(d.get("drop_waits", ())),
         publish=tuple(event_from_dict(e) for e in d.get("publish", ())),
     )
+
+
+# -- step outputs stored once ------------------------------------------------------------
+
+_DERIVED = (("output", "data"), ("error", "error"))
+"""Step record fields the engine copies from the step's memo (record field, memo key)."""
+FROM_MEMO = "from_memo"
+
+
+def strip_outputs(doc: dict[str, Any], memos: Mapping[str, JSON]) -> None:
+    """Replace step outputs that ARE (identity, not equality) their memo's value by a
+    reference to it, for a store that keeps memos apart from the run body. Identity is
+    exact: ``1 == True`` but ``1 is not True``; and it holds on the engine's path, which
+    builds the record from the memo object, and after a load, since ``restore_outputs``
+    puts the memo's object back."""
+    for step in doc.get("steps", ()):
+        strip_step_outputs(step, memos.get(step["id"]))
+
+
+def strip_step_outputs(step: dict[str, Any], memo: JSON) -> None:
+    """``strip_outputs`` for one encoded step record and its memo (None if it has none)."""
+    if not isinstance(memo, Mapping):
+        return
+    derived = [f for f, k in _DERIVED if step[f] is not None and step[f] is memo.get(k)]
+    for name in derived:
+        step[name] = None
+    if derived:
+        step[FROM_MEMO] = derived
+
+
+def restore_outputs(doc: dict[str, Any]) -> None:
+    """Undo ``strip_outputs`` with the memos in ``doc["memos"]`` (write-once: the stored
+    memo is what the record refers to)."""
+    memo_key = dict(_DERIVED)
+    for step in doc.get("steps", ()):
+        for name in step.pop(FROM_MEMO, ()):
+            memo = doc["memos"].get(step["id"])
+            step[name] = memo.get(memo_key[name]) if isinstance(memo, Mapping) else None

@@ -10,6 +10,7 @@ Used by the dev server and by tests. Each port is a small class in its own
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
 
@@ -53,6 +54,10 @@ class SqliteStore:
             parked=self.parked,
             counters=self.counters,
         )
+
+    def batch(self) -> AbstractContextManager[object]:
+        """Commit the writes made inside in one transaction (see ``Database``)."""
+        return self._db.batch()
 
     def release_leases(self) -> int:
         return self.queue.release_leases()

@@ -5,19 +5,26 @@ and from worker threads, and a ``sqlite3.Connection`` must not run two statement
 once. Autocommit (``isolation_level=None``) for single statements; ``transaction()`` wraps
 multi-statement operations in ``BEGIN IMMEDIATE`` so that the write lock is taken up
 front and conditional writes are atomic across processes sharing the file too.
+
+Transactions nest: one opened inside another (``batch``: several writes that arrive
+together, committed once) is a SAVEPOINT, so it stays atomic on its own - its failure
+undoes only its writes - and everything commits, or nothing, with the outermost one.
+What a port caches in memory about the file is told with ``after_commit``: a callback
+runs once the writes it describes are committed, and never if they are rolled back, so a
+cache only ever holds committed state.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from wayline.errors import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Run as one script in one transaction: every statement is idempotent, so opening an
 # existing store (or two processes opening a new one at once) is safe.
@@ -48,7 +55,8 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL,
     created_at INTEGER NOT NULL,
     body TEXT NOT NULL,
-    outbox INTEGER NOT NULL DEFAULT 0
+    outbox INTEGER NOT NULL DEFAULT 0,
+    effects TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_function ON runs (function_id, id);
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, id);
@@ -124,6 +132,7 @@ COMMIT;
 _ADDED_COLUMNS = (
     ("runs", "outbox", "INTEGER NOT NULL DEFAULT 0"),
     ("idempotency", "owner", "TEXT NOT NULL DEFAULT ''"),
+    ("runs", "effects", "TEXT"),  # version 3: a run's outbox, apart from its body
 )
 """Columns added after schema version 1 (SQLite cannot ``ADD COLUMN IF NOT EXISTS``)."""
 
@@ -133,6 +142,10 @@ class Database:
 
     def __init__(self, path: str | Path) -> None:
         self._lock = threading.RLock()
+        self._depth = 0
+        """How many transactions are open on the connection (read and changed under the lock)."""
+        self._after_commit: list[tuple[int, Callable[[], None]]] = []
+        """Callbacks for the outermost commit, each with the depth it was registered at."""
         try:
             # timeout: how long to wait for another process's write lock (busy timeout).
             self._conn = sqlite3.connect(
@@ -200,18 +213,63 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """Run statements in one ``BEGIN IMMEDIATE`` transaction; roll back on any error."""
+        """Run statements in one ``BEGIN IMMEDIATE`` transaction; roll back on any error.
+        Inside another transaction, a savepoint of it (see the module's docstring)."""
         with self.autocommit() as conn:
+            if self._depth:
+                with self._savepoint(conn):
+                    yield conn
+                return
             conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            committed = False
             try:
                 yield conn
                 conn.execute("COMMIT")
+                committed = True
             finally:
+                self._depth = 0
+                callbacks, self._after_commit = self._after_commit, []
                 # The body or COMMIT failed. SQLite may already have rolled back (then a
                 # ROLLBACK would fail and hide the real error); if it has not, a dangling
                 # transaction would make every later BEGIN on this connection fail.
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+            if committed:
+                for _depth, callback in callbacks:
+                    callback()
+
+    batch = transaction
+    """Several operations committed together (each still atomic on its own)."""
+
+    @contextmanager
+    def _savepoint(self, conn: sqlite3.Connection) -> Iterator[None]:
+        self._depth += 1
+        level = self._depth
+        name = f"wayline_{level}"
+        conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute(f"ROLLBACK TO {name}")
+                conn.execute(f"RELEASE {name}")
+            # What this savepoint's writes would have told a cache is void now.
+            self._after_commit = [(d, cb) for d, cb in self._after_commit if d < level]
+            raise
+        else:
+            conn.execute(f"RELEASE {name}")
+        finally:
+            self._depth = level - 1
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once what was written so far is committed: now, outside a
+        transaction; at the outermost commit inside one (never, if it rolls back)."""
+        with self._lock:
+            if not self._depth:
+                callback()
+                return
+            self._after_commit.append((self._depth, callback))
 
     def close(self) -> None:
         with self._lock:

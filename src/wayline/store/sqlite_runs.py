@@ -6,41 +6,63 @@ its cost does not grow with the size of the step outputs already stored.
 
 ``Run.event_ids`` is indexed (for ``list_runs(event_id=...)``) by ``create_run`` only:
 the events that triggered a run are fixed when it is created.
+
+Step outputs are stored once: the engine copies each output into the step's timeline
+record, and the body keeps those copies as references to the memo (``strip_outputs``).
+Runs this process committed or read are kept decoded in a ``RunCache``, checked against
+the row's version and outbox flag on every load (see ``sqlite_run_cache``): a load of an
+unchanged run reads two columns of one row and decodes nothing, and a save inserts the
+new memos without first reading which ones are stored.
+
+A run's outbox is kept in its own column (``effects``), not in the body, so acknowledging
+it clears two columns instead of rewriting the body. Rows written before (schema 2) hold
+it in the body: they decode as before and are acknowledged by a body rewrite.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from wayline.engine import search
 from wayline.engine.model import JSON, Run, RunStatus
 from wayline.engine.ports import RunPage, RunQuery
 
-from .codec import dumps, loads, run_from_dict, run_to_dict
+from .codec import (
+    dumps,
+    loads,
+    outbox_to_dict,
+    restore_outputs,
+    run_from_dict,
+)
 from .sqlite_db import Database
+from .sqlite_run_body import BodyEncoder
+from .sqlite_run_cache import RunCache
 
 _CHUNK = 500
 
 
 class SqliteRunStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, cache: RunCache | None = None) -> None:
         self._db = db
+        self._cache = cache or RunCache()
+        self._bodies = BodyEncoder()
 
     def create_run(self, run: Run) -> bool:
         with self._db.transaction() as conn:
             inserted = conn.execute(
                 "INSERT OR IGNORE INTO runs"
-                " (id, function_id, version, status, created_at, body, outbox)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " (id, function_id, version, status, created_at, body, outbox, effects)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run.id,
                     run.function_id,
                     run.version,
                     run.status.value,
                     run.created_at,
-                    _body(run),
+                    self._bodies.body(run),
                     bool(run.outbox),
+                    _effects(run),
                 ),
             ).rowcount
             if not inserted:
@@ -50,7 +72,8 @@ class SqliteRunStore:
                 [(event_id, run.id) for event_id in run.event_ids],
             )
             _insert_memos(conn, run.id, run.memos.items())
-            return True
+        self._db.after_commit(lambda: self._cache.put(run))
+        return True
 
     def save_run(self, run: Run, *, expected_version: int) -> bool:
         if run.version != expected_version + 1:
@@ -60,45 +83,102 @@ class SqliteRunStore:
             )
         with self._db.transaction() as conn:
             updated = conn.execute(
-                "UPDATE runs SET version = ?, status = ?, body = ?, outbox = ?"
+                "UPDATE runs SET version = ?, status = ?, body = ?, outbox = ?, effects = ?"
                 " WHERE id = ? AND version = ?",
                 (
                     run.version,
                     run.status.value,
-                    _body(run),
+                    self._bodies.body(run),
                     bool(run.outbox),
+                    _effects(run),
                     run.id,
                     expected_version,
                 ),
             ).rowcount
             if not updated:
                 return False  # lost the race (or no such run): the transaction wrote nothing
-            stored = {
-                step_id
-                for (step_id,) in conn.execute(
-                    "SELECT step_id FROM memos WHERE run_id = ?", (run.id,)
-                )
-            }
+            stored = self._stored_memos(conn, run.id, expected_version)
             _insert_memos(conn, run.id, ((k, v) for k, v in run.memos.items() if k not in stored))
-            return True
+        self._remember(run, stored_at=expected_version)
+        return True
+
+    def _remember(self, run: Run, *, stored_at: int) -> None:
+        """Once committed, cache ``run`` if it is exactly what is stored: its memos start
+        with every memo of the cached version ``stored_at``, in their order and as the
+        same objects (memos are write-once, never deleted, listed in first-write order,
+        so a save cannot change, drop or move one). Otherwise the stored memos differ from
+        ``run``'s, and the next load reads them. Checked at commit, when the callbacks of
+        the writes before this one in the same transaction have updated the cache."""
+
+        def remember() -> None:
+            previous = self._cache.latest(run.id)
+            exact = (
+                previous is not None
+                and previous.version == stored_at
+                and len(run.memos) >= len(previous.memos)
+                and all(
+                    new_key == old_key and new is old
+                    for (new_key, new), (old_key, old) in zip(
+                        run.memos.items(), previous.memos.items(), strict=False
+                    )
+                )
+            )
+            if exact:
+                self._cache.put(run)
+            else:
+                self._cache.drop(run.id)
+
+        self._db.after_commit(remember)
+
+    def _stored_memos(self, conn: sqlite3.Connection, run_id: str, version: int) -> Collection[str]:
+        """The step ids of the memos stored with ``version`` of the run: the cached run's,
+        when the cache holds that version (memos are write-once), else read."""
+        cached = self._cache.latest(run_id)
+        if cached is not None and cached.version == version:
+            return cached.memos
+        return {
+            step_id
+            for (step_id,) in conn.execute("SELECT step_id FROM memos WHERE run_id = ?", (run_id,))
+        }
 
     def ack_outbox(self, run: Run) -> bool:
         if run.outbox:
             raise ValueError(f"run {run.id}: acknowledge with the outbox emptied")
         with self._db.autocommit() as conn:
-            return bool(
+            # The body holds no outbox (``effects`` does) unless the row predates that.
+            acked = bool(
                 conn.execute(
-                    "UPDATE runs SET body = ?, outbox = 0 WHERE id = ? AND version = ?",
-                    (_body(run), run.id, run.version),
+                    "UPDATE runs SET outbox = 0, effects = NULL"
+                    " WHERE id = ? AND version = ? AND effects IS NOT NULL",
+                    (run.id, run.version),
+                ).rowcount
+            ) or bool(
+                conn.execute(
+                    "UPDATE runs SET body = ?, outbox = 0, effects = NULL"
+                    " WHERE id = ? AND version = ?",
+                    (self._bodies.body(run), run.id, run.version),
                 ).rowcount
             )
+        if acked:
+            self._remember(run, stored_at=run.version)
+        return acked
 
     def get_run(self, run_id: str) -> Run | None:
         with self._db.autocommit() as conn:
-            row = conn.execute("SELECT body FROM runs WHERE id = ?", (run_id,)).fetchone()
+            row = conn.execute(
+                "SELECT version, outbox FROM runs WHERE id = ?", (run_id,)
+            ).fetchone()
             if row is None:
                 return None
-            return _decode(row[0], _memos(conn, [run_id]).get(run_id, {}))
+            cached = self._cache.get(run_id, version=row[0], outbox=bool(row[1]))
+            if cached is not None:
+                return cached
+            body, effects = conn.execute(
+                "SELECT body, effects FROM runs WHERE id = ?", (run_id,)
+            ).fetchone()
+            run = _decode(body, effects, _memos(conn, [run_id]).get(run_id, {}))
+            self._db.after_commit(lambda: self._cache.put(run))
+            return run
 
     def list_runs(
         self,
@@ -110,7 +190,7 @@ class SqliteRunStore:
         if limit <= 0:
             return []
         # Run ids are ULIDs: id order is creation order, so id DESC is newest first.
-        sql = "SELECT r.id, r.body FROM runs r"
+        sql = "SELECT r.id, r.version, r.outbox, r.body, r.effects FROM runs r"
         where: list[str] = []
         params: list[str | int] = []
         if event_id is not None:
@@ -125,16 +205,14 @@ class SqliteRunStore:
         sql += " ORDER BY r.id DESC LIMIT ?"
         params.append(limit)
         with self._db.autocommit() as conn:
-            rows = conn.execute(sql, params).fetchall()
-            memos = _memos(conn, [run_id for run_id, _ in rows])
-        return [_decode(body, memos.get(run_id, {})) for run_id, body in rows]
+            return self._listed(conn, conn.execute(sql, params).fetchall())
 
     def search_runs(self, query: RunQuery) -> RunPage:
         """One indexed SELECT: ``runs_by_function_created``, ``runs_by_status_created`` or
         ``runs_by_created`` serve the filter and the order; ``event_id`` joins
         ``run_events``. One row more than the page says whether there is a next page."""
         search.validate_query(query)
-        sql = "SELECT r.id, r.body FROM runs r"
+        sql = "SELECT r.id, r.version, r.outbox, r.body, r.effects FROM runs r"
         where: list[str] = []
         params: list[str | int] = []
         if query.event_id is not None:
@@ -163,9 +241,7 @@ class SqliteRunStore:
         with self._db.autocommit() as conn:
             rows = conn.execute(sql, params).fetchall()[: query.limit + 1]
             more = len(rows) > query.limit
-            rows = rows[: query.limit]
-            memos = _memos(conn, [run_id for run_id, _ in rows])
-        runs = [_decode(body, memos.get(run_id, {})) for run_id, body in rows]
+            runs = self._listed(conn, rows[: query.limit])
         return RunPage(runs, search.run_cursor(runs[-1]) if more else None)
 
     def list_live_runs(self, *, limit: int = 10_000, after: str | None = None) -> list[Run]:
@@ -173,23 +249,45 @@ class SqliteRunStore:
         marks = ",".join("?" for _ in live)
         with self._db.autocommit() as conn:
             rows = conn.execute(
-                f"SELECT id, body FROM runs WHERE (status IN ({marks}) OR outbox = 1)"  # noqa: S608
-                " AND id > ? ORDER BY id LIMIT ?",
+                f"SELECT {_LISTED} FROM runs r"  # noqa: S608
+                f" WHERE (r.status IN ({marks}) OR r.outbox = 1)"
+                " AND r.id > ? ORDER BY r.id LIMIT ?",
                 (*live, after or "", limit),
             ).fetchall()
-            memos = _memos(conn, [run_id for run_id, _ in rows])
-        return [_decode(body, memos.get(run_id, {})) for run_id, body in rows]
+            return self._listed(conn, rows)
+
+    def _listed(
+        self, conn: sqlite3.Connection, rows: list[tuple[str, int, int, str, str | None]]
+    ) -> list[Run]:
+        """Decode listed rows (``_LISTED``), in order: cached runs as they are, the others
+        with their memos read in one query. Listing does not fill the cache: a page of
+        old runs must not push out the live ones."""
+        cached = {
+            run_id: run
+            for run_id, version, outbox, _, _ in rows
+            if (run := self._cache.get(run_id, version=version, outbox=bool(outbox)))
+        }
+        memos = _memos(conn, [row[0] for row in rows if row[0] not in cached])
+        return [
+            cached.get(run_id) or _decode(body, effects, memos.get(run_id, {}))
+            for run_id, _, _, body, effects in rows
+        ]
 
 
-def _body(run: Run) -> str:
-    body = run_to_dict(run)
-    del body["memos"]  # stored row by row in ``memos``
-    return dumps(body)
+_LISTED = "r.id, r.version, r.outbox, r.body, r.effects"
+"""The columns ``_listed`` decodes (the list queries spell them out)."""
 
 
-def _decode(body: str, memos: dict[str, JSON]) -> Run:
+def _effects(run: Run) -> str | None:
+    return dumps(outbox_to_dict(run.outbox)) if run.outbox else None
+
+
+def _decode(body: str, effects: str | None, memos: dict[str, JSON]) -> Run:
     doc = loads(body)
     doc["memos"] = memos
+    if effects is not None:
+        doc["outbox"] = loads(effects)
+    restore_outputs(doc)
     return run_from_dict(doc)
 
 
