@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -239,6 +240,32 @@ def test_state_over_the_limit_is_413(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(checkpoint, "MAX_STATE_BYTES", protocol.state_size(run) + 5)
     verdict = apply(run, ckpt(item, step_run("a", "y" * 20)))
     assert_refused(verdict, 413, run)
+
+
+def _full_state_size(run: Run) -> int:
+    events = sum(len(json.dumps(e, separators=(",", ":"))) for e in run.events)
+    return events * 2 + len(json.dumps(run.memos, separators=(",", ":")))
+
+
+def test_state_size_summed_per_memo_equals_encoding_the_whole_run() -> None:
+    run, item = running()
+    assert protocol.state_size(run) == _full_state_size(run)
+    for name, value in [("a", "é" * 3), ("b", {"x": [1, None]}), ("c", None)]:
+        decision = apply(run, ckpt(item, step_run(name, value))).decision
+        assert decision is not None
+        run = decision.run
+        assert protocol.state_size(run) == _full_state_size(run)
+
+
+def test_state_exactly_at_the_limit_is_saved_one_byte_over_is_413(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    run, item = running()
+    limit = protocol.state_size(run) + len(json.dumps("y" * 20))  # the state after it
+    monkeypatch.setattr(checkpoint, "MAX_STATE_BYTES", limit)
+    assert apply(run, ckpt(item, step_run("a", "y" * 20))).status == 200
+    monkeypatch.setattr(checkpoint, "MAX_STATE_BYTES", limit - 1)
+    assert_refused(apply(run, ckpt(item, step_run("a", "y" * 20))), 413, run)
 
 
 # ------------------------------------------------------------------ RunComplete in a 206

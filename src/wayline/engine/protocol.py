@@ -210,9 +210,41 @@ def call_headers(body: Mapping[str, JSON]) -> dict[str, str]:
 
 
 def state_size(run: Run) -> int:
-    """Bytes the run's events and memos take as compact JSON."""
-    events = sum(len(json.dumps(e, separators=(",", ":"))) for e in run.events)
-    return events * 2 + len(json.dumps(run.memos, separators=(",", ":")))
+    """Bytes the run's events and memos take as compact JSON.
+
+    Exact, and incremental in practice: ``json.dumps`` of the memos map is ``{`` + the
+    ``"key":value`` pairs joined by ``,`` + ``}``, so it is summed from each event's and memo's
+    own size, which ``_json_size`` remembers. Every checkpoint checks the state limit, and
+    encoding the whole run each time made a checkpoint O(run length)."""
+    events = sum(_json_size(e) for e in run.events)
+    pairs = sum(_json_size(k) + 1 + _json_size(v) for k, v in run.memos.items())
+    return events * 2 + 2 + pairs + max(len(run.memos) - 1, 0)
+
+
+_SIZES: dict[int, tuple[object, int]] = {}
+_SIZES_MAX_BYTES = 64 * 1024 * 1024
+_sizes_bytes = 0
+
+
+def _json_size(value: object) -> int:
+    """``len(json.dumps(value, separators=(",", ":")))``, remembered per object: events and
+    memos are never mutated once in a run, and live runs keep the same objects between
+    calls. The entry holds the object, so its ``id`` cannot be reused while cached; the
+    cache is dropped whole past ``_SIZES_MAX_BYTES`` of remembered values (a pure memo: it
+    changes no result)."""
+    global _sizes_bytes
+    hit = _SIZES.get(id(value))
+    if hit is not None and hit[0] is value:
+        return hit[1]
+    size = len(json.dumps(value, separators=(",", ":")))
+    if isinstance(value, str) and size < 256:
+        return size  # keys: cheaper to encode than to remember
+    if _sizes_bytes + size > _SIZES_MAX_BYTES:
+        _SIZES.clear()
+        _sizes_bytes = 0
+    _SIZES[id(value)] = (value, size)
+    _sizes_bytes += size
+    return size
 
 
 def _request(

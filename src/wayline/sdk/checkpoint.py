@@ -29,8 +29,6 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-import httpx
-
 from wayline import signing
 
 from . import protocol, serialize
@@ -213,8 +211,6 @@ class Checkpointer:
         self.clocks = clocks
         self._transport = transport
         self._deadline = clocks.monotonic_s() + max_runtime_s
-        self._async_client: httpx.AsyncClient | None = None
-        """One per call (on the call's loop), so its checkpoints share a connection."""
 
     def expired(self) -> bool:
         """True once the request has run its ``max_runtime``: plan the next step, don't run it."""
@@ -238,7 +234,7 @@ class Checkpointer:
                 self.clocks.sleep(effect.seconds)
                 result = None
             elif isinstance(effect, HttpRequest):
-                result = self._transport.send(effect)
+                result = self._transport.send_checkpoint(effect)
             else:  # pragma: no cover - the flow only asks for HTTP and pauses
                 raise TypeError(f"unexpected effect {effect!r}")
 
@@ -255,14 +251,10 @@ class Checkpointer:
                 await self.clocks.sleep_async(effect.seconds)
                 result = None
             elif isinstance(effect, HttpRequest):
-                if self._async_client is None:
-                    self._async_client = self._transport.async_client()
-                result = await self._transport.send_async(effect, self._async_client)
+                result = await self._transport.send_checkpoint_async(effect)
             else:  # pragma: no cover - the flow only asks for HTTP and pauses
                 raise TypeError(f"unexpected effect {effect!r}")
 
     async def aclose(self) -> None:
-        """Close the call's connection (the call's loop is about to end or move on)."""
-        if self._async_client is not None:
-            client, self._async_client = self._async_client, None
-            await client.aclose()
+        """Nothing to close: checkpoint connections are pooled per loop and per thread
+        (``lean_http``) and outlive the call."""

@@ -105,6 +105,8 @@ class Transport:
         self._client: httpx.Client | None = None
         self._tls: ssl.SSLContext | None = None
         self._lock = threading.Lock()  # handlers run on many threads; build the client once
+        self._lean: tuple[Any, Any] | None = None
+        """The lean checkpoint client's (async, sync) pools; unused with injected transports."""
 
     def _tls_context(self) -> ssl.SSLContext:
         with self._lock:
@@ -150,6 +152,39 @@ class Transport:
         except httpx.HTTPError as exc:
             return HttpFailure(f"{type(exc).__name__}: {exc}")
         return HttpResponse(res.status_code, dict(res.headers), res.content)
+
+    def _lean_pools(self) -> tuple[Any, Any] | None:
+        if self._sync_transport is not None or self._async_transport is not None:
+            return None  # a test or an embedder routes requests elsewhere: keep httpx
+        if self._lean is None:
+            from . import lean_http  # imports this module's types
+
+            with self._lock:
+                if self._lean is None:
+                    tls = self._tls_context
+                    self._lean = (lean_http.AsyncPool(tls), lean_http.SyncPool(tls))
+        return self._lean
+
+    def send_checkpoint(self, request: HttpRequest) -> HttpResponse | HttpFailure:
+        """Send a checkpoint POST on a per-thread keep-alive socket (``lean_http``), or
+        through httpx when a proxy is configured or requests are routed elsewhere."""
+        from .lean_http import usable_for
+
+        pools = self._lean_pools()
+        if pools is None or not usable_for(request.url):
+            return self.send(request)
+        result: HttpResponse | HttpFailure = pools[1].send(request)
+        return result
+
+    async def send_checkpoint_async(self, request: HttpRequest) -> HttpResponse | HttpFailure:
+        """``send_checkpoint`` on the running loop, on that loop's keep-alive connections."""
+        from .lean_http import usable_for
+
+        pools = self._lean_pools()
+        if pools is None or not usable_for(request.url):
+            return await self.send_async(request)
+        result: HttpResponse | HttpFailure = await pools[0].send(request)
+        return result
 
     def close(self) -> None:
         with self._lock:
