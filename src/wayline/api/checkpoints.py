@@ -37,6 +37,10 @@ class CheckpointApi:
     def __init__(self, service: Service) -> None:
         self._service = service
 
+    @property
+    def service(self) -> Service:
+        return self._service
+
     async def checkpoint(self, request: Request) -> Response:
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > MAX_BODY_BYTES:

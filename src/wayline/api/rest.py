@@ -28,6 +28,7 @@ from ..engine.service import Service
 from ..engine.triggers import functions_for_event
 from ..engine.webhook_registry import WebhookRegistry, declared_webhooks
 from ..errors import ValidationError
+from .checkpoint_fastpath import CheckpointFastPath
 from .checkpoints import CheckpointApi
 from .dashboard import Dashboard, DashboardConfig
 from .event_body import read_events
@@ -110,11 +111,13 @@ class Api:
     # ------------------------------------------------------------ auth
 
     def _authorized(self, request: Request) -> bool:
+        return self.authorized_header(request.headers.get("authorization"))
+
+    def authorized_header(self, authorization: str | None) -> bool:
+        """The guard's rule on an ``Authorization`` header value (also the fast path's)."""
         if not self._config.signing_keys:
             return True
-        return signing.bearer_matches(
-            request.headers.get("authorization"), self._config.signing_keys
-        )
+        return signing.bearer_matches(authorization, self._config.signing_keys)
 
     def _guard(self, handler: Handler) -> Handler:
         async def guarded(request: Request) -> Response:
@@ -374,4 +377,6 @@ def create_app(
             routes = [r for r in api.routes() if r.methods and r.methods <= {"GET", "HEAD"}]
         routes += Dashboard(service, dashboard).routes()
     app = Starlette(routes=routes, lifespan=lifespan)  # type: ignore[arg-type]
-    return ServerKindHeader(app)
+    if dashboard is not None and dashboard.read_only:
+        return ServerKindHeader(app)  # no POST routes, so no checkpoint fast path
+    return CheckpointFastPath(ServerKindHeader(app), CheckpointApi(service), api.authorized_header)
