@@ -24,14 +24,16 @@ import ssl
 import threading
 import urllib.parse
 import urllib.request
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 
 from .effects import HttpFailure, HttpRequest, HttpResponse
 
 __all__ = ["AsyncPool", "SyncPool", "usable_for"]
 
-MAX_IDLE_PER_ORIGIN = 8
+MAX_IDLE_PER_ORIGIN = 32
+"""Idle connections kept per origin: a loop with many calls in flight checkpoints on as many
+connections at once, and the ones beyond the pool's size are closed after use."""
 MAX_HEAD_BYTES = 64 * 1024
 
 
@@ -64,11 +66,13 @@ def _origin(url: str) -> tuple[_Origin, str] | None:
     return _Origin(parts.scheme, parts.hostname, port), target
 
 
-def usable_for(url: str) -> bool:
-    """True when the lean client may send to ``url`` (http(s), no proxy in the environment)."""
+def usable_for(url: str, proxies: Mapping[str, str] | None = None) -> bool:
+    """True when the lean client may send to ``url``: http(s), and no proxy for its scheme in
+    ``proxies`` (``urllib.request.getproxies_environment()``, read now when not given)."""
     if _origin(url) is None:
         return False
-    proxies = urllib.request.getproxies_environment()
+    if proxies is None:
+        proxies = urllib.request.getproxies_environment()
     scheme = urllib.parse.urlsplit(url).scheme
     return not (proxies.get(scheme) or proxies.get("all"))
 

@@ -156,3 +156,25 @@ def test_a_proxy_in_the_environment_keeps_httpx(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.delenv("HTTP_PROXY")
     assert lean_http.usable_for("http://127.0.0.1:8288/v1/checkpoint/r/async")
     assert not lean_http.usable_for("ftp://127.0.0.1/x")
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+def test_a_transport_made_under_a_proxy_sends_through_httpx_and_the_proxy(
+    monkeypatch: pytest.MonkeyPatch, is_async: bool
+) -> None:
+    server = Scripted([OK])
+    closed = socket.create_server(("127.0.0.1", 0))
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed.getsockname()[1]}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    closed.close()
+    transport = Transport()
+    try:
+        if is_async:
+            res = asyncio.run(transport.send_checkpoint_async(post(server.url)))
+        else:
+            res = transport.send_checkpoint(post(server.url))
+    finally:
+        transport.close()
+    assert isinstance(res, HttpFailure)  # the (dead) proxy was used, not the server
+    assert server.connections == 0
