@@ -11,11 +11,11 @@ by the test, so the interleaving is exact.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from pathlib import Path
 
+from wayline.calls.cycle import Reply
 from wayline.devserver.worker import BLOCKED_RETRY_MS, Worker
-from wayline.engine.protocol import CallResponse
-from wayline.engine.service import PreparedCall
 
 from .test_windows import make
 
@@ -29,10 +29,12 @@ class HeldCalls:
         self.release = asyncio.Event()
         self.started = asyncio.Event()
 
-    async def call(self, prepared: PreparedCall) -> CallResponse:
+    async def send(
+        self, url: str, headers: Mapping[str, str], body: bytes, timeout_s: float
+    ) -> Reply:
         self.started.set()
         await self.release.wait()
-        return CallResponse(status=200, body="done")
+        return Reply(200, {}, b'"done"')
 
 
 async def scenario(tmp_path: Path) -> tuple[str, str, list[str]]:

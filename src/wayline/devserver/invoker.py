@@ -1,20 +1,20 @@
-"""Signed HTTP calls from the server to an app's serve endpoint (real HTTP, aiohttp)."""
+"""The dev server's transport to apps' serve endpoints (real HTTP, aiohttp), and its policy
+for the call cycle (``wayline.calls.cycle``): ``dev`` server kind, 2 h calls, AI gateway
+calls made here, an unreachable app reported once (``reachability``)."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from collections.abc import Mapping
 from types import SimpleNamespace
 
 import aiohttp
 
-from .. import signing
-from ..engine import aigateway, protocol
+from ..calls.cycle import Call, Policy, Reply, Unreachable
+from ..engine import protocol
 from ..engine.ports import Clock
-from ..engine.protocol import CallResponse, Op, parse_response, redact_url
+from ..engine.protocol import redact_url
 from ..engine.service import PreparedCall
-from ..engine.tracecontext import traceparent
-from ..errors import ValidationError
 from .lenient_http import lenient_connector
 from .reachability import Reachability, describe
 
@@ -40,15 +40,30 @@ def server_headers(*, signing_key: str | None, body: bytes, clock: Clock) -> dic
     )
 
 
-class HttpInvoker:
-    """aiohttp, not httpx, on this hot path: measured in bench/ at about half the CPU per call."""
+def dev_policy(reachability: Reachability | None = None) -> Policy:
+    """The dev driver's policy: an app that is down is said once, loudly (``reachability``)."""
+    reachability = reachability or Reachability(log)
 
-    def __init__(self, *, clock: Clock, signing_key: str | None = None) -> None:
-        self._clock = clock
-        self._signing_key = signing_key
+    def unreachable(call: Call, exc: Unreachable) -> None:
+        reachability.failed(call.request.url, exc.reason, call_context(call.prepared))
+
+    return Policy(
+        server_kind=SERVER_KIND,
+        call_timeout_s=CALL_TIMEOUT_S,
+        ai_gateway=True,
+        gateway_timeout_s=AI_CALL_TIMEOUT_S,
+        on_unreachable=unreachable,
+        on_reached=lambda call: reachability.reached(call.request.url),
+    )
+
+
+class AiohttpTransport:
+    """aiohttp, not httpx, on this hot path: measured in bench/ at about half the CPU per
+    call. ``Unreachable`` when no response came (its reason: ``reachability.describe``)."""
+
+    def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
         self._fresh: aiohttp.ClientSession | None = None
-        self.reachability = Reachability(log)
 
     def _fresh_client(self) -> aiohttp.ClientSession:
         """A session that never reuses a connection, for the retry of a stale one."""
@@ -72,58 +87,9 @@ class HttpInvoker:
             )
         return self._session
 
-    async def call(self, prepared: PreparedCall) -> CallResponse:
-        body = prepared.payload or signing.canonical_json(prepared.body)
-        headers = server_headers(signing_key=self._signing_key, body=body, clock=self._clock)
-        headers["x-inngest-req-version"] = str(max(prepared.run.request_version, 2))
-        headers["x-run-id"] = prepared.run.id
-        headers["traceparent"] = traceparent(prepared.run.id)  # the app's spans join the run
-        try:
-            response = await self._post(prepared.url, body, headers)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            where = redact_url(prepared.url)
-            reason = describe(exc)
-            self.reachability.failed(prepared.url, reason, call_context(prepared))
-            return CallResponse.failed_transport(f"could not reach {where}: {reason}")
-        self.reachability.reached(prepared.url)
-        if response.ops and any(op.op == aigateway.OPCODE for op in response.ops):
-            ops = tuple([await self._gateway(op, prepared.run.id) for op in response.ops])
-            response = replace(response, ops=ops)
-        return response
-
-    async def _gateway(self, op: Op, run_id: str) -> Op:
-        """Make the provider call an ``AIGateway`` op asks for (other ops pass through).
-
-        Private addresses are allowed, as for apps: ``wayline dev`` serves local apps and
-        their local fakes. The request carries the provider's auth key, so only its
-        redacted URL is ever logged.
-        """
-        if op.op != aigateway.OPCODE or op.has_data or op.error is not None:
-            return op
-        try:
-            request = aigateway.build_request(op.opts, allow_private=True)
-        except ValidationError as exc:
-            return aigateway.refused(op, exc)
-        where = redact_url(request.url)
-        try:
-            async with self._client().post(
-                request.url,
-                data=request.body,
-                headers=request.headers,
-                allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=AI_CALL_TIMEOUT_S, sock_connect=10.0),
-            ) as resp:
-                return aigateway.resolved(op, status=resp.status, body=await resp.read())
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning(
-                "AI gateway call to %s failed (%s)",
-                where,
-                type(exc).__name__,
-                extra={"run_id": run_id},
-            )
-            return aigateway.failed(op, type(exc).__name__, f"could not reach {where}")
-
-    async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> CallResponse:
+    async def send(
+        self, url: str, headers: Mapping[str, str], body: bytes, timeout_s: float
+    ) -> Reply:
         """POST once; again on a new connection if a reused one was already dead.
 
         The app never saw a request that died that way (it had closed the connection
@@ -132,33 +98,43 @@ class HttpInvoker:
         item 5). A fresh connection that dies is a real failure and is not retried.
         """
         ctx = SimpleNamespace(reused=False, responded=False)
+        timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=10.0)
         try:
-            return await self._post_with(url, body, headers, ctx, fresh=False)
-        except STALE_CONNECTION_ERRORS:
-            if not ctx.reused or ctx.responded:
-                raise
-            log.info(
-                "connection to %s was closed by the app while idle: retrying on a new one",
-                redact_url(url),
-            )
-            return await self._post_with(url, body, headers, ctx, fresh=True)
+            try:
+                return await self._post(url, body, headers, ctx, timeout, fresh=False)
+            except STALE_CONNECTION_ERRORS:
+                if not ctx.reused or ctx.responded:
+                    raise
+                log.info(
+                    "connection to %s was closed by the app while idle: retrying on a new one",
+                    redact_url(url),
+                )
+                return await self._post(url, body, headers, ctx, timeout, fresh=True)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise Unreachable(describe(exc), kind=type(exc).__name__) from exc
 
-    async def _post_with(
+    async def _post(
         self,
         url: str,
         body: bytes,
-        headers: dict[str, str],
+        headers: Mapping[str, str],
         ctx: SimpleNamespace,
+        timeout: aiohttp.ClientTimeout,
         *,
         fresh: bool,
-    ) -> CallResponse:
+    ) -> Reply:
         session = self._fresh_client() if fresh else self._client()
         async with session.post(
-            url, data=body, headers=headers, allow_redirects=False, trace_request_ctx=ctx
+            url,
+            data=body,
+            headers=dict(headers),
+            allow_redirects=False,
+            timeout=timeout,
+            trace_request_ctx=ctx,
         ) as resp:
             ctx.responded = True
             content = await resp.read()
-            return parse_response(resp.status, dict(resp.headers), content)
+            return Reply(resp.status, dict(resp.headers), content)
 
     async def close(self) -> None:
         for session in (self._session, self._fresh):

@@ -27,7 +27,7 @@ from ..otel import traces_from_env
 from ..store.sqlite import SqliteStore
 from .claim import DatabaseLock, bind_port
 from .discovery import discover_forever
-from .invoker import HttpInvoker
+from .invoker import AiohttpTransport
 from .worker import Worker
 
 log = logging.getLogger("wayline.dev")
@@ -87,8 +87,8 @@ async def _serve(config: DevConfig, sock: socket.socket) -> None:
         on_enqueue=lambda: worker_ref[0].wake() if worker_ref else None,
         on_run_ended=traces.run_ended if traces else None,
     )
-    invoker = HttpInvoker(clock=clock, signing_key=config.signing_key)
-    worker = Worker(service, invoker, clock)
+    invoker = AiohttpTransport()
+    worker = Worker(service, invoker, clock, signing_key=config.signing_key)
     worker_ref.append(worker)
     urls = list(config.urls)
     if config.app:

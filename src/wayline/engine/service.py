@@ -466,11 +466,15 @@ class Service:
     def release_call(self, call: PreparedCall, item: WorkItem) -> None:
         self._gate.release_slots(call.slots, item.id)
 
-    def complete_call(self, item: WorkItem, response: CallResponse, *, started_at: int) -> None:
-        self._transition(
+    def complete_call(
+        self, item: WorkItem, response: CallResponse, *, started_at: int
+    ) -> Run | None:
+        """Apply the call's response; the run as saved (None if it is gone)."""
+        decision = self._transition(
             item.run_id,
             lambda run, env: machine.apply_call(run, item, response, env, started_at=started_at),
         )
+        return decision.run if decision else None
 
     def fire(self, item: WorkItem) -> None:
         """Handle a due non-call item: a sleep wake-up, a wait timeout or a cron tick."""
