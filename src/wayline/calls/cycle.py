@@ -51,6 +51,7 @@ __all__ = [
     "Result",
     "Transport",
     "Unreachable",
+    "call_response",
     "drive_async",
     "drive_sync",
 ]
@@ -210,12 +211,9 @@ class CallCycle:
     def _response(self, call: Call, reply: Reply | Unreachable) -> CallResponse:
         if isinstance(reply, Unreachable):
             self.policy.on_unreachable(call, reply)
-            if reply.refused:
-                return CallResponse.failed_transport(f"refused to call the app: {reply.reason}")
-            where = redact_url(call.request.url)
-            return CallResponse.failed_transport(f"could not reach {where}: {reply.reason}")
-        self.policy.on_reached(call)
-        return parse_response(reply.status, dict(reply.headers), reply.body)
+        else:
+            self.policy.on_reached(call)
+        return call_response(call.request.url, reply)
 
     def _gateway(self, op: Op, call: Call) -> Generator[Send, Reply | Unreachable, Op]:
         """Make the provider call an ``AIGateway`` op asks for (other ops pass through).
@@ -232,6 +230,16 @@ class CallCycle:
         if isinstance(reply, Unreachable):
             return aigateway.failed(op, reply.kind, f"could not reach {redact_url(ai.url)}")
         return aigateway.resolved(op, status=reply.status, body=reply.body)
+
+
+def call_response(url: str, reply: Reply | Unreachable) -> CallResponse:
+    """What the engine is told about a call to ``url``: the SDK's answer, parsed, or a
+    transport failure naming the redacted URL (never its query or credentials)."""
+    if isinstance(reply, Unreachable):
+        if reply.refused:
+            return CallResponse.failed_transport(f"refused to call the app: {reply.reason}")
+        return CallResponse.failed_transport(f"could not reach {redact_url(url)}: {reply.reason}")
+    return parse_response(reply.status, dict(reply.headers), reply.body)
 
 
 def drive_sync(flow: Flow, transport: Transport, *, renew_every_s: float) -> Result:
