@@ -16,11 +16,12 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
+from handlers import dispatch as dispatch_handler
 
 from wayline.calls.cycle import Reply
 from wayline.engine.model import RunStatus
 
-from .conftest import Stack, VirtualClock
+from .conftest import Stack, VirtualClock, template_resource
 from .fault_app import Cluster, Executions, serving
 from .faults import ContainerDied, Faults
 
@@ -162,3 +163,10 @@ def test_a_long_call_does_not_hold_the_rest_of_its_batch_hostage(
     runs = driver.runs("steps")
     assert [r.status for r in runs] == [RunStatus.COMPLETED] * 2
     assert driver.invocations["dispatch"] == 1
+
+
+def test_the_batch_size_is_no_more_than_the_records_run_at_once() -> None:
+    """A record beyond ``MAX_PARALLEL`` would wait for a thread while its hold (one call
+    budget) runs out."""
+    mapping = template_resource("WorkQueueMapping")["Properties"]
+    assert mapping["BatchSize"] <= dispatch_handler.MAX_PARALLEL
