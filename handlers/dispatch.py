@@ -59,8 +59,10 @@ def make_handler(get_runtime: Callable[[], Runtime]) -> LambdaHandler:
             pool.append(
                 concurrent.futures.ThreadPoolExecutor(MAX_PARALLEL, thread_name_prefix="record")
             )
+        under = _in_this_trace()
         futures = {
-            r["messageId"]: pool[0].submit(dispatch_one, runtime, r, deadline_ms) for r in records
+            r["messageId"]: pool[0].submit(under, dispatch_one, runtime, r, deadline_ms)
+            for r in records
         }
         concurrent.futures.wait(futures.values())
         # A BaseException that is not an Exception (the container is going away) ends the
@@ -101,6 +103,25 @@ def make_handler(get_runtime: Callable[[], Runtime]) -> LambdaHandler:
         )
 
     return handler
+
+
+def _in_this_trace() -> Callable[..., Done]:
+    """A runner for worker threads that puts them under this invocation's X-Ray entity
+    (the handler's subsegment): in a new thread the current entity would be Lambda's
+    facade segment, which refuses annotations and subsegments."""
+    recorder: Any = None if tracer.disabled else tracer.provider
+    entity = recorder.get_trace_entity() if recorder is not None else None
+
+    def run(work: Callable[..., Done], *args: Any) -> Done:
+        if entity is None:
+            return work(*args)
+        recorder.set_trace_entity(entity)
+        try:
+            return work(*args)
+        finally:
+            recorder.clear_trace_entities()
+
+    return run
 
 
 def dispatch_one(runtime: Runtime, record: dict[str, Any], deadline_ms: int) -> Done:
