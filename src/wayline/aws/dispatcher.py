@@ -235,8 +235,10 @@ class Dispatcher:
                 self._queue.enqueue([done.next])  # no time for it after all: SQS takes it
                 break
             budget.keep_held(now=now)
-            done = self._call(done.next, holder, budget)
+            taken, done = done.next, self._call(done.next, holder, budget)
             driven += done.outcome is Outcome.CALLED
+            if done.outcome is Outcome.BUSY:  # a copy is called elsewhere (a repair sent
+                self._queue.enqueue([taken])  # one): SQS keeps this until that claim is gone
         return replace(first, status=done.status if driven else first.status, driven=driven)
 
     def _call(self, item: WorkItem, holder: str, budget: Budget | None) -> Dispatched:
