@@ -1,6 +1,6 @@
 """``engine.gateway``: the ``Gateway`` op (``step.fetch``) as a request and its outcome, and
-the AWS dispatcher's transport making it (the dev server's is covered by
-``tests/functional/test_fetch.py``)."""
+the call cycle's gateway step over the AWS dispatcher's transport (the dev server's is
+covered by ``tests/functional/test_fetch.py``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from wayline.aws.invoker import SyncInvoker
+from wayline.aws.invoker import HttpxTransport
+from wayline.calls.cycle import drive_sync, gateway_op
 from wayline.engine import gateway
 from wayline.engine.protocol import Op
 from wayline.errors import ValidationError
@@ -75,11 +76,6 @@ def test_an_answer_over_the_limit_is_refused() -> None:
     assert str(gateway.MAX_RESPONSE_BYTES) in op.error["message"]
 
 
-class Clock:
-    def now_ms(self) -> int:
-        return 0
-
-
 @pytest.fixture
 def target() -> Iterator[str]:
     class Handler(BaseHTTPRequestHandler):
@@ -101,28 +97,25 @@ def target() -> Iterator[str]:
 
 
 def test_the_aws_dispatcher_makes_the_request_over_its_pinned_client(target: str) -> None:
-    invoker = SyncInvoker(clock=Clock(), signing_key=lambda: None, timeout_s=5, allow_private=True)
+    transport = HttpxTransport(timeout_s=5, allow_private=True)
     op = fetch_op(url=f"http://127.0.0.1:{target}/x", headers={"authorization": "Bearer t"})
     try:
-        done = invoker._gateway(op, "run-1")
+        done = drive_sync(gateway_op(op, True, "run-1"), transport, renew_every_s=1)
     finally:
-        invoker.close()
+        transport.close()
     assert isinstance(done.data, dict) and done.data["body"] == "Bearer t"
 
 
 def test_the_aws_dispatcher_refuses_a_name_that_resolves_to_a_private_address(
     target: str,
 ) -> None:
-    invoker = SyncInvoker(
-        clock=Clock(),
-        signing_key=lambda: None,
-        timeout_s=5,
-        allow_private=False,
-        resolve=lambda host, port: ["127.0.0.1"],
+    transport = HttpxTransport(
+        timeout_s=5, allow_private=False, resolve=lambda host, port: ["127.0.0.1"]
     )
+    op = fetch_op(url=f"http://rebind.example:{target}/x")
     try:
-        done = invoker._gateway(fetch_op(url=f"http://rebind.example:{target}/x"), "run-1")
+        done = drive_sync(gateway_op(op, False, "run-1"), transport, renew_every_s=1)
     finally:
-        invoker.close()
+        transport.close()
     assert isinstance(done.error, dict) and done.error["name"] == gateway.REFUSED
     assert "private" in done.error["message"]

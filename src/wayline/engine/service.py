@@ -486,11 +486,15 @@ class Service:
             self._store.queue.wake(woken)
             self._on_enqueue()
 
-    def complete_call(self, item: WorkItem, response: CallResponse, *, started_at: int) -> None:
-        self._transition(
+    def complete_call(
+        self, item: WorkItem, response: CallResponse, *, started_at: int
+    ) -> Run | None:
+        """Apply the call's response; the run as saved (None if it is gone)."""
+        decision = self._transition(
             item.run_id,
             lambda run, env: machine.apply_call(run, item, response, env, started_at=started_at),
         )
+        return decision.run if decision else None
 
     def checkpoint(self, checkpoint: machine.Checkpoint) -> machine.Verdict:
         """Save the step results an open call reports (``POST /v1/checkpoint/{run}/async``).
