@@ -4,6 +4,7 @@ covered by ``tests/functional/test_fetch.py``)."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -86,6 +87,15 @@ def target() -> Iterator[str]:
             self.end_headers()
             self.wfile.write(payload)
 
+        def do_POST(self) -> None:  # a model provider: answers who asked, as JSON
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            payload = json.dumps({"auth": self.headers.get("authorization")}).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
         def log_message(self, *_: Any) -> None:
             pass
 
@@ -119,3 +129,24 @@ def test_the_aws_dispatcher_refuses_a_name_that_resolves_to_a_private_address(
         transport.close()
     assert isinstance(done.error, dict) and done.error["name"] == gateway.REFUSED
     assert "private" in done.error["message"]
+
+
+def test_the_aws_dispatcher_makes_an_ai_gateway_call_too(target: str) -> None:
+    """``step.ai.infer`` is the same gateway step on both drivers (it was dev-only)."""
+    op = Op(
+        op="AIGateway",
+        id="h2",
+        name="infer",
+        opts={
+            "url": f"http://127.0.0.1:{target}/v1/chat/completions",
+            "format": "openai-chat",
+            "auth_key": "sk-t",
+            "body": {"model": "m"},
+        },
+    )
+    transport = HttpxTransport(timeout_s=5, allow_private=True)
+    try:
+        done = drive_sync(gateway_op(op, True, "run-1"), transport, renew_every_s=1)
+    finally:
+        transport.close()
+    assert done.has_data and done.data == {"auth": "Bearer sk-t"}
