@@ -56,6 +56,19 @@ def test_event_replay_of_an_unknown_event_is_404(client: httpx.Client) -> None:
     assert resp.status_code == 404 and "01HNOPE" in resp.json()["error"]
 
 
+def test_an_event_wayline_emitted_itself_cannot_be_replayed(client: httpx.Client) -> None:
+    register(client)
+    event = send(client, "shop/order.paid", {})
+    (run,) = runs_of(client, event)
+    assert client.delete(f"/v1/runs/{run['run_id']}").status_code in (200, 204)
+    names = {e["name"]: e["internal_id"] for e in client.get("/v1/events").json()["data"]}
+    cancelled = names["inngest/function.cancelled"]
+    before = len(client.get("/v1/events").json()["data"])
+    resp = client.post(f"/v1/events/{cancelled}/replay")
+    assert resp.status_code == 409 and "cannot be replayed" in resp.json()["error"]
+    assert len(client.get("/v1/events").json()["data"]) == before
+
+
 def test_rerun_errors_name_the_problem(client: httpx.Client) -> None:
     register(client)
     event = send(client, "shop/order.paid", {})

@@ -46,6 +46,8 @@ from compat.harness import (
     wait_until,
 )
 
+from .counting_proxy import CountingProxy
+
 APP_DIR = Path(__file__).resolve().parent / "app"
 APP_ID = "node-compat"
 SERVE_PATH = "/api/inngest"
@@ -64,6 +66,11 @@ FUNCTIONS = (
     "redrivable",
     "signaled",
     "big-batch",
+    "many-steps",
+    "sleep-steps",
+    "parallel-trail",
+    "retry-mid",
+    "held",
 )
 
 #: Below the tests' pytest-timeout (300 s), which also covers this fixture.
@@ -343,9 +350,17 @@ class NodeCompat(Compat):
         super().__init__(tmp_path)
         self.app_dir = app_dir
         self.node_app: NodeApp | None = None
+        self.api_proxy: CountingProxy | None = None
+        """With ``start(count_traffic=True)``: the app's requests to the server."""
+        self.app_proxy: CountingProxy | None = None
+        """With ``start(count_traffic=True)``: the server's calls to the app."""
 
     def start(
-        self, *, retry_interval: float = 1.0, signing_key: str | None = None
+        self,
+        *,
+        retry_interval: float = 1.0,
+        signing_key: str | None = None,
+        count_traffic: bool = False,
     ) -> list[JSONDict]:
         """Start the Node app, then ``wayline dev -u <app>``; wait for registration.
 
@@ -353,6 +368,8 @@ class NodeCompat(Compat):
         (``NODE_COMPAT_CLOUD=1``, ``INNGEST_SIGNING_KEY``): it then verifies every
         call's signature and authenticates its sync with the key; the server gets
         ``--signing-key`` and this harness's API client authenticates with it.
+        With ``count_traffic`` both directions go through a :class:`CountingProxy`
+        (``api_proxy``, ``app_proxy``).
         """
         if self.server is not None or self.node_app is not None:
             raise HarnessError("start() may be called once per test")
@@ -363,16 +380,21 @@ class NodeCompat(Compat):
             self.signing_key = signing_key
             self._http.headers["authorization"] = f"Bearer {bearer_token(signing_key)}"
             extra_env = {"NODE_COMPAT_CLOUD": "1", "INNGEST_SIGNING_KEY": signing_key}
+        if count_traffic:
+            self.api_proxy = CountingProxy(self.server_url)
         node_app = NodeApp(
             app_dir=self.app_dir,
             log_path=self.tmp_path / "node-app.log",
-            inngest_base_url=self.server_url,
+            inngest_base_url=self.api_proxy.url if self.api_proxy else self.server_url,
             extra_env=extra_env,
         )
         self.node_app = node_app
         node_app.start()
         self.app_server = node_app
         self.app_url = node_app.serve_url
+        if count_traffic:
+            self.app_proxy = CountingProxy(node_app.url)
+            self.app_url = f"{self.app_proxy.url}{SERVE_PATH}"
         self.server = DevServer(
             port=self.port,
             db_path=self.db_path,
@@ -389,6 +411,9 @@ class NodeCompat(Compat):
         try:
             super().close()
         finally:
+            for proxy in (self.app_proxy, self.api_proxy):
+                if proxy is not None:
+                    proxy.stop()
             # Compat.close stops app_server, which is node_app once it listens;
             # this covers a node app that failed during startup.
             if self.node_app is not None and self.app_server is None:

@@ -28,6 +28,7 @@ from ..engine.service import Service
 from ..engine.triggers import functions_for_event
 from ..engine.webhook_registry import WebhookRegistry, declared_webhooks
 from ..errors import ValidationError
+from .checkpoints import CheckpointApi
 from .dashboard import Dashboard, DashboardConfig
 from .event_body import read_events
 from .run_search import parse_run_search
@@ -334,6 +335,7 @@ class Api:
             Route("/test/clock", self.advance_clock, methods=["POST"]),
             *RunOpsApi(self._service).routes(g),
             *WebhooksApi(self._service).routes(g),
+            *CheckpointApi(self._service).routes(g),
         ]
 
 

@@ -69,6 +69,7 @@ class SyncInvoker:
         headers["x-inngest-req-version"] = str(max(prepared.run.request_version, 2))
         headers["x-run-id"] = prepared.run.id
         headers["traceparent"] = traceparent(prepared.run.id)  # the app's spans join the run
+        headers.update(protocol.call_headers(prepared.body))  # x-request-id when checkpointing
         try:
             response = self._client.post(prepared.url, content=body, headers=headers)
         except ValidationError as exc:

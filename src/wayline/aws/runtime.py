@@ -86,6 +86,8 @@ class Settings:
     call_timeout_s: float = 300.0
     retention_days: int | None = None
     """Events and finished runs expire after this long (template: PayloadRetentionDays)."""
+    checkpointing: bool = True
+    """``WAYLINE_CHECKPOINTING=0`` turns SDK checkpoints off (``engine.checkpoint``)."""
 
     @classmethod
     def from_env(cls, getenv: Callable[[str], str | None]) -> Settings:
@@ -108,6 +110,7 @@ class Settings:
             allow_private_app_urls=(getenv("WAYLINE_ALLOW_PRIVATE_APP_URLS") or "") == "true",
             call_timeout_s=float(getenv("WAYLINE_CALL_TIMEOUT_S") or 300),
             retention_days=int(days) if (days := getenv("WAYLINE_RETENTION_DAYS")) else None,
+            checkpointing=(getenv("WAYLINE_CHECKPOINTING") or "1") != "0",
         )
 
 
@@ -162,8 +165,9 @@ class AwsService(Service):
         schedules: Schedules,
         timers_function_arn: str | None,
         observer: Callable[[Run | None, Run], None] | None = None,
+        checkpointing: bool = True,
     ) -> None:
-        super().__init__(store, clock, ids, observer=observer)
+        super().__init__(store, clock, ids, observer=observer, checkpointing=checkpointing)
         self._schedules = schedules
         self._timers_function_arn = timers_function_arn
 
@@ -232,6 +236,7 @@ class Runtime:
             schedules=self.schedules,
             timers_function_arn=settings.timers_function_arn,
             observer=deps.observer,
+            checkpointing=settings.checkpointing,
         )
 
     def _secret(self, parameter: str | None) -> str | None:

@@ -78,6 +78,7 @@ class HttpInvoker:
         headers["x-inngest-req-version"] = str(max(prepared.run.request_version, 2))
         headers["x-run-id"] = prepared.run.id
         headers["traceparent"] = traceparent(prepared.run.id)  # the app's spans join the run
+        headers.update(protocol.call_headers(prepared.body))  # x-request-id when checkpointing
         try:
             response = await self._post(prepared.url, body, headers)
         except (aiohttp.ClientError, TimeoutError) as exc:

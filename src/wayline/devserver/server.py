@@ -86,6 +86,8 @@ async def _serve(config: DevConfig, sock: socket.socket) -> None:
         retry_interval_ms=int(config.retry_interval_s * 1000) if config.retry_interval_s else None,
         on_enqueue=lambda: worker_ref[0].wake() if worker_ref else None,
         on_run_ended=traces.run_ended if traces else None,
+        # WAYLINE_CHECKPOINTING=0: every step takes its own call again (the kill switch).
+        checkpointing=os.environ.get("WAYLINE_CHECKPOINTING", "1") != "0",
     )
     invoker = HttpInvoker(clock=clock, signing_key=config.signing_key)
     worker = Worker(service, invoker, clock)

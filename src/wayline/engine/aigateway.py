@@ -25,8 +25,9 @@ from .model import JSON, Run, StepStatus, WorkItem, WorkKind
 from .protocol import Op
 from .steps import record, save_memo
 from .urls import check_app_url
+from .wire import Opcode
 
-OPCODE = "AIGateway"
+OPCODE = Opcode.AI_GATEWAY
 REFUSED = "InvalidAIGateway"
 """The error name of a request that was never sent (invalid or refused): not retried."""
 MAX_ERROR_MESSAGE_CHARS = 4_096

@@ -11,7 +11,11 @@ Executor semantics follow the Inngest server (research note §1.10):
 * Retries are per work item: ``attempt`` counts failures of the current call and resets
   when a step completes; ``max_attempts = retries + 1``.
 * A work item that is not in ``run.pending`` (a duplicate delivery, or the result of a
-  call made before the run was cancelled) changes nothing.
+  call made before the run was cancelled) changes nothing. The attempt number is the
+  pending item's, not the delivered message's: a checkpoint resets it mid-call.
+* ``RunComplete`` in a 206 (how a checkpointing JS v4 call ends) saves the step results
+  of the same response, then completes the run with its ``data``.
+* Checkpoints (``engine.checkpoint``) save step results while the call is open.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import replace
 
 from . import aigateway, redrive, signals
 from .backoff import parse_policy
+from .checkpoint import Checkpoint, Verdict, apply_checkpoint
 from .decision import Decision, Env, add_item, drop_item
 from .flow.config import flow_config
 from .lifecycle import TIMEOUT_FINISH, TIMEOUT_START, finish
@@ -37,13 +42,17 @@ from .steps import (
     save_memo,
     with_attempt,
 )
+from .wire import STEP_RESULTS, Opcode
 
 __all__ = [
     "INVOKE_TIMEOUT_ERROR",
+    "Checkpoint",
     "Env",
+    "Verdict",
     "apply_call",
     "apply_call_unbuildable",
     "apply_cancel",
+    "apply_checkpoint",
     "apply_sleep_elapsed",
     "apply_started",
     "apply_timeout",
@@ -66,6 +75,7 @@ def apply_call(
     """Apply the result of the SDK call made for ``item``."""
     if run.status.is_terminal or item.id not in run.pending:
         return Decision.unchanged(run)
+    item = run.pending[item.id]  # its attempt as a checkpoint may have reset it
     run = drop_item(run, item.id)
     started = apply_started(run, replace(env, now=started_at))  # if no one marked it yet
     run = started.run
@@ -260,6 +270,9 @@ def _call_failed(
 
 def _apply_ops(run: Run, item: WorkItem, resp: CallResponse, env: Env, started_at: int) -> Decision:
     ops = resp.ops or ()
+    complete = next((op for op in ops if op.op == Opcode.RUN_COMPLETE), None)
+    if complete is not None:
+        return _run_complete(run, item, resp, env, started_at, complete)
     decision = Decision(run=run)
     completed = False
     for op in ops:
@@ -287,6 +300,24 @@ def _apply_ops(run: Run, item: WorkItem, resp: CallResponse, env: Env, started_a
     return decision.merge(maybe_discover(run, env)) if completed else decision
 
 
+def _run_complete(
+    run: Run, item: WorkItem, resp: CallResponse, env: Env, started_at: int, complete: Op
+) -> Decision:
+    """The function returned: keep the step results sent along (steps the SDK buffered,
+    or could not checkpoint), then complete with ``data``. Nothing is discovered; other
+    ops riding along (lazy ops) are dropped, as the Inngest executor does."""
+    decision = Decision(run=run)
+    for op in ops_of(resp, STEP_RESULTS):
+        saved = _apply_op(decision.run, item, op, resp, env, started_at)
+        if saved is not None:
+            decision = decision.merge(saved)
+    return decision.merge(finish(decision.run, RunStatus.COMPLETED, complete.data, now=env.now))
+
+
+def ops_of(resp: CallResponse, opcodes: frozenset[Opcode]) -> tuple[Op, ...]:
+    return tuple(op for op in resp.ops or () if op.op in opcodes)
+
+
 def _unsupported(run: Run, op: Op, env: Env) -> Decision:
     """Fail the run over an opcode Wayline does not know, showing the step that sent it."""
     error: dict[str, JSON] = {
@@ -307,11 +338,11 @@ def _unsupported(run: Run, op: Op, env: Env) -> Decision:
 
 
 def _is_completion(op: Op, resp: CallResponse, item: WorkItem, env: Env, run: Run) -> bool:
-    if op.op in ("StepRun", "Step", "StepFailed"):
-        return True
-    if op.op == aigateway.OPCODE:
+    if op.op in STEP_RESULTS or op.op == Opcode.STEP_FAILED:
+        return True  # also for a memo a checkpoint saved first (inngest#4130)
+    if op.op == Opcode.AI_GATEWAY:
         return op.id in run.memos
-    return op.op == "StepError" and not _can_retry(item, resp, env)
+    return op.op == Opcode.STEP_ERROR and not _can_retry(item, resp, env)
 
 
 def _apply_op(
@@ -324,7 +355,7 @@ def _apply_op(
         error = op.error if status is StepStatus.FAILED else None
         return Attempt(attempts, started_at, env.now, status, error, retry_at)
 
-    if op.op in ("StepRun", "Step"):
+    if op.op in STEP_RESULTS:
         memo = {"data": op.data}
         done = tried(StepStatus.COMPLETED)
         return Decision(
@@ -332,13 +363,13 @@ def _apply_op(
                 run, op, memo, StepStatus.COMPLETED, attempts, started_at, env.now, attempt=done
             )
         )
-    if op.op == "StepError" and _can_retry(item, resp, env):
+    if op.op == Opcode.STEP_ERROR and _can_retry(item, resp, env):
         retry_at = env.now + _retry_delay(item, resp, env, op.label)
         run = record(
             run,
             op.id,
             name=op.label,
-            op="StepRun",
+            op=Opcode.STEP_RUN,
             status=StepStatus.RUNNING,
             error=op.error,
             attempts=attempts,
@@ -349,7 +380,7 @@ def _apply_op(
             run, WorkKind.CALL, at=retry_at, step_id=op.id, attempt=item.attempt + 1
         )
         return Decision(run=run, enqueue=(retry,))
-    if op.op in ("StepError", "StepFailed"):
+    if op.op in (Opcode.STEP_ERROR, Opcode.STEP_FAILED):
         memo = {"error": op.error}
         failed = tried(StepStatus.FAILED)
         return Decision(
@@ -357,7 +388,7 @@ def _apply_op(
                 run, op, memo, StepStatus.FAILED, attempts, started_at, env.now, attempt=failed
             )
         )
-    if op.op == aigateway.OPCODE:
+    if op.op == Opcode.AI_GATEWAY:
 
         def next_retry_at() -> int | None:
             can = _can_retry(item, resp, env)

@@ -18,6 +18,7 @@ from .lifecycle import FUNCTION_FINISHED, FUNCTION_INVOKED
 from .model import JSON, Run, StepStatus, Wait, WaitKind, WorkKind
 from .protocol import Op
 from .steps import already_outstanding, as_mapping, fail_step, record
+from .wire import Opcode
 
 DEFAULT_INVOKE_TIMEOUT_MS = 366 * 24 * 3600 * 1000
 """An invoke without a timeout waits as long as a sleep may: 366 days."""
@@ -28,7 +29,7 @@ def plan(run: Run, op: Op, env: Env) -> Decision:
         return Decision.unchanged(run)
     race = bool(op.opts and op.opts.get("parallelMode") == "race")
     run = replace(run, planned=run.planned | {op.id}, race=run.race or race)
-    run = record(run, op.id, name=op.label, op="StepRun", status=StepStatus.RUNNING)
+    run = record(run, op.id, name=op.label, op=Opcode.STEP_RUN, status=StepStatus.RUNNING)
     run, item = add_item(run, WorkKind.CALL, at=env.now, step_id=op.id)
     return Decision(run=run, enqueue=(item,))
 
@@ -46,7 +47,7 @@ def sleep(run: Run, op: Op, env: Env) -> Decision:
         run,
         op.id,
         name=op.display_name or op.id,
-        op="Sleep",
+        op=Opcode.SLEEP,
         status=StepStatus.SLEEPING,
         started_at=env.now,
         output={"until": wake_at},
@@ -78,7 +79,7 @@ def wait_for_event(run: Run, op: Op, env: Env) -> Decision:
         expires_at=env.now + timeout_ms,
         created_at=env.now,
     )
-    return _pause(run, op, wait, env, "WaitForEvent")
+    return _pause(run, op, wait, env, Opcode.WAIT_FOR_EVENT)
 
 
 def wait_for_signal(run: Run, op: Op, env: Env) -> Decision:
@@ -102,7 +103,7 @@ def wait_for_signal(run: Run, op: Op, env: Env) -> Decision:
         expires_at=env.now + timeout_ms,
         created_at=env.now,
     )
-    return _pause(run, op, wait, env, "WaitForSignal")
+    return _pause(run, op, wait, env, Opcode.WAIT_FOR_SIGNAL)
 
 
 def invoke(run: Run, op: Op, env: Env) -> Decision:
@@ -148,11 +149,11 @@ def invoke(run: Run, op: Op, env: Env) -> Decision:
     }
     if payload.get("v"):
         invoked["v"] = payload["v"]
-    decision = _pause(run, op, wait, env, "InvokeFunction")
+    decision = _pause(run, op, wait, env, Opcode.INVOKE_FUNCTION)
     return replace(decision, publish=(invoked,))
 
 
-def _pause(run: Run, op: Op, wait: Wait, env: Env, op_name: str) -> Decision:
+def _pause(run: Run, op: Op, wait: Wait, env: Env, op_name: Opcode) -> Decision:
     run = replace(run, planned=run.planned | {op.id}, waiting={**run.waiting, op.id: wait})
     run = record(
         run,
@@ -167,9 +168,9 @@ def _pause(run: Run, op: Op, wait: Wait, env: Env, op_name: str) -> Decision:
 
 
 DEFERRED: dict[str, Callable[[Run, Op, Env], Decision]] = {
-    "StepPlanned": plan,
-    "Sleep": sleep,
-    "WaitForEvent": wait_for_event,
-    "InvokeFunction": invoke,
-    "WaitForSignal": wait_for_signal,
+    Opcode.STEP_PLANNED: plan,
+    Opcode.SLEEP: sleep,
+    Opcode.WAIT_FOR_EVENT: wait_for_event,
+    Opcode.INVOKE_FUNCTION: invoke,
+    Opcode.WAIT_FOR_SIGNAL: wait_for_signal,
 }

@@ -14,8 +14,9 @@ from urllib.parse import urlsplit
 
 from .. import signing
 from ..errors import ValidationError
-from . import json_input
+from . import json_input, wire
 from .model import JSON, FunctionDef, Run, WorkItem
+from .wire import Opcode
 
 USER_AGENT = "wayline/0.1.0"
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
@@ -36,6 +37,8 @@ class Op:
     data: JSON = None
     has_data: bool = False
     error: JSON = None
+    timing: Mapping[str, JSON] | None = None
+    """JS v4: ``{"a": start, "b": duration}`` of the step body, in nanoseconds."""
 
     @property
     def label(self) -> str:
@@ -66,8 +69,9 @@ def _lower(headers: Mapping[str, str]) -> dict[str, str]:
     return {k.lower(): v for k, v in headers.items()}
 
 
-def _parse_op(raw: Mapping[str, JSON]) -> Op:
-    if raw.get("op") == "AIGateway":
+def parse_op(raw: Mapping[str, JSON]) -> Op:
+    """One opcode object as the SDK sent it (unknown keys ignored)."""
+    if raw.get("op") == Opcode.AI_GATEWAY:
         # Its result comes from the provider, never from the SDK (which sends "data": null).
         raw = {k: v for k, v in raw.items() if k not in ("data", "error")}
     return Op(
@@ -79,6 +83,7 @@ def _parse_op(raw: Mapping[str, JSON]) -> Op:
         data=raw.get("data"),
         has_data="data" in raw,
         error=raw.get("error"),
+        timing=raw.get("timing") if isinstance(raw.get("timing"), Mapping) else None,
     )
 
 
@@ -113,18 +118,18 @@ def parse_response(status: int, headers: Mapping[str, str], body: bytes) -> Call
         decoded = body.decode("utf-8", "replace")
     except ValidationError as exc:
         return _unusable(status, lowered, str(exc))
-    version_header = lowered.get("x-inngest-req-version", "")
+    version_header = lowered.get(wire.REQ_VERSION, "")
     ops: tuple[Op, ...] | None = None
     if status == 206:
         raw_ops = decoded if isinstance(decoded, list) else [decoded] if decoded else []
-        ops = tuple(_parse_op(o) for o in raw_ops if isinstance(o, Mapping))
+        ops = tuple(parse_op(o) for o in raw_ops if isinstance(o, Mapping))
     return CallResponse(
         status=status,
         body=decoded,
         ops=ops,
-        no_retry=lowered.get("x-inngest-no-retry", "").lower() == "true",
-        retry_after=lowered.get("retry-after"),
-        is_sdk="x-inngest-sdk" in lowered,
+        no_retry=lowered.get(wire.NO_RETRY, "").lower() == "true",
+        retry_after=lowered.get(wire.RETRY_AFTER),
+        is_sdk=wire.SDK in lowered,
         request_version=int(version_header) if version_header.lstrip("-").isdigit() else None,
         headers=lowered,
     )
@@ -164,18 +169,43 @@ def build_request(
     item: WorkItem,
     *,
     disable_immediate_execution: bool,
+    checkpointing: bool = False,
 ) -> dict[str, JSON]:
     """The JSON body of a call request, as the Inngest executor builds it.
 
     When the events and memos would make the body larger than ``MAX_REQUEST_BYTES`` they
     are left out and ``use_api`` tells the SDK to fetch them from ``/v0/runs/{id}/...``.
-    ``ctx.fn_id`` / ``ctx.qi_id`` are left out on purpose: their presence switches the JS
-    SDK v4 to async checkpointing, which Wayline does not implement.
+    With ``checkpointing``, a call that may run steps inline carries ``ctx.fn_id`` and
+    ``ctx.qi_id`` (see ``checkpoints``): the JS SDK v4 then reports each finished step to
+    ``POST /v1/checkpoint/{run}/async`` while the call stays open.
     """
-    body = _request(run, fn, item, disable_immediate_execution, use_api=False)
+    ids = checkpoint_ids(
+        fn, item, checkpointing=checkpointing, plan_only=disable_immediate_execution
+    )
+    body = _request(run, fn, item, disable_immediate_execution, use_api=False, ids=ids)
     if state_size(run) > MAX_REQUEST_BYTES:
-        body = _request(run, fn, item, disable_immediate_execution, use_api=True)
+        body = _request(run, fn, item, disable_immediate_execution, use_api=True, ids=ids)
     return body
+
+
+def checkpoint_ids(
+    fn: FunctionDef, item: WorkItem, *, checkpointing: bool, plan_only: bool
+) -> dict[str, JSON]:
+    """``ctx.fn_id`` and ``ctx.qi_id``, both or neither (the JS SDK falls back step by step
+    when only ``fn_id`` comes): only on a discovery call that may run steps inline. A
+    targeted step call or a plan-only call (parallelism, redrive) never checkpoints. The
+    item id is the fence: a checkpoint whose item is no longer pending is refused."""
+    if not checkpointing or plan_only or item.step_id is not None:
+        return {}
+    return {"fn_id": fn.id, "qi_id": item.id}
+
+
+def call_headers(body: Mapping[str, JSON]) -> dict[str, str]:
+    """Headers a call carries besides the signed ones: ``x-request-id`` on a call that
+    may checkpoint (JS v4 echoes it as ``request_id``)."""
+    ctx = body.get("ctx")
+    qi_id = ctx.get("qi_id") if isinstance(ctx, Mapping) else None
+    return {wire.REQUEST_ID: qi_id} if isinstance(qi_id, str) else {}
 
 
 def state_size(run: Run) -> int:
@@ -185,7 +215,13 @@ def state_size(run: Run) -> int:
 
 
 def _request(
-    run: Run, fn: FunctionDef, item: WorkItem, disable_immediate_execution: bool, *, use_api: bool
+    run: Run,
+    fn: FunctionDef,
+    item: WorkItem,
+    disable_immediate_execution: bool,
+    *,
+    use_api: bool,
+    ids: Mapping[str, JSON],
 ) -> dict[str, JSON]:
     events = [] if use_api else [dict(e) for e in run.events]
     steps = {} if use_api else dict(run.memos)
@@ -204,6 +240,7 @@ def _request(
             "disable_immediate_execution": disable_immediate_execution,
             "use_api": use_api,
             "stack": {"stack": list(run.stack), "current": len(run.stack)},
+            **ids,
         },
     }
 
@@ -214,12 +251,12 @@ def server_headers(
     """Headers the server sends on every request to an SDK (calls and sync PUTs), signed
     over exactly ``body`` (which must be the JCS bytes the SDK will verify)."""
     headers = {
-        "content-type": "application/json",
-        "user-agent": USER_AGENT,
-        "x-inngest-server-kind": kind,
+        wire.CONTENT_TYPE: "application/json",
+        wire.USER_AGENT: USER_AGENT,
+        wire.SERVER_KIND: kind,
     }
     if signing_key:
-        headers["x-inngest-signature"] = signing.sign(body, signing_key, unix_s=now_ms // 1000)
+        headers[wire.SIGNATURE] = signing.sign(body, signing_key, unix_s=now_ms // 1000)
     return headers
 
 

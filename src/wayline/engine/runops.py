@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ConflictError, NotFoundError
 from . import redrive
+from .events import RESERVED_PREFIX
 from .model import Event, Run
 
 if TYPE_CHECKING:
@@ -90,6 +91,13 @@ class RunOps:
         old = self._service.store.events.get_event(internal_id)
         if old is None:
             raise NotFoundError(f"event {internal_id!r} not found")
+        if old.name.lower().startswith(RESERVED_PREFIX):
+            # Wayline's own events say a run started, finished or was cancelled: sent
+            # again, they would resume invokers and failure handlers a second time.
+            raise ConflictError(
+                f"event {internal_id!r} is {old.name!r}, which Wayline emits itself; "
+                f"events named {RESERVED_PREFIX}* cannot be replayed"
+            )
         new_id, now = self._service.new_id(), self._service.now()
         event = replace(
             old, internal_id=new_id, id=new_id, ts=now, received_at=now, replay_of=old.internal_id

@@ -96,12 +96,16 @@ class Service:
         on_run_ended: Callable[[Run], None] | None = None,
         sync_check_ms: int = DEFAULT_CHECK_EVERY_MS,
         observer: Callable[[Run | None, Run], None] | None = None,
+        checkpointing: bool = True,
     ) -> None:
         """``sync_check_ms``: how stale this process's view of the synced functions may get
         when another process syncs (see ``engine.functions``). ``observer(before, after)``
         sees every saved run change (``before`` None for a new run), after the save: for
-        metrics and traces (``wayline.aws.observability``); it must not raise."""
+        metrics and traces (``wayline.aws.observability``); it must not raise.
+        ``checkpointing``: SDKs may report steps while a call is open (``engine.checkpoint``);
+        off, calls leave out ``ctx.fn_id`` / ``ctx.qi_id`` and each step takes its own call."""
         self._store = store
+        self._checkpointing = checkpointing
         self._observer = observer or (lambda before, after: None)
         # Observes finished runs (trace export): called once, after the terminal save.
         self._on_run_ended = on_run_ended or (lambda run: None)
@@ -445,7 +449,13 @@ class Service:
                 return None
         # A redrive plans every step while it holds seeds: a seeded step must not run.
         plan_only = run.force_step_plan or bool(run.seeds)
-        body = build_request(run, fn, item, disable_immediate_execution=plan_only)
+        body = build_request(
+            run,
+            fn,
+            item,
+            disable_immediate_execution=plan_only,
+            checkpointing=self._checkpointing,
+        )
         try:
             payload = signing.canonical_json(body)
         except (ValueError, TypeError, ArithmeticError, RecursionError) as exc:
@@ -471,6 +481,21 @@ class Service:
             item.run_id,
             lambda run, env: machine.apply_call(run, item, response, env, started_at=started_at),
         )
+
+    def checkpoint(self, checkpoint: machine.Checkpoint) -> machine.Verdict:
+        """Save the step results an open call reports (``POST /v1/checkpoint/{run}/async``).
+
+        Durable before ack: the verdict is 200 only once the run is saved. It enqueues
+        nothing (the open call owns the run's progress); a refusal writes nothing."""
+        verdicts: list[machine.Verdict] = []
+
+        def decide(run: Run, env: Env) -> Decision:
+            verdicts.append(machine.apply_checkpoint(run, checkpoint, env))
+            return verdicts[-1].decision or Decision.unchanged(run)
+
+        if self._transition(checkpoint.run_id, decide) is None:
+            return machine.Verdict(409, f"run {checkpoint.run_id!r} not found")
+        return verdicts[-1]
 
     def fire(self, item: WorkItem) -> None:
         """Handle a due non-call item: a sleep wake-up, a wait timeout or a cron tick."""

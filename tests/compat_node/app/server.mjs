@@ -17,9 +17,9 @@
 // the newest release when this app was written. v4 was chosen over 3.x: it is
 // the current major, ships a plain `node:http` handler (`inngest/node`, so no
 // web framework is needed) and is what new apps get. Its one wire difference
-// that matters here, async checkpointing, is switched on only by `ctx.fn_id`
-// in call requests, which Wayline leaves out, so v4 runs on the classic
-// 206/opcode protocol. Bumping the pin: edit package.json, run `npm install`
+// that matters here, async checkpointing, is switched on by `ctx.fn_id` /
+// `ctx.qi_id` in call requests, which Wayline sends (WAYLINE_CHECKPOINTING=0 on
+// the server leaves them out: the classic 206/opcode protocol). Bumping the pin: edit package.json, run `npm install`
 // here, and update PINNED_INNGEST in ../test_node_sdk.py.
 
 import http from "node:http";
@@ -242,6 +242,89 @@ const bigBatch = inngest.createFunction(
   },
 );
 
+// Issue 10: async checkpointing. `many-steps` runs data.n sequential steps, each
+// returning data.size characters; the others mix checkpointed steps with a
+// sleep, a parallel group, a retried step, and a step held open until
+// POST /release (the test cancels the run meanwhile).
+const manySteps = inngest.createFunction(
+  { id: "many-steps", retries: 0, triggers: [{ event: "node/many" }] },
+  async ({ event, step, runId, attempt }) => {
+    const run = record(runId, "many-steps", attempt);
+    const pad = "x".repeat(event.data.size ?? 0);
+    let total = 0;
+    for (let i = 0; i < event.data.n; i += 1) {
+      const got = await step.run(`s${i}`, () => (stepBody(run, `s${i}`, attempt), { i, pad }));
+      total += got.i;
+    }
+    return { n: event.data.n, total };
+  },
+);
+
+const sleepSteps = inngest.createFunction(
+  { id: "sleep-steps", retries: 0, triggers: [{ event: "node/sleep-steps" }] },
+  async ({ step, runId, attempt }) => {
+    const run = record(runId, "sleep-steps", attempt);
+    const a = await step.run("a", () => (stepBody(run, "a", attempt), "A"));
+    await step.sleep("nap", "1s");
+    const b = await step.run("b", () => (stepBody(run, "b", attempt), `${a}B`));
+    const c = await step.run("c", () => (stepBody(run, "c", attempt), `${b}C`));
+    return { c };
+  },
+);
+
+const parallelTrail = inngest.createFunction(
+  { id: "parallel-trail", retries: 0, triggers: [{ event: "node/parallel-trail" }] },
+  async ({ step, runId, attempt }) => {
+    const run = record(runId, "parallel-trail", attempt);
+    const [p, q] = await Promise.all([
+      step.run("p", () => (stepBody(run, "p", attempt), 1)),
+      step.run("q", () => (stepBody(run, "q", attempt), 2)),
+    ]);
+    let sum = p + q;
+    for (const name of ["t1", "t2", "t3"]) {
+      sum += await step.run(name, () => (stepBody(run, name, attempt), 10));
+    }
+    return { sum };
+  },
+);
+
+const retryMid = inngest.createFunction(
+  { id: "retry-mid", retries: 2, triggers: [{ event: "node/retry-mid" }] },
+  async ({ step, runId, attempt }) => {
+    const run = record(runId, "retry-mid", attempt);
+    const one = await step.run("one", () => (stepBody(run, "one", attempt), 1));
+    const two = await step.run("two", () => (stepBody(run, "two", attempt), 2));
+    const shaky = await step.run("shaky", () => {
+      const n = stepBody(run, "shaky", attempt);
+      if (n === 1) throw new Error("shaky fails on its first execution");
+      return 3;
+    });
+    const four = await step.run("four", () => (stepBody(run, "four", attempt), 4));
+    const five = await step.run("five", () => (stepBody(run, "five", attempt), 5));
+    return { sum: one + two + shaky + four + five };
+  },
+);
+
+// runId -> resolve function of the held `gate` step
+const gates = {};
+
+const held = inngest.createFunction(
+  { id: "held", retries: 0, triggers: [{ event: "node/held" }] },
+  async ({ step, runId, attempt }) => {
+    const run = record(runId, "held", attempt);
+    await step.run("first", () => (stepBody(run, "first", attempt), 1));
+    await step.run("gate", async () => {
+      stepBody(run, "gate", attempt);
+      await new Promise((resolve) => {
+        gates[runId] = resolve;
+      });
+      return 2;
+    });
+    await step.run("after", () => (stepBody(run, "after", attempt), 3));
+    return "unreachable once cancelled";
+  },
+);
+
 const handler = serve({
   client: inngest,
   functions: [
@@ -258,6 +341,11 @@ const handler = serve({
     redrivable,
     signaled,
     bigBatch,
+    manySteps,
+    sleepSteps,
+    parallelTrail,
+    retryMid,
+    held,
   ],
 });
 
@@ -290,6 +378,13 @@ const server = http.createServer((req, res) => {
         res.end(JSON.stringify({ error: String(err) }));
       },
     );
+  }
+  if (req.method === "POST" && path === "/release") {
+    const runId = new URL(req.url, "http://x").searchParams.get("run") ?? "";
+    const release = gates[runId];
+    if (release) release();
+    res.writeHead(release ? 200 : 404, { "content-type": "application/json" });
+    return res.end(JSON.stringify({ released: Boolean(release) }));
   }
   if (req.method === "GET" && path === "/ready") {
     res.writeHead(200, { "content-type": "application/json" });

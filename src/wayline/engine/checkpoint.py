@@ -1,0 +1,200 @@
+"""Async checkpoints: step results an SDK reports while its call is still open. Pure.
+
+The JS SDK v4 (and Wayline's SDK) runs consecutive ``step.run``s inside one call when the
+call request carries ``ctx.fn_id`` / ``ctx.qi_id`` (``protocol.checkpoint_ids``), and
+after each one ``POST /v1/checkpoint/{run}/async`` with the result (research note
+``checkpointing.md`` §1.3, §3.4). The rules:
+
+* Fence: accepted only for a live run whose work item ``qi_id`` is still pending, i.e.
+  from the call that is open right now. A cancelled or timed-out run, or a dispatch
+  whose item was already answered (a retry got a new item id), gets 409 and the SDK
+  stops. A rejected checkpoint writes nothing.
+* Durable before ack: the 200 is sent only after the run holding the memos is saved.
+* Write-once: a step already saved with the same result is a 200 that changes nothing
+  (an SDK retry after a lost ack); a different result is a 409 (two live writers).
+* A checkpoint never schedules work: the open call owns the run's progress until it
+  answers. It resets the call's attempt count, so a failure later in the same call is
+  retried from attempt 0 (``ResetAttemptsByJobID`` in Inngest).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from ..errors import ValidationError
+from .decision import Decision, Env
+from .model import JSON, Attempt, Run, StepStatus, WorkKind
+from .protocol import Op, parse_op, state_size
+from .steps import save_memo
+from .wire import STEP_RESULTS, Opcode
+
+MAX_STEP_OUTPUT_BYTES = 4 * 1024 * 1024
+"""One step's result, as compact JSON (Inngest's ``MaxStepOutputSize``)."""
+MAX_STATE_BYTES = 32 * 1024 * 1024
+"""Events and memos of a run after the checkpoint (Inngest's ``DefaultMaxStateSizeLimit``)."""
+MAX_STEPS = 1000
+"""Steps in one checkpoint request (JS sends one per request unless it buffers)."""
+_ACCEPTED = frozenset({*STEP_RESULTS, Opcode.STEP_PLANNED})
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A validated checkpoint request: the work item it comes from and its steps."""
+
+    run_id: str
+    qi_id: str
+    steps: tuple[Op, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What a checkpoint decided: the HTTP status for the SDK, why, and the run change."""
+
+    status: int
+    message: str
+    decision: Decision | None = None
+    """None when there was no run to decide on."""
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == 200
+
+
+def parse(body: JSON, *, run_id: str) -> Checkpoint:
+    """Check a decoded request body; ``ValidationError`` names the field and the rule.
+
+    Unknown keys are ignored (JS also sends ``request_id``, ``generation_id``, ``ts``...,
+    and spreads its own step records into ``steps``)."""
+    if not isinstance(body, Mapping):
+        raise ValidationError("body must be a JSON object", field="body")
+    body_run = body.get("run_id")
+    if body_run is not None and body_run != run_id:
+        raise ValidationError(
+            f"run_id {body_run!r} does not match the run in the path ({run_id!r})", field="run_id"
+        )
+    qi_id = body.get("qi_id")
+    if not isinstance(qi_id, str) or not qi_id:
+        raise ValidationError(
+            "qi_id must be a non-empty string (ctx.qi_id of the call)", field="qi_id"
+        )
+    fn_id = body.get("fn_id")
+    if fn_id is not None and not isinstance(fn_id, str):
+        raise ValidationError(f"fn_id must be a string, got {type(fn_id).__name__}", field="fn_id")
+    raw_steps = body.get("steps")
+    if not isinstance(raw_steps, list):
+        raise ValidationError("steps must be a list of step objects", field="steps")
+    if len(raw_steps) > MAX_STEPS:
+        raise ValidationError(
+            f"steps has {len(raw_steps)} entries; the limit is {MAX_STEPS}", field="steps"
+        )
+    return Checkpoint(
+        run_id=run_id, qi_id=qi_id, steps=tuple(_step(s, i) for i, s in enumerate(raw_steps))
+    )
+
+
+def _step(raw: JSON, index: int) -> Op:
+    where = f"steps[{index}]"
+    if not isinstance(raw, Mapping):
+        raise ValidationError(f"{where} must be an object", field=where)
+    for key in ("op", "id"):
+        value = raw.get(key)
+        if not isinstance(value, str) or not value:
+            raise ValidationError(
+                f"{where}.{key} must be a non-empty string", field=f"{where}.{key}"
+            )
+    return parse_op(raw)
+
+
+def apply_checkpoint(run: Run, checkpoint: Checkpoint, env: Env) -> Verdict:
+    """Save the checkpoint's step results into ``run``, or say why not (nothing written)."""
+    refused = _refusal(run, checkpoint)
+    if refused is not None:
+        return refused
+    item = run.pending[checkpoint.qi_id]
+    saved = run
+    for op in checkpoint.steps:
+        if op.op not in STEP_RESULTS:
+            continue  # StepPlanned: Inngest opens a span, Wayline has nothing to store
+        memo = {"data": op.data}
+        existing = saved.memos.get(op.id, _ABSENT)
+        if existing == memo:
+            continue
+        if existing is not _ABSENT:
+            return _conflict(run, op)
+        started = _started_at(op, env.now)
+        attempt = Attempt(item.attempt + 1, started, env.now, StepStatus.COMPLETED, None, None)
+        saved = save_memo(
+            saved,
+            op,
+            memo,
+            StepStatus.COMPLETED,
+            item.attempt + 1,
+            started,
+            env.now,
+            attempt=attempt,
+        )
+    if item.attempt:
+        saved = replace(saved, pending={**saved.pending, item.id: replace(item, attempt=0)})
+    if saved is run:
+        return Verdict(200, "already saved", Decision.unchanged(run))
+    return Verdict(200, "saved", Decision(run=saved))
+
+
+_ABSENT = object()
+
+
+def _refusal(run: Run, checkpoint: Checkpoint) -> Verdict | None:
+    """409 for a call that no longer owns the run, 400 for an op a checkpoint cannot
+    carry, 413 over the size limits; None when the checkpoint may be saved."""
+    unchanged = Decision.unchanged(run)
+    if run.status.is_terminal:
+        return Verdict(409, f"run {run.id} is {run.status.value.lower()}", unchanged)
+    item = run.pending.get(checkpoint.qi_id)
+    if item is None or item.kind is not WorkKind.CALL:
+        message = (
+            f"work item {checkpoint.qi_id!r} is not in flight for run {run.id} "
+            "(a stale dispatch: the call was already answered, retried or cancelled)"
+        )
+        return Verdict(409, message, unchanged)
+    for index, op in enumerate(checkpoint.steps):
+        if op.op not in _ACCEPTED:
+            message = (
+                f"steps[{index}].op: {op.op!r} cannot be checkpointed; "
+                "only StepRun (and StepPlanned) can, the rest end the call"
+            )
+            return Verdict(400, message, unchanged)
+    outputs = 0
+    for index, op in enumerate(checkpoint.steps):
+        size = len(json.dumps(op.data, separators=(",", ":"))) if op.op in STEP_RESULTS else 0
+        if size > MAX_STEP_OUTPUT_BYTES:
+            message = (
+                f"steps[{index}].data is {size} bytes; the limit is "
+                f"{MAX_STEP_OUTPUT_BYTES} bytes per step"
+            )
+            return Verdict(413, message, unchanged)
+        outputs += size
+    total = state_size(run) + outputs
+    if total > MAX_STATE_BYTES:
+        message = f"the run's state would be {total} bytes; the limit is {MAX_STATE_BYTES}"
+        return Verdict(413, message, unchanged)
+    return None
+
+
+def _conflict(run: Run, op: Op) -> Verdict:
+    message = (
+        f"step {op.label!r} ({op.id}) already has a different saved result: "
+        "another call of this run reported it first"
+    )
+    return Verdict(409, message, Decision.unchanged(run))
+
+
+def _started_at(op: Op, now: int) -> int:
+    """When the step body started, on the server's clock: ``now`` minus the duration the
+    SDK measured (JS ``timing.b``, nanoseconds), never before ``now`` - 1 day."""
+    timing = op.timing or {}
+    duration = timing.get("b")
+    if isinstance(duration, bool) or not isinstance(duration, (int, float)) or duration < 0:
+        return now
+    return now - min(int(duration // 1_000_000), 24 * 3600 * 1000)
