@@ -15,6 +15,7 @@ import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from .sdk.checkpoint import LAMBDA_MARGIN
 from .sdk.client import Wayline
 from .sdk.comm import CommHandler, CommRequest
 from .sdk.function import Function
@@ -74,6 +75,16 @@ def to_request(event: Mapping[str, Any]) -> CommRequest:
     return CommRequest(method=method, url=url, headers=headers, query=query, body=_body(event))
 
 
+def _time_left_s(context: Any) -> float | None:
+    """The invocation's remaining time minus a margin: a checkpointing call hands its next
+    step back to the server before Lambda would kill it mid-step."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(remaining):
+        return None
+    left_s = float(remaining()) / 1000
+    return max(0.0, left_s - LAMBDA_MARGIN.total_seconds())
+
+
 def serve(
     client: Wayline,
     functions: Sequence[Function[Any, Any]],
@@ -104,7 +115,7 @@ def serve(
     )
 
     def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-        response = comm.handle_sync(to_request(event))
+        response = comm.handle_sync(to_request(event), time_left_s=_time_left_s(context))
         return {
             "statusCode": response.status,
             "headers": response.headers,

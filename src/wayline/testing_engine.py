@@ -2,7 +2,8 @@
 
 ``wayline.testing.run`` replays one function with its own simple rules. ``TestEngine`` instead
 drives the real ``engine.Service`` on an in-memory SQLite store, calls the app's serve
-endpoint in-process (the same ``CommHandler`` a framework adapter uses, no HTTP) and moves a
+endpoint in-process (the same ``CommHandler`` a framework adapter uses, no HTTP; the steps
+the SDK checkpoints go straight to ``Service.checkpoint``) and moves a
 virtual clock to the next due item whenever nothing is due now. So retries with their
 backoff (declared or the default table), sleeps, waits, ``invoke``, cancellation, flow
 control, ``on_failure`` handlers and finish events behave exactly as on ``wayline dev``, in
@@ -21,26 +22,35 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import re
 import urllib.parse
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
+
 from . import signing
 from .clock import OsEntropy
+from .engine import checkpoint, json_input
 from .engine.events import parse_request
 from .engine.model import Run, RunStatus, WorkKind
 from .engine.protocol import parse_response
 from .engine.registration import parse_register
 from .engine.service import Blocked, Service
+from .errors import ValidationError
 from .sdk import registration, serialize
 from .sdk.client import Wayline
 from .sdk.comm import CommHandler, CommRequest
+from .sdk.effects import Transport
 from .sdk.events import Event, to_wire
 from .sdk.function import Function
 from .store.sqlite import SqliteStore
 
 APP_URL = "http://wayline.testing/api/inngest"
+API_ORIGIN = "http://wayline.testing"
+"""Where the app's API calls (checkpoints) go: answered in-process by the engine."""
+_CHECKPOINT_PATH = re.compile(r"/v1/checkpoint/([^/]+)/async")
 LEASE_MS = 60_000
 DEFAULT_HORIZON_MS = 400 * 24 * 3_600_000
 """How far ``run_until_idle`` moves the clock at most: past the longest sleep (366 days)."""
@@ -75,8 +85,10 @@ class TestEngine:
         self._sqlite = SqliteStore(":memory:")
         self.service = Service(self._sqlite.store(), self.clock, OsEntropy())
         # The engine calls the app as a dev server does: no signatures to check.
-        dev_client = dataclasses.replace(client.config, is_dev=True)
+        dev_client = dataclasses.replace(client.config, is_dev=True, api_origin=API_ORIGIN)
         self._client = _with_config(client, dev_client)
+        api = httpx.MockTransport(self._api)
+        self._client.transport = Transport(sync_transport=api, async_transport=api)
         # Events a step sends go into this engine, not to a server.
         self._client.hooks = dataclasses.replace(
             client.hooks, send=self._send_wire, send_async=self._send_wire_async
@@ -106,6 +118,21 @@ class TestEngine:
 
     async def _send_wire_async(self, wire: list[dict[str, Any]]) -> list[str]:
         return self._send_wire(wire)
+
+    def _api(self, request: httpx.Request) -> httpx.Response:
+        """The server API the SDK calls during a call: checkpoints, as ``wayline dev``'s."""
+        found = _CHECKPOINT_PATH.fullmatch(request.url.path)
+        if request.method != "POST" or found is None:
+            return httpx.Response(404, json={"error": f"no route {request.url.path}"})
+        try:
+            body = json_input.parse(request.content, field="body")
+            parsed = checkpoint.parse(body, run_id=urllib.parse.unquote(found.group(1)))
+        except ValidationError as exc:
+            return httpx.Response(400, json={"error": str(exc)})
+        verdict = self.service.checkpoint(parsed)
+        if not verdict.accepted:
+            return httpx.Response(verdict.status, json={"error": verdict.message})
+        return httpx.Response(200, json={})
 
     # ------------------------------------------------------------------ time
 

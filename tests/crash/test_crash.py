@@ -49,13 +49,23 @@ APP = Path(__file__).with_name("app.py")
 class AppProcess:
     """The app as a subprocess on a fixed port, so it can be killed and restarted."""
 
-    def __init__(self, port: int, server_url: str, log: Path, out: Path) -> None:
+    def __init__(
+        self,
+        port: int,
+        server_url: str,
+        log: Path,
+        out: Path,
+        *,
+        script: Path = APP,
+        args: tuple[str, ...] = (),
+    ) -> None:
         self.port, self.server_url, self.log, self.out = port, server_url, log, out
+        self.script, self.args = script, args
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        cmd = [sys.executable, str(APP), "--port", str(self.port)]
-        cmd += ["--server", self.server_url, "--log", str(self.log)]
+        cmd = [sys.executable, str(self.script), "--port", str(self.port)]
+        cmd += ["--server", self.server_url, "--log", str(self.log), *self.args]
         env = {k: v for k, v in os.environ.items() if not k.startswith("INNGEST_")}
         with self.out.open("ab") as out:
             self.proc = subprocess.Popen(

@@ -113,7 +113,8 @@ def test_logging_and_tracing_middleware_follow_a_run_through_wayline_dev(compat:
     ]
     assert [s.status.status_code.name for s in steps] == ["UNSET", "ERROR", "UNSET"]
     assert {s.attributes["wayline.run_id"] for s in spans if s.attributes} == {run_id}
-    assert len(functions) >= 4  # each request is a call: discovery, steps, the last return
+    # Each request is a call: "total" checkpointed then "charge" failing, its retry, the return.
+    assert len(functions) >= 3
     # The server's traceparent: every request's span is a child of the run's root span, in
     # the trace the server exports for the run.
     trace_id, root_span_id = run_trace_ids(run_id)

@@ -9,6 +9,7 @@ from dataclasses import replace
 from .decision import Decision, Env, add_item
 from .model import JSON, Attempt, Run, StepRecord, StepStatus, WorkKind
 from .protocol import Op
+from .wire import Opcode
 
 
 def ensure_progress(decision: Decision, env: Env) -> Decision:
@@ -75,7 +76,7 @@ def save_memo(
         run,
         op.id,
         name=op.label,
-        op="StepRun",
+        op=Opcode.STEP_RUN,
         status=status,
         attempts=attempts,
         started_at=started_at,
@@ -89,16 +90,16 @@ def save_memo(
 def complete_deferred(run: Run, step_id: str, memo: JSON, env: Env, status: StepStatus) -> Decision:
     record = run.step(step_id)
     op = Op(
-        op=record.op if record else "Step",
+        op=record.op if record else Opcode.STEP,
         id=step_id,
         display_name=record.name if record else step_id,
     )
     started = record.started_at if record else env.now
     run = save_memo(run, op, memo, status, 1, started, env.now)
     updated = run.step(step_id)
-    if record is not None and updated is not None and record.op != "StepRun":
+    if record is not None and updated is not None and record.op != Opcode.STEP_RUN:
         # A waitForEvent memo is the bare event, not a {"data": ...} wrapper: show it whole.
-        output = memo if record.op == "WaitForEvent" else updated.output
+        output = memo if record.op == Opcode.WAIT_FOR_EVENT else updated.output
         run = run.with_step(replace(updated, op=record.op, output=output))
     return maybe_discover(run, env)
 
@@ -132,7 +133,7 @@ def record(
     """Upsert the timeline entry of a step, keeping fields that are not given; ``attempt``
     is added to the step's history."""
     old = run.step(step_id) or StepRecord(
-        id=step_id, name=name or step_id, op=op or "StepRun", status=status
+        id=step_id, name=name or step_id, op=op or Opcode.STEP_RUN, status=status
     )
     return run.with_step(
         replace(

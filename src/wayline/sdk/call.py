@@ -6,19 +6,24 @@ context they build and in ``await``.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from wayline.errors import NonRetriableError
 
-from . import planner
+from . import planner, serialize
 from .context import Context, SyncContext, context_fields
 from .execution import CallResult, ControlFlow, Hooks, StepCore
 from .function import Handler
 from .middleware import CallInfo, Middleware, Stack
+from .planner import Memo, StepRef
 from .protocol import CallRequest
+
+if TYPE_CHECKING:
+    from .checkpoint import Checkpointer
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +39,8 @@ class PreparedCall:
     """The client's middleware, then the function's."""
     headers: Mapping[str, str] = field(default_factory=dict)
     """The server's request headers, lower-cased (middleware reads ``traceparent``)."""
+    checkpointer: Checkpointer | None = None
+    """Set when this call checkpoints its steps (the server offered it, the function allows it)."""
 
     @property
     def is_async(self) -> bool:
@@ -70,7 +77,21 @@ class PreparedCall:
             hooks=self.hooks,
             logger=self.logger,
             middleware=stack,
+            checkpointer=self.checkpointer,
+            replayed=self._replayed(stack),
         )
+
+    def _replayed(self, stack: Stack) -> Callable[[StepRef, Any], Memo]:
+        """How a checkpointed result comes back: as the next request will carry it (through
+        JSON and the middleware's ``transform_input``, e.g. decrypted), so the code after the
+        step sees exactly the value a replay sees."""
+
+        def rebuild(step: StepRef, data: Any) -> Memo:
+            memo = {step.hashed: {"data": json.loads(serialize.dumps(data))}}
+            carried = stack.transform_input(replace(self.request, steps=memo)).steps
+            return planner.parse_memo(carried.get(step.hashed))
+
+        return rebuild
 
     def _fields(self, core: StepCore, request: CallRequest) -> dict[str, Any]:
         try:
@@ -114,6 +135,13 @@ class PreparedCall:
         return result
 
     async def run_async(self) -> CallResult:
+        try:
+            return await self._run_async()
+        finally:
+            if self.checkpointer is not None:
+                await self.checkpointer.aclose()
+
+    async def _run_async(self) -> CallResult:
         stack = self._stack()
         core, request, result = self._begin(stack)
         if result is None:

@@ -24,6 +24,7 @@ from .options import (
     Backoff,
     Batch,
     Cancel,
+    Checkpointing,
     Concurrency,
     Debounce,
     FunctionOptions,
@@ -32,6 +33,7 @@ from .options import (
     Singleton,
     Throttle,
     Timeouts,
+    as_checkpointing,
     as_tuple,
 )
 from .sending import DEV_EVENT_KEY, EventSender, HttpEventSender
@@ -60,6 +62,9 @@ class Wayline:
         app_id: The app's id; function ids are prefixed with it. Keep it stable.
         app_version: An optional version label reported at sync.
         base_url: The Wayline server (API and event API), e.g. your ``wayline dev`` URL.
+        checkpointing: Run consecutive ``step.run``s in one request, each acknowledged by the
+            server before the next starts (default on; ``False`` turns it off, a
+            ``wayline.Checkpointing`` sets ``max_runtime``). Functions may override it.
         api_base_url: The API origin, when it differs from ``base_url``.
         env: A branch environment name, sent as ``x-inngest-env``.
         event_api_base_url: The event API origin, when it differs from ``base_url``.
@@ -93,6 +98,7 @@ class Wayline:
         app_version: str | None = None,
         base_url: str | None = None,
         api_base_url: str | None = None,
+        checkpointing: bool | Checkpointing = True,
         env: str | None = None,
         event_api_base_url: str | None = None,
         event_key: str | None = None,
@@ -132,6 +138,10 @@ class Wayline:
         self.hooks = Hooks(
             send=self._send_wire, send_async=self._send_wire_async, check_events=self.events.check
         )
+        self.checkpointing: Checkpointing = (
+            as_checkpointing(checkpointing, "the client") or Checkpointing()
+        )
+        """The default for every function (see ``wayline.sdk.checkpoint``)."""
         self.webhooks: tuple[Webhook, ...] = check_unique(webhooks)
         """Declared at every sync (see ``wayline.sdk.webhooks``)."""
 
@@ -149,6 +159,7 @@ class Wayline:
         backoff: Backoff | None = None,
         batch_events: Batch | None = None,
         cancel: Cancel | Sequence[Cancel] | None = None,
+        checkpointing: bool | Checkpointing | None = None,
         concurrency: int | Concurrency | Sequence[Concurrency] | None = None,
         debounce: Debounce | None = None,
         id: str,
@@ -171,6 +182,7 @@ class Wayline:
         retries per step (default 4, so 5 attempts); ``on_failure`` runs once the function
         has failed for good, with the ``inngest/function.failed`` event. ``backoff`` spaces
         the retries (default: Inngest's table); ``step_backoff`` overrides it per step id.
+        ``checkpointing`` overrides the client's (``False`` keeps this function classic).
 
         Example::
 
@@ -203,6 +215,7 @@ class Wayline:
         if on_failure is not None and not callable(on_failure):
             raise ConfigError(f"on_failure of function {id!r} must be callable")
         own_middleware = _middleware(middleware, f"function {id!r}")
+        own_checkpointing = as_checkpointing(checkpointing, f"function {id!r}")
 
         def build(handler: Callable[[Any], Any]) -> Function[Any, Any]:
             if not callable(handler):
@@ -218,6 +231,7 @@ class Wayline:
                 middleware=own_middleware,
                 client_middleware=self.middleware,
                 check_events=self.events.check,
+                checkpointing=own_checkpointing,
             )
 
         return FunctionDecorator(build)

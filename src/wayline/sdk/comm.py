@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from wayline import signing
 from wayline.errors import AuthError, ConfigError
 
-from . import protocol, registration, serialize
+from . import checkpoint, protocol, registration, serialize
 from .call import PreparedCall
 from .effects import (
     Flow,
@@ -33,7 +33,6 @@ from .effects import (
     call_function,
     drive,
     drive_async,
-    http,
 )
 from .execution import CallResult
 from .function import Function, Handler
@@ -88,6 +87,7 @@ class CommHandler:
         serve_origin: str | None = None,
         serve_path: str | None = None,
         clock_s: Callable[[], float] = time.time,
+        checkpoint_clocks: checkpoint.Clocks | None = None,
     ) -> None:
         config = client.config
         if not config.is_dev and config.signing_key is None:
@@ -113,23 +113,30 @@ class CommHandler:
         self._serve_origin = serve_origin or config.serve_origin
         self._serve_path = serve_path or config.serve_path
         self._clock_s = clock_s
+        self._checkpoint_clocks = checkpoint_clocks or checkpoint.Clocks()
 
     @property
     def function_ids(self) -> list[str]:
         """Every composite id served, failure handlers included."""
         return list(self._handlers)
 
-    def handle_sync(self, request: CommRequest) -> CommResponse:
-        """Handle a request with blocking I/O (WSGI frameworks, Lambda)."""
-        return drive(self._flow(request), self._client.transport)
+    def handle_sync(
+        self, request: CommRequest, *, time_left_s: float | None = None
+    ) -> CommResponse:
+        """Handle a request with blocking I/O (WSGI frameworks, Lambda).
+
+        ``time_left_s`` caps a checkpointing call's runtime below the function's
+        ``max_runtime`` (the Lambda adapter passes its remaining time minus a margin).
+        """
+        return drive(self._flow(request, time_left_s), self._client.transport)
 
     async def handle(self, request: CommRequest) -> CommResponse:
         """Handle a request on the running event loop (ASGI frameworks)."""
-        return await drive_async(self._flow(request), self._client.transport)
+        return await drive_async(self._flow(request, None), self._client.transport)
 
     # ------------------------------------------------------------------ flow
 
-    def _flow(self, request: CommRequest) -> Flow[CommResponse]:
+    def _flow(self, request: CommRequest, time_left_s: float | None) -> Flow[CommResponse]:
         headers = protocol.lower_headers(request.headers)
         key, problem = self._verify(request, headers)
         if not self._config.is_dev and key is None:
@@ -141,7 +148,7 @@ class CommHandler:
         if method == "GET":
             reply = self._inspect(headers, authenticated=key is not None)
         elif method == "POST":
-            reply = yield from self._call(request)
+            reply = yield from self._call(request, time_left_s)
         elif method == "PUT":
             reply = yield from self._sync(request, headers)
         else:
@@ -200,7 +207,7 @@ class CommHandler:
 
     # ------------------------------------------------------------------ POST
 
-    def _call(self, request: CommRequest) -> Flow[_Reply]:
+    def _call(self, request: CommRequest, time_left_s: float | None) -> Flow[_Reply]:
         query = protocol.parse_query(request.query)
         if query.get("probe") == "trust":
             return _Reply(200, None)
@@ -221,6 +228,7 @@ class CommHandler:
             call_request = fetched
         step_id = query.get("stepId")
         target = None if step_id in (None, "", protocol.DISCOVERY_STEP_ID) else step_id
+        headers = protocol.lower_headers(request.headers)
         call = PreparedCall(
             handler,
             call_request,
@@ -228,10 +236,48 @@ class CommHandler:
             self._client.hooks,
             self._client.logger,
             middleware=self._client.middleware,
-            headers=protocol.lower_headers(request.headers),
+            headers=headers,
+            checkpointer=self._checkpointer(handler, call_request, target, headers, time_left_s),
         )
         result = yield from call_function(call)
         return _result_reply(result)
+
+    def _checkpointer(
+        self,
+        handler: Handler,
+        request: protocol.CallRequest,
+        target: str | None,
+        headers: Mapping[str, str],
+        time_left_s: float | None,
+    ) -> checkpoint.Checkpointer | None:
+        """Checkpoint this call when the server offers it (JS v4's gate) and the function
+        allows it. A retry (attempt > 0) stays classic: it runs its first new step and
+        answers with it, so a checkpoint only ever comes from an attempt-0 call (js#1540)."""
+        settings = handler.checkpointing or self._client.checkpointing
+        if (
+            not settings.enabled
+            or target is not None
+            or request.disable_immediate_execution
+            or request.attempt > 0
+        ):
+            return None
+        clocks = self._checkpoint_clocks
+        found = checkpoint.target_of(
+            request,
+            headers,
+            api_origin=self._config.api_origin,
+            signing_keys=self._config.signing_keys,
+            env=self._config.env,
+            now_ms=clocks.now_ms(),
+        )
+        if found is None:
+            return None
+        max_runtime_s = settings.max_runtime.total_seconds()
+        if time_left_s is not None:
+            max_runtime_s = min(max_runtime_s, time_left_s)
+        return checkpoint.Checkpointer(
+            found, self._client.transport, max_runtime_s=max_runtime_s, clocks=clocks
+        )
 
     def _fetch_state(self, request: protocol.CallRequest) -> Flow[protocol.CallRequest | _Reply]:
         """State over the server's size limit comes from its API instead of the request."""
@@ -333,16 +379,7 @@ class CommHandler:
 
     def _authed(self, request: HttpRequest) -> Flow[HttpResponse | HttpFailure]:
         """Send with ``Authorization: Bearer <hashed key>``, retrying with the fallback key."""
-        keys = self._config.signing_keys or (None,)
-        result: HttpResponse | HttpFailure = HttpFailure("not sent")
-        for key in keys:
-            headers = dict(request.headers)
-            if key is not None:
-                headers["authorization"] = f"Bearer {signing.hash_signing_key(key)}"
-            result = yield from http(replace(request, headers=headers))
-            if not (isinstance(result, HttpResponse) and result.status in (401, 403)):
-                return result
-        return result
+        return (yield from checkpoint.authed(request, self._config.signing_keys))
 
 
 def _result_reply(result: CallResult) -> _Reply:

@@ -133,18 +133,20 @@ class Transport:
             return HttpFailure(f"{type(exc).__name__}: {exc}")
         return HttpResponse(res.status_code, dict(res.headers), res.content)
 
-    async def send_async(self, request: HttpRequest) -> HttpResponse | HttpFailure:
+    def async_client(self) -> httpx.AsyncClient:
+        """A client for the running loop (the caller closes it): several requests of one
+        call, e.g. its checkpoints, then share a keep-alive connection."""
+        return httpx.AsyncClient(transport=self._async_transport, verify=self._tls_context())
+
+    async def send_async(
+        self, request: HttpRequest, client: httpx.AsyncClient | None = None
+    ) -> HttpResponse | HttpFailure:
         try:
-            async with httpx.AsyncClient(
-                transport=self._async_transport, verify=self._tls_context()
-            ) as client:
-                res = await client.request(
-                    request.method,
-                    request.url,
-                    headers=dict(request.headers),
-                    content=request.body,
-                    timeout=request.timeout_s,
-                )
+            if client is not None:
+                res = await _request_async(client, request)
+            else:
+                async with self.async_client() as own:
+                    res = await _request_async(own, request)
         except httpx.HTTPError as exc:
             return HttpFailure(f"{type(exc).__name__}: {exc}")
         return HttpResponse(res.status_code, dict(res.headers), res.content)
@@ -154,6 +156,16 @@ class Transport:
             if self._client is not None:
                 self._client.close()
                 self._client = None
+
+
+async def _request_async(client: httpx.AsyncClient, request: HttpRequest) -> httpx.Response:
+    return await client.request(
+        request.method,
+        request.url,
+        headers=dict(request.headers),
+        content=request.body,
+        timeout=request.timeout_s,
+    )
 
 
 def drive(flow: Flow[T], transport: Transport) -> T:

@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import inspect
+import json
 import logging
 import math
 import os
@@ -20,7 +21,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, S
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from wayline.errors import (
     NonDeterminismError,
@@ -32,7 +33,21 @@ from wayline.errors import (
 
 from . import planner, protocol, serialize
 from .middleware import CallInfo, Stack, StepInfo
-from .planner import Execute, Intent, Op, PlannerState, Replay, Report, Scope, Skip, StepRef
+from .planner import (
+    Execute,
+    Intent,
+    Memo,
+    Op,
+    PlannerState,
+    Replay,
+    Report,
+    Scope,
+    Skip,
+    StepRef,
+)
+
+if TYPE_CHECKING:
+    from .checkpoint import Ack, Checkpointer
 
 ParallelMode = Literal["wait", "race"]
 T = TypeVar("T")
@@ -60,6 +75,10 @@ class SkipInterrupt(ControlFlow):
 
 class NestedStepInterrupt(ControlFlow):
     """A step was called inside a ``step.run`` body."""
+
+
+class HaltInterrupt(ControlFlow):
+    """The server refused a checkpoint as stale (409): stop, run nothing more, answer 400."""
 
 
 class AbortInterrupt(ControlFlow):
@@ -118,6 +137,11 @@ async def _no_async_sender(events: list[dict[str, Any]]) -> list[str]:
 
 def _unchecked(events: list[Any]) -> list[Any]:
     return events
+
+
+def _round_trip(step: StepRef, data: Any) -> Memo:
+    """The memo a later request would carry for ``data``: through JSON, as on the wire."""
+    return planner.parse_memo({"data": json.loads(serialize.dumps(data))})
 
 
 def _utc_now() -> datetime:
@@ -181,6 +205,8 @@ class StepCore:
         hooks: Hooks,
         logger: logging.Logger,
         middleware: Stack | None = None,
+        checkpointer: Checkpointer | None = None,
+        replayed: Callable[[StepRef, Any], Memo] = _round_trip,
     ) -> None:
         self.fn_id = fn_id
         self.attempt = attempt
@@ -190,6 +216,11 @@ class StepCore:
         self.middleware = middleware or Stack(
             (), CallInfo(fn_id, "", attempt, max_attempts, ""), logger
         )
+        self.checkpointer = checkpointer
+        """Set when this call checkpoints its steps (see ``checkpoint.py``)."""
+        self._replayed = replayed
+        self.body_seconds = 0.0
+        """How long the last step body took (with its step hooks), when checkpointing."""
         self._state = state
         self._races: list[bool] = []
         self._executing = False
@@ -210,6 +241,10 @@ class StepCore:
             raise Interrupt([decided.op])
         if isinstance(decided, Skip):
             raise SkipInterrupt(decided.step)
+        if isinstance(decided, Execute) and self.checkpointer and self.checkpointer.expired():
+            # Past max_runtime: hand the step back planned; the server runs it in a new request.
+            name = intent.name or intent.user_id
+            raise Interrupt([Op(planner.STEP_PLANNED, decided.step, name, opts=intent.opts)])
         return decided
 
     def plan_deferred(self, intent: Intent) -> Replay:
@@ -251,12 +286,16 @@ class StepCore:
 
     @contextlib.contextmanager
     def executing(self) -> Iterator[None]:
-        """Mark a step body as running, so a step called inside it is caught as nested."""
+        """Mark a step body as running, so a step called inside it is caught as nested
+        (and, when checkpointing, time it: the server dates the step by it)."""
         self._executing = True
+        clock = self.checkpointer.clocks.monotonic_s if self.checkpointer else None
+        started = clock() if clock else 0.0
         try:
             yield
         finally:
             self._executing = False
+            self.body_seconds = clock() - started if clock else 0.0
 
     def body_returned(
         self, decided: Execute, value: object, annotated: object | None
@@ -276,6 +315,40 @@ class StepCore:
                 return self.body_raised(decided, exc)
         opts = planner.race_opts(None, decided.race)
         return Interrupt([Op(planner.STEP_RUN, step, step.user_id, opts=opts, data=data)])
+
+    def checkpointable(self, outcome: BaseException) -> Op | None:
+        """The ``StepRun`` to checkpoint when ``outcome`` (from ``body_returned``) is one."""
+        if self.checkpointer is None or not isinstance(outcome, Interrupt):
+            return None
+        ops = outcome.ops
+        return ops[0] if len(ops) == 1 and ops[0].op == planner.STEP_RUN else None
+
+    def acknowledged(
+        self, decided: Execute, op: Op, ack: tuple[Ack, str], annotated: object | None
+    ) -> Any:
+        """After a checkpoint: the value as a replay would rebuild it, or the interrupt."""
+        from .checkpoint import Ack
+
+        status, why = ack
+        if status is Ack.SAVED:
+            return self.replay(
+                Replay(decided.step, self._replayed(decided.step, op.data)), annotated
+            )
+        if status is Ack.STALE:
+            self.logger.warning(
+                'run %s: the server refused step "%s" as stale (%s); stopping this request',
+                self.middleware.call.run_id,
+                decided.step.user_id,
+                why,
+            )
+            raise HaltInterrupt(why)
+        self.logger.warning(
+            'run %s: could not checkpoint step "%s" (%s); reporting it in the response',
+            self.middleware.call.run_id,
+            decided.step.user_id,
+            why,
+        )
+        raise Interrupt([op])
 
     def body_raised(self, decided: Execute, exc: BaseException) -> BaseException:
         """What to raise after a step body raised ``exc``."""
@@ -359,6 +432,9 @@ class StepCore:
             return self._failed(NonDeterminismError(message))
         if isinstance(exc, AbortInterrupt):
             return self._failed(exc.error)
+        if isinstance(exc, HaltInterrupt):
+            stale = {"code": protocol.CODE_STALE_DISPATCH, "message": str(exc), "name": "Error"}
+            return CallResult(400, stale, no_retry=True)
         if isinstance(exc, Exception):
             return self._failed(exc)
         raise exc  # KeyboardInterrupt, SystemExit, CancelledError: not ours to turn into a 500

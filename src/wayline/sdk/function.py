@@ -13,7 +13,7 @@ from typing_extensions import TypeVar
 from . import serialize
 from .context import Context, SyncContext
 from .middleware import Middleware
-from .options import FunctionOptions
+from .options import Checkpointing, FunctionOptions
 from .triggers import Trigger, event_model
 
 FnData = TypeVar("FnData", default=dict[str, Any])
@@ -42,6 +42,8 @@ class Handler:
     max_attempts: int
     middleware: tuple[Middleware, ...] = ()
     """The function's own middleware (the client's run first)."""
+    checkpointing: Checkpointing | None = None
+    """The function's checkpointing settings; None means the client's."""
 
 
 class Function(Generic[FnData, FnOut]):
@@ -67,6 +69,7 @@ class Function(Generic[FnData, FnOut]):
         middleware: tuple[Middleware, ...] = (),
         client_middleware: tuple[Middleware, ...] = (),
         check_events: Callable[[list[Any]], list[Any]] | None = None,
+        checkpointing: Checkpointing | None = None,
     ) -> None:
         self.app_id = app_id
         self.local_id = local_id
@@ -81,6 +84,8 @@ class Function(Generic[FnData, FnOut]):
         """The client's middleware (``serve()`` runs it first; ``wayline.testing`` too)."""
         self.check_events = check_events
         """The client's event type checks, for the test runner's ``send_event``."""
+        self.checkpointing = checkpointing
+        """Checkpointing settings of this function; None means the client's."""
         self.model = event_model(triggers)
         self.is_async = is_async_callable(handler)
 
@@ -97,7 +102,15 @@ class Function(Generic[FnData, FnOut]):
     def handlers(self) -> list[Handler]:
         retries = DEFAULT_RETRIES if self.options.retries is None else self.options.retries
         found = [
-            Handler(self.id, self.handler, self.is_async, self.model, retries + 1, self.middleware)
+            Handler(
+                self.id,
+                self.handler,
+                self.is_async,
+                self.model,
+                retries + 1,
+                self.middleware,
+                self.checkpointing,
+            )
         ]
         if self.on_failure is not None and self.on_failure_id is not None:
             found.append(
@@ -108,6 +121,7 @@ class Function(Generic[FnData, FnOut]):
                     None,
                     1,
                     self.middleware,
+                    self.checkpointing,
                 )
             )
         return found

@@ -394,3 +394,44 @@ def as_tuple(value: Any, kind: type, field: str) -> tuple[Any, ...]:
     if not isinstance(items, Sequence) or not all(isinstance(i, kind) for i in items):
         raise ConfigError(f"{field} must be a {kind.__name__} or a list of them, got {value!r}")
     return tuple(items)
+
+
+DEFAULT_MAX_RUNTIME = timedelta(seconds=10)
+"""JS v4's ``DefaultMaxRuntime.serve``: after this long, the next new step is handed back."""
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpointing:
+    """Checkpointing settings of a client or a function.
+
+    Args:
+        enabled: Run consecutive steps in one request when the server offers it (default on).
+        max_runtime: After this long in one request, the next new step is handed back to the
+            server (planned) instead of run, so one request never runs unbounded. Default 10 s.
+
+    Example::
+
+        client = wayline.Wayline(app_id="shop", checkpointing=False)
+        @client.function(id="long", trigger=..., checkpointing=wayline.Checkpointing(
+            max_runtime=timedelta(seconds=30)))
+    """
+
+    enabled: bool = True
+    max_runtime: timedelta = DEFAULT_MAX_RUNTIME
+
+    def __post_init__(self) -> None:
+        given: object = self.max_runtime  # callers may not be type-checked
+        if not isinstance(given, timedelta) or given < timedelta(0):
+            raise ConfigError(
+                f"checkpointing max_runtime must be a non-negative timedelta, got "
+                f"{self.max_runtime!r}"
+            )
+
+
+def as_checkpointing(value: bool | Checkpointing | None, owner: str) -> Checkpointing | None:
+    """``True``/``False``/``Checkpointing``/``None`` (inherit) as settings, checked."""
+    if value is None or isinstance(value, Checkpointing):
+        return value
+    if isinstance(value, bool):
+        return Checkpointing(enabled=value)
+    raise ConfigError(f"checkpointing of {owner} must be a bool or wayline.Checkpointing")

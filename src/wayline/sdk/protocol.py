@@ -42,6 +42,8 @@ CODE_BODY_INVALID = "body_invalid"
 CODE_QUERY_PARAM_MISSING = "query_param_missing"
 CODE_REGISTRATION_FAILED = "registration_failed"
 CODE_SERVER_KIND_MISMATCH = "server_kind_mismatch"
+CODE_STALE_DISPATCH = "stale_dispatch"
+"""A checkpoint was refused with 409: another dispatch owns the run (JS StaleDispatchError)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,10 @@ class CallRequest:
     max_attempts: int | None
     disable_immediate_execution: bool
     use_api: bool
+    fn_id: str = ""
+    """``ctx.fn_id``: the server offers checkpointing (with ``qi_id``), echoed verbatim."""
+    qi_id: str = ""
+    """``ctx.qi_id``: the server's opaque id of the dispatched work item, echoed verbatim."""
 
 
 def parse_call_request(body: bytes) -> CallRequest:
@@ -89,7 +95,13 @@ def parse_call_request(body: bytes) -> CallRequest:
         max_attempts=_int(ctx.get("max_attempts"), None),
         disable_immediate_execution=bool(ctx.get("disable_immediate_execution")),
         use_api=use_api,
+        fn_id=_text(ctx.get("fn_id")),
+        qi_id=_text(ctx.get("qi_id")),
     )
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def _int(value: object, default: int | None) -> Any:

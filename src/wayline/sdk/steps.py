@@ -80,7 +80,12 @@ class Steps:
                 await middleware.after_step_async(step)
         except BaseException as exc:
             raise core.body_raised(decided, exc)  # noqa: B904 - the same or a wrapped error
-        raise core.body_returned(decided, value, annotated)
+        outcome = core.body_returned(decided, value, annotated)
+        op = core.checkpointable(outcome)
+        if op is None or core.checkpointer is None:
+            raise outcome
+        ack = await core.checkpointer.send_async(op, core.body_seconds)
+        return core.acknowledged(decided, op, ack, annotated)
 
     async def sleep(self, step_id: str, duration: str | timedelta) -> None:
         """Pause the run for ``duration`` (``"48h"``, ``timedelta(days=2)``); max 366 days.
@@ -305,7 +310,13 @@ class SyncSteps:
                 middleware.after_step(step)
         except BaseException as exc:
             raise core.body_raised(decided, exc)  # noqa: B904 - the same or a wrapped error
-        raise core.body_returned(decided, value, annotated)
+        outcome = core.body_returned(decided, value, annotated)
+        op = core.checkpointable(outcome)
+        if op is None or core.checkpointer is None:
+            raise outcome
+        ack = core.checkpointer.send(op, core.body_seconds)
+        checkpointed: T = core.acknowledged(decided, op, ack, annotated)
+        return checkpointed
 
     def sleep(self, step_id: str, duration: str | timedelta) -> None:
         """Pause the run for ``duration``. Example: ``ctx.step.sleep("wait", "1d")``."""

@@ -1,0 +1,272 @@
+"""Checkpointing: several ``step.run``s in one request, each reported to the server as it ends.
+
+The protocol is npm ``inngest`` v4's async checkpointing (research note checkpointing.md §1):
+when the server's call request carries ``ctx.fn_id`` and ``ctx.qi_id``, targets no step and
+allows immediate execution, the SDK runs consecutive ``step.run``s inline and, after each
+body succeeds, POSTs ``{api}/v1/checkpoint/{runId}/async`` with the step's ``StepRun``
+opcode. Wayline runs it in *safe* mode (§3.3): the value goes back to user code only after
+the server acknowledged it with a 2xx, so a crash loses at most the step in flight.
+
+Answers (§1.3):
+
+* 2xx: saved; the function continues in the same request.
+* 409: this dispatch is stale (the server retried it elsewhere, or the run ended): halt.
+* anything else (5xx, 4xx, network): retried ``ATTEMPTS`` times with exponential backoff
+  plus jitter, then the SDK falls back to the classic ``206 [StepRun]`` answer; nothing is
+  lost, because the server stores the step from the 206 instead.
+
+The request flow is sans-I/O (``effects.Flow``), driven blocking for ``def`` functions and on
+the event loop for ``async def`` ones, with an injectable sleep so tests do not wait.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+import time
+import urllib.parse
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from wayline import signing
+
+from . import protocol, serialize
+from .effects import (
+    Flow,
+    HttpFailure,
+    HttpRequest,
+    HttpResponse,
+    Pause,
+    Transport,
+    http,
+    pause,
+)
+from .options import DEFAULT_MAX_RUNTIME, Checkpointing, as_checkpointing
+from .planner import Op
+
+__all__ = ["DEFAULT_MAX_RUNTIME", "Checkpointer", "Checkpointing", "as_checkpointing"]
+
+ATTEMPTS = 5
+BASE_DELAY_S = 0.1
+"""Delays 0.1, 0.2, 0.4, 0.8 s (plus up to 0.1 s jitter each): ~1.5-1.9 s before falling back."""
+REQUEST_TIMEOUT_S = 10.0
+LAMBDA_MARGIN = timedelta(seconds=2)
+"""Time kept back from a Lambda's remaining time, for the last answer to get out."""
+
+
+class Ack(enum.Enum):
+    """How a checkpoint ended."""
+
+    SAVED = "saved"
+    STALE = "stale"
+    """409: another dispatch owns the run now, or it ended. Halt without running more."""
+    FAILED = "failed"
+    """Retries exhausted: answer the step the classic way."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where and as whom one call's checkpoints go: facts of the server's call request."""
+
+    api_origin: str
+    run_id: str
+    fn_id: str
+    qi_id: str
+    request_id: str
+    generation_id: int | None
+    started_at_ms: int
+    signing_keys: tuple[str, ...]
+    env: str | None
+
+
+def target_of(
+    request: protocol.CallRequest,
+    headers: Mapping[str, str],
+    *,
+    api_origin: str | None,
+    signing_keys: tuple[str, ...],
+    env: str | None,
+    now_ms: int,
+) -> Target | None:
+    """The checkpoint target of a call, or None when the server did not offer checkpointing.
+
+    Both ``fn_id`` and ``qi_id`` are required: JS would try and fail per step without
+    ``qi_id``; Wayline simply stays classic.
+    """
+    if not (request.fn_id and request.qi_id and request.run_id and api_origin):
+        return None
+    generation = headers.get("x-inngest-generation-id", "")
+    return Target(
+        api_origin=api_origin,
+        run_id=request.run_id,
+        fn_id=request.fn_id,
+        qi_id=request.qi_id,
+        request_id=headers.get("x-request-id", ""),
+        generation_id=int(generation) if generation.strip().isdigit() else None,
+        started_at_ms=now_ms,
+        signing_keys=signing_keys,
+        env=env,
+    )
+
+
+def body(target: Target, op: Op, now_ms: int, body_s: float) -> dict[str, Any]:
+    """The JS v4 checkpoint body for one ``StepRun``: the op exactly as a classic 206 would
+    carry it, plus ``timing.b``, the body's duration in nanoseconds (the server dates the
+    step by it)."""
+    step = {**protocol.op_json(op), "timing": {"b": max(0, round(body_s * 1e9))}}
+    out: dict[str, Any] = {
+        "run_id": target.run_id,
+        "fn_id": target.fn_id,
+        "qi_id": target.qi_id,
+        "request_id": target.request_id,
+        "request_started_at": target.started_at_ms,
+        "steps": [step],
+        "ts": now_ms,
+    }
+    if target.generation_id is not None:
+        out["generation_id"] = target.generation_id
+    return out
+
+
+def authed(request: HttpRequest, keys: tuple[str, ...]) -> Flow[HttpResponse | HttpFailure]:
+    """Send with ``Authorization: Bearer <hashed key>``, retrying once with the fallback key."""
+    result: HttpResponse | HttpFailure = HttpFailure("not sent")
+    for key in keys or (None,):
+        headers = dict(request.headers)
+        if key is not None:
+            headers["authorization"] = f"Bearer {signing.hash_signing_key(key)}"
+        result = yield from http(replace(request, headers=headers))
+        if not (isinstance(result, HttpResponse) and result.status in (401, 403)):
+            return result
+    return result
+
+
+def checkpoint_flow(
+    target: Target,
+    op: Op,
+    body_s: float,
+    *,
+    now_ms: Callable[[], int],
+    jitter_s: Callable[[], float],
+) -> Flow[tuple[Ack, str]]:
+    """POST one step, retried with backoff; the outcome and, on failure, why."""
+    run = urllib.parse.quote(target.run_id, safe="")
+    url = f"{target.api_origin}/v1/checkpoint/{run}/async"
+    headers = {
+        "content-type": "application/json",
+        "user-agent": protocol.SDK_NAME,
+        "x-inngest-sdk": protocol.SDK_NAME,
+    }
+    if target.env:
+        headers["x-inngest-env"] = target.env
+    problem = ""
+    for attempt in range(ATTEMPTS):
+        if attempt:
+            yield from pause(BASE_DELAY_S * 2 ** (attempt - 1) + jitter_s())
+        payload = serialize.dumps(body(target, op, now_ms(), body_s))
+        request = HttpRequest("POST", url, headers, payload, timeout_s=REQUEST_TIMEOUT_S)
+        res = yield from authed(request, target.signing_keys)
+        if isinstance(res, HttpResponse) and 200 <= res.status < 300:
+            return Ack.SAVED, ""
+        if isinstance(res, HttpResponse) and res.status == 409:
+            return Ack.STALE, _reason(res)
+        problem = res.message if isinstance(res, HttpFailure) else _reason(res)
+    return Ack.FAILED, problem
+
+
+def _reason(res: HttpResponse) -> str:
+    return f"HTTP {res.status} {res.body[:200].decode('utf-8', 'replace')}".strip()
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _jitter() -> float:
+    return random.uniform(0, BASE_DELAY_S)
+
+
+async def _async_sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class Clocks:
+    """Time and randomness for checkpointing, injectable so tests are fast and exact."""
+
+    now_ms: Callable[[], int] = _now_ms
+    monotonic_s: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    sleep_async: Callable[[float], Awaitable[None]] = _async_sleep
+    jitter_s: Callable[[], float] = _jitter
+
+
+class Checkpointer:
+    """Sends one call's checkpoints (blocking or on the loop) and keeps its runtime budget."""
+
+    def __init__(
+        self, target: Target, transport: Transport, *, max_runtime_s: float, clocks: Clocks
+    ) -> None:
+        self.target = target
+        self.clocks = clocks
+        self._transport = transport
+        self._deadline = clocks.monotonic_s() + max_runtime_s
+        self._async_client: httpx.AsyncClient | None = None
+        """One per call (on the call's loop), so its checkpoints share a connection."""
+
+    def expired(self) -> bool:
+        """True once the request has run its ``max_runtime``: plan the next step, don't run it."""
+        return self.clocks.monotonic_s() >= self._deadline
+
+    def _flow(self, op: Op, body_s: float) -> Flow[tuple[Ack, str]]:
+        return checkpoint_flow(
+            self.target, op, body_s, now_ms=self.clocks.now_ms, jitter_s=self.clocks.jitter_s
+        )
+
+    def send(self, op: Op, body_s: float = 0.0) -> tuple[Ack, str]:
+        """Checkpoint ``op`` (a step body that ran ``body_s`` seconds), blocking."""
+        flow, result = self._flow(op, body_s), None
+        while True:
+            try:
+                effect = flow.send(result)
+            except StopIteration as stop:
+                done: tuple[Ack, str] = stop.value
+                return done
+            if isinstance(effect, Pause):
+                self.clocks.sleep(effect.seconds)
+                result = None
+            elif isinstance(effect, HttpRequest):
+                result = self._transport.send(effect)
+            else:  # pragma: no cover - the flow only asks for HTTP and pauses
+                raise TypeError(f"unexpected effect {effect!r}")
+
+    async def send_async(self, op: Op, body_s: float = 0.0) -> tuple[Ack, str]:
+        """Checkpoint ``op`` on the running loop."""
+        flow, result = self._flow(op, body_s), None
+        while True:
+            try:
+                effect = flow.send(result)
+            except StopIteration as stop:
+                done: tuple[Ack, str] = stop.value
+                return done
+            if isinstance(effect, Pause):
+                await self.clocks.sleep_async(effect.seconds)
+                result = None
+            elif isinstance(effect, HttpRequest):
+                if self._async_client is None:
+                    self._async_client = self._transport.async_client()
+                result = await self._transport.send_async(effect, self._async_client)
+            else:  # pragma: no cover - the flow only asks for HTTP and pauses
+                raise TypeError(f"unexpected effect {effect!r}")
+
+    async def aclose(self) -> None:
+        """Close the call's connection (the call's loop is about to end or move on)."""
+        if self._async_client is not None:
+            client, self._async_client = self._async_client, None
+            await client.aclose()
