@@ -35,6 +35,7 @@ Scheduler $1.00 / M invocations; DynamoDB $0.625 / M WRU and $0.125 / M RRU.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import io
 import json
@@ -44,8 +45,10 @@ import os
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -68,9 +71,12 @@ import fastapi  # noqa: E402
 import inngest  # noqa: E402
 import inngest.fast_api  # noqa: E402
 from moto import mock_aws  # noqa: E402
+from starlette.concurrency import run_in_threadpool  # noqa: E402
 
+import wayline  # noqa: E402
+import wayline.fastapi  # noqa: E402
 from aws.conftest import VirtualClock, provision  # noqa: E402
-from aws.driver import SIGNING_KEY, Driver, make_runtime  # noqa: E402
+from aws.driver import SIGNING_KEY, Driver, FakeLambdaContext, make_runtime  # noqa: E402
 from compat.harness import UvicornAppServer  # noqa: E402
 from wayline import signing  # noqa: E402
 from wayline.aws.clients import add_event_hook  # noqa: E402
@@ -169,8 +175,16 @@ class Meter:
         self.log_bytes: Counter[str] = Counter()
         self._local = threading.local()
         self.reader: Any = None
-        self.function: str | None = None
-        """The function whose invocation is running (None: the event source mappings)."""
+
+    @property
+    def function(self) -> str | None:
+        """The function whose invocation runs on this thread (None: the event source
+        mappings, or the app)."""
+        return getattr(self._local, "function", None)
+
+    @function.setter
+    def function(self, name: str | None) -> None:
+        self._local.function = name
 
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:
@@ -278,7 +292,10 @@ class LogBytes(io.TextIOBase):
         self._meter = meter
 
     def write(self, text: str) -> int:
-        self._meter.log_bytes[self._meter.function or "mapping"] += len(text.encode())
+        # Lines from no function's thread are the app's (it logs through "wayline" too):
+        # the user's logs, not the engine's.
+        if self._meter.function is not None:
+            self._meter.log_bytes[self._meter.function] += len(text.encode())
         return len(text)
 
 
@@ -305,11 +322,11 @@ def metered(meter: Meter, name: str, handler: Callable[..., Any]) -> Callable[..
     """``handler`` with its AWS requests and logs attributed to function ``name``."""
 
     def run(*args: Any) -> Any:
-        meter.function = name
+        before, meter.function = meter.function, name
         try:
             return handler(*args)
         finally:
-            meter.function = None
+            meter.function = before
 
     return run
 
@@ -339,6 +356,80 @@ class AppTime:
         finally:
             self.calls += 1
             self.seconds += time.perf_counter() - started
+
+
+class FunctionUrl:
+    """The api function behind a loopback HTTP server, as a Function URL serves it: each
+    request one invocation of the handler (so checkpoints are counted as AWS bills them)."""
+
+    def __init__(self, invoke: Callable[[dict[str, Any], Any], Any]) -> None:
+        self._invoke = invoke
+        self.calls = 0
+        self.seconds = 0.0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        raw = b""
+        while True:
+            message = await receive()
+            raw += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        event = {
+            "version": "2.0",
+            "routeKey": "$default",
+            "rawPath": scope["path"],
+            "rawQueryString": scope.get("query_string", b"").decode(),
+            "headers": {**headers, "host": "abc.lambda-url.us-east-1.on.aws"},
+            "requestContext": {
+                "http": {
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "sourceIp": "203.0.113.9",
+                    "protocol": "HTTP/1.1",
+                },
+                "domainName": "abc.lambda-url.us-east-1.on.aws",
+                "requestId": str(uuid.uuid4()),
+            },
+            "body": base64.b64encode(raw).decode(),
+            "isBase64Encoded": True,
+        }
+        started = time.perf_counter()
+        response = await run_in_threadpool(self._invoke, event, FakeLambdaContext())
+        self.calls += 1
+        self.seconds += time.perf_counter() - started
+        body = response.get("body") or ""
+        data = base64.b64decode(body) if response.get("isBase64Encoded") else body.encode()
+        out = [(k.encode(), str(v).encode()) for k, v in (response.get("headers") or {}).items()]
+        await send(
+            {"type": "http.response.start", "status": response["statusCode"], "headers": out}
+        )
+        await send({"type": "http.response.body", "body": data})
+
+
+def wayline_app(steps: int, api_url: str) -> fastapi.FastAPI:
+    """The same function on Wayline's SDK: it checkpoints, so a run is one call."""
+    client = wayline.Wayline(
+        app_id="bench", signing_key=SIGNING_KEY, base_url=api_url, is_dev=False
+    )
+
+    @client.function(
+        id=f"steps-{steps}",
+        trigger=wayline.TriggerEvent(event=f"bench/{steps}"),
+        retries=0,
+        checkpointing=wayline.Checkpointing(max_runtime=timedelta(minutes=5)),
+    )
+    def sequential(ctx: wayline.SyncContext) -> int:
+        total = 0
+        for i in range(steps):
+            total += int(ctx.step.run(f"step-{i}", step_output, i)["i"])
+        return total
+
+    web = fastapi.FastAPI()
+    wayline.fastapi.serve(web, client, [sequential])
+    return web
 
 
 def inngest_app(steps: int) -> tuple[inngest.Inngest, list[inngest.Function[Any]]]:
@@ -376,24 +467,35 @@ def drain(driver: Driver, empty_polls: Counter[str]) -> None:
             return
 
 
-def measure(runs: int, steps: int) -> dict[str, Any]:
+def measure(runs: int, steps: int, sdk: str) -> dict[str, Any]:
+    """``sdk``: "inngest" (the official SDK, classic) or "wayline" (ours, checkpointing)."""
     meter = Meter()
     with mock_aws():
         meter.install()
         stack = provision("bench")
         meter.reader = stack.ddb
         clock = VirtualClock()
-        client, functions = inngest_app(steps)
-        web = fastapi.FastAPI()
-        inngest.fast_api.serve(web, client, functions)
+        driver = Driver(stack, clock, lambda: make_runtime(stack, clock))
+        for name in ("ingest", "dispatch"):
+            setattr(driver, name, metered(meter, name, getattr(driver, name)))
+        invoke_api = driver.api_handler = metered(meter, "api", driver.api_handler)
+
+        def counted_api(event: dict[str, Any], context: Any) -> Any:
+            driver.invocations["api"] += 1
+            return invoke_api(event, context)
+
+        url = FunctionUrl(counted_api)
+        api_server = UvicornAppServer(url)  # type: ignore[arg-type]
+        if sdk == "wayline":
+            web = wayline_app(steps, f"http://127.0.0.1:{api_server.port}")
+        else:
+            client, functions = inngest_app(steps)
+            web = fastapi.FastAPI()
+            inngest.fast_api.serve(web, client, functions)
         app = AppTime(web)
-        server = UvicornAppServer(app)
+        server = UvicornAppServer(app)  # type: ignore[arg-type]
         try:
-            driver = Driver(stack, clock, make_runtime(stack, clock))
-            for name in ("ingest", "dispatch"):
-                setattr(driver, name, metered(meter, name, getattr(driver, name)))
-            driver.api_handler = metered(meter, "api", driver.api_handler)
-            with meter.paused():
+            with meter.paused(), logs_counted(meter):
                 status, body = driver.api(
                     "PUT",
                     "/v1/apps/sync",
@@ -404,6 +506,7 @@ def measure(runs: int, steps: int) -> dict[str, Any]:
             bus = EventBus(bus_name=stack.bus, client=stack.events)
             meter.reset()
             app.calls, app.seconds = 0, 0.0
+            url.calls, url.seconds = 0, 0.0
             driver.invocations = dict.fromkeys(driver.invocations, 0)
             empty: Counter[str] = Counter()
             started = time.perf_counter()
@@ -420,6 +523,7 @@ def measure(runs: int, steps: int) -> dict[str, Any]:
             assert len(done) == runs and all(r.status is RunStatus.COMPLETED for r in done)
         finally:
             server.stop()
+            api_server.stop()
     # Empty receives are the idle long polls of the event source mappings, not per step.
     meter.requests["SQS.ReceiveMessage"] -= sum(empty.values())
     return {
@@ -434,8 +538,11 @@ def measure(runs: int, steps: int) -> dict[str, Any]:
         "wru_by_op": dict(meter.wru_by_op),
         "write_bytes": dict(meter.write_bytes),
         "rru": meter.rru,
+        "sdk": sdk,
         "app_calls": app.calls,
         "app_s": app.seconds,
+        "checkpoints": url.calls,
+        "checkpoint_s": url.seconds,
         "wall_s": wall,
     }
 
@@ -447,12 +554,16 @@ def costs(result: Mapping[str, Any]) -> dict[str, float]:
     inv: Mapping[str, int] = result["invocations"]
     invocations = sum(inv.values())
     sqs = sum(n for k, n in requests.items() if k.startswith("SQS."))
-    engine_ms = (
-        invocations * ENGINE_BASE_MS
-        + sum(result["requests_in"].values()) * AWS_REQUEST_MS
-        + result["app_s"] * 1000
-        + result["app_calls"] * APP_RTT_MS
+    engine_ms = invocations * ENGINE_BASE_MS + sum(result["requests_in"].values()) * AWS_REQUEST_MS
+    # The dispatcher waits for the whole call: the app's own time (less the checkpoints it
+    # made, timed here on moto), each checkpoint as the api function takes it on AWS, and
+    # a round trip per call and per checkpoint.
+    api_calls = inv.get("api", 0)
+    api_ms = ENGINE_BASE_MS + AWS_REQUEST_MS * result["requests_in"].get("api", 0) / max(
+        1, api_calls
     )
+    engine_ms += (result["app_s"] - result["checkpoint_s"]) * 1000
+    engine_ms += result["checkpoints"] * (api_ms + APP_RTT_MS) + result["app_calls"] * APP_RTT_MS
     log_bytes = sum(result["log_bytes"].values()) + invocations * PLATFORM_LOG_BYTES
     cost = {
         "Lambda requests": invocations * PRICE["lambda_request"],
@@ -471,7 +582,7 @@ def report(result: Mapping[str, Any]) -> float:
     steps, n = result["steps"], result["steps_per_run"]
     requests: Mapping[str, int] = result["requests"]
     inv: Mapping[str, int] = result["invocations"]
-    print(f"\n== {n}-step function: {result['runs']} runs = {steps} steps ==")
+    print(f"\n== {result['sdk']} SDK, {n}-step function: {result['runs']} runs = {steps} steps ==")
     print(f"  wall time on moto: {result['wall_s']:.1f} s (not representative of AWS)")
     print("AWS requests per step")
     for name, count in sorted(requests.items()):
@@ -512,13 +623,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--steps", default="10,50", help="run lengths, comma-separated")
+    parser.add_argument(
+        "--sdk", default="wayline,inngest", help="wayline (checkpointing), inngest (classic)"
+    )
     args = parser.parse_args()
     totals = {}
-    for n in (int(x) for x in args.steps.split(",")):
-        totals[n] = report(measure(args.runs, n))
-    print("\nUSD per 1M steps, classic path (inngest-py app, one call per step)")
-    for n, total in totals.items():
-        print(f"  {n:>3}-step runs: {total:6.2f}")
+    for sdk in args.sdk.split(","):
+        for n in (int(x) for x in args.steps.split(",")):
+            totals[sdk, n] = report(measure(args.runs, n, sdk))
+    print("\nUSD per 1M steps")
+    labels = {"wayline": "Wayline SDK (checkpointing)", "inngest": "inngest-py (classic)"}
+    for (sdk, n), total in totals.items():
+        print(f"  {labels.get(sdk, sdk):<30} {n:>3}-step runs: {total:6.2f}")
 
 
 if __name__ == "__main__":
