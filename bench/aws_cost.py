@@ -206,7 +206,7 @@ class Meter:
         if self._on():
             self.requests[f"{model.service_model.service_id}.{model.name}"] += 1
             if self.function is not None:
-                self.requests_in[self.function] += 1
+                self.requests_in[f"{self.function} {model.name}"] += 1
 
     def reset(self) -> None:
         self.requests.clear()
@@ -587,6 +587,9 @@ def report(result: Mapping[str, Any]) -> float:
     print("AWS requests per step")
     for name, count in sorted(requests.items()):
         print(f"  {name:<42} {count / steps:6.2f}")
+    print("  made by each function:")
+    for name, count in sorted(result["requests_in"].items()):
+        print(f"    {name:<40} {count / steps:6.2f}")
     print("Lambda invocations per step")
     for name, count in inv.items():
         print(f"  {name:<42} {count / steps:6.2f}")

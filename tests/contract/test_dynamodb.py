@@ -95,8 +95,14 @@ def test_sequential_step_save_is_one_update_then_the_memo_item_and_no_transactio
     loaded = runs.get_run(run.id)  # what the engine does before deciding
     assert loaded is not None
     aws.calls.clear()
-    step = replace(loaded, version=1, memos={**loaded.memos, "s2": {"data": 2}})
-    assert runs.save_run(step, expected_version=0)
+    first = replace(loaded, version=1, status=RunStatus.RUNNING)
+    assert runs.save_run(first, expected_version=0)
+    # Once per run: the events move out of the run item, into an item written once.
+    assert aws.ops() == ["PutItem", "UpdateItem"]
+    assert aws.calls[0][1]["Item"]["sk"] == {"S": keys.RUN_EVENTS_SK}
+    aws.calls.clear()
+    step = replace(first, version=2, memos={**first.memos, "s2": {"data": 2}})
+    assert runs.save_run(step, expected_version=1)
     # The run item's conditional update commits (carrying the new memo), then the memo's
     # own item is written from it: no transaction, no read.
     assert aws.ops() == ["UpdateItem", "BatchWriteItem"]
@@ -105,7 +111,7 @@ def test_sequential_step_save_is_one_update_then_the_memo_item_and_no_transactio
     (written,) = put["RequestItems"][TABLE]
     assert written["PutRequest"]["Item"]["sk"] == {"S": "MEMO#s2"}
     aws.calls.clear()
-    assert runs.save_run(replace(step, version=2), expected_version=1)  # no new memo
+    assert runs.save_run(replace(step, version=3), expected_version=2)  # no new memo
     assert aws.ops() == ["UpdateItem"]
 
 
@@ -115,7 +121,7 @@ def test_save_without_a_prior_load_reads_the_partition_once(aws: Aws) -> None:
     aws.calls.clear()
     cold = aws.store().runs  # another process: it has not seen this run
     assert cold.save_run(replace(run, version=1, memos={"s2": None}), expected_version=0)
-    assert aws.ops() == ["Query", "UpdateItem", "BatchWriteItem"]
+    assert aws.ops() == ["Query", "PutItem", "UpdateItem", "BatchWriteItem"]
     got = cold.get_run(run.id)
     assert got is not None and dict(got.memos) == {"s1": {"data": 1}, "s2": None}
 

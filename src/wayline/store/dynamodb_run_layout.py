@@ -29,6 +29,8 @@ from .codec import dumps
 
 LAYOUT = 2
 LAYOUT_KEY = "lay"
+EVENTS_APART = "ev"
+"""Set on a run item whose run's events are in their own item (``EVENTS``)."""
 FRESH_KEY = "fresh"
 AT = "at"
 _FROM_MEMO = "from_memo"
@@ -139,6 +141,7 @@ def run_doc(head: dict[str, Any], memos: Sequence[StoredMemo], *, version: int) 
     doc = dict(head)
     doc["version"] = version
     doc.pop(LAYOUT_KEY, None)
+    doc.pop(EVENTS_APART, None)
     doc.pop(FRESH_KEY, None)
     doc["memos"] = {m.step_id: m.memo for m in memos}
     overrides = {r["id"] for r in doc.get("steps", ())}

@@ -37,8 +37,11 @@ Request units (1 write unit per KB, 1 read unit per 4 KB read strongly consisten
   UpdateItem of the run item instead, which also takes it out of the live-runs index.
 - ``create_run``: one BatchWriteItem of the event links, then one conditional PutItem of
   the run (a transaction only if the run already has memos).
-- ``get_run``: one Query over the run's partition (every memo item: a load of a long run
-  reads all its steps). ``list_*``/``search_runs``: index Queries (one per shard), then
+- ``get_run``: when this store (this container) saved or read the run's current version,
+  one Query of the run item and its ack marker: 1 RRU however long the run (a version is
+  written once, so the run it saved is the run stored); otherwise one Query over the
+  run's partition, every memo item included. ``list_*``/``search_runs``: index Queries
+  (one per shard), then
   one Query per run listed; the plan per filter is in ``dynamodb_run_search``.
 
 Runs stored by the previous layout (layout 1: the whole timeline in the run item, memos
@@ -58,7 +61,7 @@ from itertools import islice
 from typing import Any
 
 from wayline.engine import search
-from wayline.engine.model import Run
+from wayline.engine.model import Outbox, Run
 from wayline.engine.ports import RunPage, RunQuery
 from wayline.errors import StoreError
 
@@ -134,7 +137,8 @@ class DynamoRunStore:
             self._t.write_all([create, *memos])
         except ConditionFailed:
             return False
-        self._known.put(run.id, _Seen(run.version, {f.step_id: f.record for f in fresh}, ()))
+        records = {f.step_id: f.record for f in fresh}
+        self._known.put(run.id, _Seen(run.version, records, (), run))
         return True
 
     def save_run(self, run: Run, *, expected_version: int) -> bool:
@@ -147,7 +151,10 @@ class DynamoRunStore:
         if seen is None:
             return False  # no such run, or already past expected_version
         seen = self._write_memo_items(run, expected_version, seen)
+        seen = self._write_events_item(run, seen)
         doc, fresh = layout.head_doc(run_to_dict(run), run.memos, stored=seen.records)
+        del doc["events"]
+        doc[layout.EVENTS_APART] = 1
         fresh = self._encoded(run, fresh)
         doc[layout.FRESH_KEY] = [f.to_doc() for f in fresh]
         update = self._run_update(
@@ -159,7 +166,8 @@ class DynamoRunStore:
             self._known.drop(run.id)
             return False
         records = {**seen.records, **{f.step_id: f.record for f in fresh}}
-        saved = _Seen(run.version, records, tuple(fresh))
+        kept = run if _keeps(seen.run, run) else None
+        saved = _Seen(run.version, records, tuple(fresh), kept, events_apart=True)
         self._known.put(run.id, saved)
         try:
             self._write_memo_items(run, run.version, saved)
@@ -201,6 +209,11 @@ class DynamoRunStore:
         return head is not None and number(head, "ver") == run.version
 
     def get_run(self, run_id: str) -> Run | None:
+        known = self._known.latest(run_id)
+        if known is not None and known.run is not None:
+            current = self._current(known)
+            if current is not None:
+                return current
         partition = keys.run_partition(run_id)
         for attempt in range(_READ_RETRIES):
             try:
@@ -255,6 +268,26 @@ class DynamoRunStore:
 
     # -- reads -------------------------------------------------------------------
 
+    def _current(self, known: _Seen) -> Run | None:
+        """The run this store saved or read last, if it is still the stored version: one
+        Query of the run item and the ack marker (1 read unit, however long the run),
+        since a version is written once and its memos never change. None if it moved on.
+        """
+        assert known.run is not None
+        items = list(
+            self._t.query(
+                "#pk = :pk AND #sk >= :run",
+                {":pk": s(keys.run_partition(known.run.id)), ":run": s(keys.RUN_SK)},
+            )
+        )
+        head = next((item for item in items if text(item, SK) == keys.RUN_SK), None)
+        if head is None or number(head, "ver") != known.version:
+            return None
+        run = known.run
+        if run.outbox and self._acknowledged(head, items) >= known.version:
+            run = replace(run, outbox=Outbox())
+        return run
+
     def _seen(self, run_id: str, version: int) -> _Seen | None:
         """What the store holds of the run at ``version`` (None if it is not at that
         version). Usually known without a read: ``get_run`` (which the engine calls
@@ -287,17 +320,18 @@ class DynamoRunStore:
         ]
         doc = self._t.decode_body(head)
         if doc.get(layout.LAYOUT_KEY) == layout.LAYOUT:
-            doc, seen = self._decode_layout2(head, doc, memo_items)
+            events = next((i for i in items if text(i, SK) == keys.RUN_EVENTS_SK), None)
+            doc, seen = self._decode_layout2(head, doc, memo_items, events)
         else:
             doc, seen = self._decode_layout1(head, doc, memo_items)
         if self._acknowledged(head, items) >= version:
             doc["outbox"] = {}
         run = run_from_dict(doc)
-        self._known.put(run.id, seen)
+        self._known.put(run.id, replace(seen, run=run))
         return run
 
     def _decode_layout2(
-        self, head: Item, doc: dict[str, Any], memo_items: list[Item]
+        self, head: Item, doc: dict[str, Any], memo_items: list[Item], events: Item | None
     ) -> tuple[dict[str, Any], _Seen]:
         version = number(head, "ver")
         written = {keys.step_of_memo(text(item, SK)) for item in memo_items}
@@ -317,7 +351,12 @@ class DynamoRunStore:
         if len(memos) < number(head, "memos"):
             raise _TornRead
         unwritten = tuple(f for f in fresh if f.step_id not in written)
-        seen = _Seen(version, {m.step_id: m.record for m in memos}, unwritten)
+        apart = bool(doc.get(layout.EVENTS_APART))
+        if apart:
+            if events is None:
+                raise _TornRead  # written before the run item that says so: read again
+            doc["events"] = self._t.decode_body(events)
+        seen = _Seen(version, {m.step_id: m.record for m in memos}, unwritten, events_apart=apart)
         return layout.run_doc(doc, memos, version=version), seen
 
     def _decode_layout1(
@@ -366,6 +405,22 @@ class DynamoRunStore:
             return seen
         self._t.batch_put([self._memo_item(run, version, f) for f in seen.unwritten])
         done = replace(seen, unwritten=())
+        self._known.put(run.id, done)
+        return done
+
+    def _write_events_item(self, run: Run, seen: _Seen) -> _Seen:
+        """Move the run's events (written once, with the run) out of the run item, which
+        every save rewrites: their own item is written before the first save that drops
+        them, from the committed run, so a reader always finds them in one place."""
+        if seen.events_apart:
+            return seen
+        key = keys.run_events(run.id)
+        doc = [dict(e) for e in run.events]
+        body = self._t.encode_body(
+            doc, kind="run", owner=f"{run.id}/events", what=f"events of run {run.id}"
+        )
+        self._t.write(self._t.put({PK: s(key.pk), SK: s(key.sk), **self._expiry(run), **body}))
+        done = replace(seen, events_apart=True)
         self._known.put(run.id, done)
         return done
 
@@ -465,6 +520,22 @@ def _needs_sweep(run: Run) -> bool:
     return not run.status.is_terminal or bool(run.outbox)
 
 
+def _keeps(before: Run | None, after: Run) -> bool:
+    """Whether ``after``, saved over ``before``, is exactly what the store now holds (so a
+    later ``get_run`` may return it): it holds every stored memo, unchanged and in the
+    stored order, first. A caller that dropped or rewrote a memo (write-once: the store
+    kept the first) or reordered them is read back from the table instead."""
+    if before is None:
+        return False
+    stored = before.memos
+    if len(after.memos) < len(stored) or len(after.steps) < len(before.steps):
+        return False  # records are only ever appended or replaced in place
+    for (step, memo), (new_step, new) in zip(stored.items(), after.memos.items(), strict=False):
+        if step != new_step or not (new is memo or new == memo):
+            return False
+    return True
+
+
 class _TornRead(Exception):  # noqa: N818 - control flow inside the store, not an error
     """A read saw a save half-applied."""
 
@@ -488,6 +559,10 @@ class _Seen:
     """Every stored memo's step id -> the record its item (or fresh entry) carries."""
     unwritten: tuple[layout.Fresh, ...]
     """Memos committed in the run item whose own items are not written yet."""
+    run: Run | None = None
+    """The run at this version, as saved or read (a version never changes)."""
+    events_apart: bool = False
+    """The run's events are in their own item, not in the run item."""
 
 
 class _KnownRuns:
@@ -498,10 +573,14 @@ class _KnownRuns:
     writing them twice is harmless. Bounded: the oldest entries are dropped first.
     """
 
-    def __init__(self, size: int = 4096) -> None:
+    def __init__(self, size: int = 512) -> None:
         self._size = size
         self._lock = threading.Lock()
         self._by_run: dict[str, _Seen] = {}
+
+    def latest(self, run_id: str) -> _Seen | None:
+        with self._lock:
+            return self._by_run.get(run_id)
 
     def get(self, run_id: str, version: int) -> _Seen | None:
         with self._lock:
