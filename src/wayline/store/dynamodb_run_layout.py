@@ -84,7 +84,8 @@ class Fresh:
     """Where a memo too large for an item is (S3); ``memo`` is then None."""
 
     def to_doc(self) -> dict[str, Any]:
-        doc = {"id": self.step_id, "i": self.index, "rec": self.record}
+        record = None if self.record is None else _without(self.record, "id")
+        doc = {"id": self.step_id, "i": self.index, "rec": record}
         if self.ref is None:
             doc["m"] = self.memo
         else:
@@ -93,7 +94,10 @@ class Fresh:
 
     @staticmethod
     def from_doc(doc: Mapping[str, Any]) -> Fresh:
-        return Fresh(doc["id"], doc["i"], doc.get("m"), doc.get("rec"), doc.get("r"))
+        record = doc.get("rec")
+        if record is not None:
+            record = {"id": doc["id"], **record}
+        return Fresh(doc["id"], doc["i"], doc.get("m"), record, doc.get("r"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,15 +135,21 @@ def head_doc(
     if list(doc.get("stack", ())) == list(memos):
         doc.pop("stack", None)  # the memos' order says it
     doc.pop("version", None)  # the item's ``ver`` says it
+    doc["pending"] = {k: _compact_item(v, doc["id"]) for k, v in doc.get("pending", {}).items()}
+    del doc["id"]  # the item's ``run_id`` says it
     doc[LAYOUT_KEY] = LAYOUT
     return _compact(doc, _RUN_DEFAULTS), fresh
 
 
-def run_doc(head: dict[str, Any], memos: Sequence[StoredMemo], *, version: int) -> dict[str, Any]:
-    """The codec's run dict from a layout-2 run item at ``version`` and every memo of
-    the run, in memo order (``fresh`` entries already among them)."""
+def run_doc(
+    head: dict[str, Any], memos: Sequence[StoredMemo], *, run_id: str, version: int
+) -> dict[str, Any]:
+    """The codec's run dict from the document of a layout-2 run item (of run ``run_id``
+    at ``version``) and every memo of the run, in memo order (``fresh`` ones included)."""
     doc = dict(head)
+    doc["id"] = run_id
     doc["version"] = version
+    doc["pending"] = {k: {"run_id": doc["id"], **v} for k, v in doc.get("pending", {}).items()}
     doc.pop(LAYOUT_KEY, None)
     doc.pop(EVENTS_APART, None)
     doc.pop(FRESH_KEY, None)
@@ -196,6 +206,28 @@ def _restored(record: Mapping[str, Any], memos: Mapping[str, Any]) -> dict[str, 
     for field, default in _STEP_DEFAULTS.items():
         step.setdefault(field, default)
     return step
+
+
+_ITEM_DEFAULTS: Mapping[str, Any] = {
+    "step_id": None,
+    "attempt": 0,
+    "function_id": None,
+    "cron": None,
+    "ref": None,
+}
+
+
+def _compact_item(item: Mapping[str, Any], run_id: str) -> dict[str, Any]:
+    """A pending work item without its defaults, and without its run id when it is the
+    run's (``run_doc`` puts it back)."""
+    doc = _compact(dict(item), _ITEM_DEFAULTS)
+    if doc.get("run_id") == run_id:
+        del doc["run_id"]
+    return doc
+
+
+def _without(doc: Mapping[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k != key}
 
 
 def _same(stored: Mapping[str, Any] | None, record: Mapping[str, Any]) -> bool:

@@ -357,7 +357,7 @@ class DynamoRunStore:
                 raise _TornRead  # written before the run item that says so: read again
             doc["events"] = self._t.decode_body(events)
         seen = _Seen(version, {m.step_id: m.record for m in memos}, unwritten, events_apart=apart)
-        return layout.run_doc(doc, memos, version=version), seen
+        return layout.run_doc(doc, memos, run_id=text(head, "run_id"), version=version), seen
 
     def _decode_layout1(
         self, head: Item, doc: dict[str, Any], memo_items: list[Item]
