@@ -35,7 +35,6 @@ Scheduler $1.00 / M invocations; DynamoDB $0.625 / M WRU and $0.125 / M RRU.
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import io
 import json
@@ -45,7 +44,6 @@ import os
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
@@ -71,12 +69,12 @@ import fastapi  # noqa: E402
 import inngest  # noqa: E402
 import inngest.fast_api  # noqa: E402
 from moto import mock_aws  # noqa: E402
-from starlette.concurrency import run_in_threadpool  # noqa: E402
 
 import wayline  # noqa: E402
 import wayline.fastapi  # noqa: E402
 from aws.conftest import VirtualClock, provision  # noqa: E402
-from aws.driver import SIGNING_KEY, Driver, FakeLambdaContext, make_runtime  # noqa: E402
+from aws.driver import SIGNING_KEY, Driver, make_runtime  # noqa: E402
+from aws.function_url_server import FunctionUrl  # noqa: E402
 from compat.harness import UvicornAppServer  # noqa: E402
 from wayline import signing  # noqa: E402
 from wayline.aws.clients import add_event_hook  # noqa: E402
@@ -356,57 +354,6 @@ class AppTime:
         finally:
             self.calls += 1
             self.seconds += time.perf_counter() - started
-
-
-class FunctionUrl:
-    """The api function behind a loopback HTTP server, as a Function URL serves it: each
-    request one invocation of the handler (so checkpoints are counted as AWS bills them)."""
-
-    def __init__(self, invoke: Callable[[dict[str, Any], Any], Any]) -> None:
-        self._invoke = invoke
-        self.calls = 0
-        self.seconds = 0.0
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        raw = b""
-        while True:
-            message = await receive()
-            raw += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        event = {
-            "version": "2.0",
-            "routeKey": "$default",
-            "rawPath": scope["path"],
-            "rawQueryString": scope.get("query_string", b"").decode(),
-            "headers": {**headers, "host": "abc.lambda-url.us-east-1.on.aws"},
-            "requestContext": {
-                "http": {
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "sourceIp": "203.0.113.9",
-                    "protocol": "HTTP/1.1",
-                },
-                "domainName": "abc.lambda-url.us-east-1.on.aws",
-                "requestId": str(uuid.uuid4()),
-            },
-            "body": base64.b64encode(raw).decode(),
-            "isBase64Encoded": True,
-        }
-        started = time.perf_counter()
-        response = await run_in_threadpool(self._invoke, event, FakeLambdaContext())
-        self.calls += 1
-        self.seconds += time.perf_counter() - started
-        body = response.get("body") or ""
-        data = base64.b64decode(body) if response.get("isBase64Encoded") else body.encode()
-        out = [(k.encode(), str(v).encode()) for k, v in (response.get("headers") or {}).items()]
-        await send(
-            {"type": "http.response.start", "status": response["statusCode"], "headers": out}
-        )
-        await send({"type": "http.response.body", "body": data})
 
 
 def wayline_app(steps: int, api_url: str) -> fastapi.FastAPI:
