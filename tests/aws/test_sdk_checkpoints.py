@@ -54,6 +54,7 @@ class Topology:
             "POST", f"/e/{EVENT_KEY}", {"name": "ckpt/seq", "data": {"key": key}}
         )
         assert status == 200, body
+        run = None
         for _ in range(6):
             self.driver.settle()
             (run,) = [
@@ -64,7 +65,7 @@ class Topology:
             if run.status.is_terminal:
                 return run
             self.driver.clock.advance(2 * 60_000)  # past the retry's backoff
-        raise AssertionError(f"run {run.id} still {run.status.value}")
+        raise AssertionError(f"run {run} did not finish")
 
 
 def _app(topology_state: tuple[Counter[str], dict[str, int]], api_url: str) -> fastapi.FastAPI:
