@@ -91,8 +91,7 @@ _READ_RETRIES = 5
 _LOAD_THREADS = 8
 _MAX_CREATE_MEMOS = 99  # a transaction holds 100 writes, one of them the run
 MEMO_INDEX = "i"
-"""A memo's position among the memos of its save; no other item has this attribute, so
-template.yaml's IAM denies the api function any write of it (no forged step results)."""
+"""A memo's position among the memos of its save (memo items are the only items with it)."""
 RECORD = "rec"
 """A memo item's copy of its step's timeline record (JSON)."""
 ACKED = "ack"
