@@ -168,6 +168,8 @@ class Meter:
         self.rru = 0.0
         self.wru_by_op: Counter[str] = Counter()
         self.write_bytes: Counter[str] = Counter()
+        self.wru_by_kind: Counter[str] = Counter()
+        """Write units by item kind (sort key prefix), index writes included."""
         self.requests_in: Counter[str] = Counter()
         """AWS requests made inside each function's invocations (they take its time)."""
         self.log_bytes: Counter[str] = Counter()
@@ -211,6 +213,7 @@ class Meter:
         self.requests_in.clear()
         self.log_bytes.clear()
         self.wru_by_op.clear()
+        self.wru_by_kind.clear()
         self.write_bytes.clear()
         self.wru = self.rru = 0.0
 
@@ -262,14 +265,17 @@ class Meter:
             self.wru += 1  # a failed condition still consumes a write
             return
         units = 0
+        factor = 2 if model.name == "TransactWriteItems" else 1
         for op, p, before in context.get("wl_writes", []):
             if op == "ConditionCheckItem":
                 units += 1
                 continue
             after = None if op == "DeleteItem" else self._get(p["TableName"], self._key(op, p))
-            units += write_units(before, after)
-            self.write_bytes[str(self._key(op, p)[SK]["S"]).split("#")[0]] += item_size(after)
-        factor = 2 if model.name == "TransactWriteItems" else 1
+            kind = str(self._key(op, p)[SK]["S"]).split("#")[0]
+            item_units = write_units(before, after)
+            units += item_units
+            self.wru_by_kind[kind] += item_units * factor
+            self.write_bytes[kind] += item_size(after)
         self.wru += units * factor
         self.wru_by_op[model.name] += units * factor
         if model.name == "GetItem":
@@ -484,6 +490,7 @@ def measure(runs: int, steps: int, sdk: str) -> dict[str, Any]:
         "wru": meter.wru,
         "wru_by_op": dict(meter.wru_by_op),
         "write_bytes": dict(meter.write_bytes),
+        "wru_by_kind": dict(meter.wru_by_kind),
         "rru": meter.rru,
         "sdk": sdk,
         "app_calls": app.calls,
@@ -551,9 +558,10 @@ def report(result: Mapping[str, Any]) -> float:
     print(f"DynamoDB units per step: {wru:.2f} WRU, {rru:.2f} RRU")
     for name, units in sorted((k, v) for k, v in result["wru_by_op"].items() if v):
         print(f"  {name:<42} {units / steps:6.2f} WRU")
-    print("  bytes written per step, by item kind (sort key prefix):")
+    print("  per step, by item kind (sort key prefix): WRU (index writes included), bytes")
     for name, size in sorted(result["write_bytes"].items()):
-        print(f"    {name:<40} {size / steps:8.0f}")
+        units = result["wru_by_kind"].get(name, 0) / steps
+        print(f"    {name:<32} {units:6.2f} {size / steps:8.0f}")
     print("USD per 1M steps (us-east-1 on-demand, no free tier)")
     cost = costs(result)
     for name, usd in cost.items():
