@@ -236,6 +236,9 @@ def daily_digest(ctx: wayline.SyncContext) -> int:
     id="import-rows",
     trigger=wayline.TriggerEvent(event="rows/uploaded"),
     batch_events=wayline.Batch(max_size=100, timeout="10s", key="event.data.account"),
+    # Consecutive steps run in one request, each stored by the server before the next
+    # (checkpointing, on by default); this one may keep a request busy for 30 s.
+    checkpointing=wayline.Checkpointing(max_runtime=timedelta(seconds=30)),
 )
 def import_rows(ctx: wayline.SyncContext) -> int:
     """Batched: ``ctx.events`` holds up to 100 events."""

@@ -313,7 +313,11 @@ def test_a_wayline_sdk_app_runs_on_the_topology(stack: Stack, clock: VirtualCloc
         signature=wayline.WebhookSignature(scheme="hmac-sha256", secret="kick-secret-123"),
     )
     client = wayline.Wayline(
-        app_id="wl", signing_key=SIGNING_KEY, base_url="http://127.0.0.1:9", webhooks=[hook]
+        app_id="wl",
+        signing_key=SIGNING_KEY,
+        base_url="http://127.0.0.1:9",
+        webhooks=[hook],
+        checkpointing=False,  # no API to reach here; tests/aws/test_sdk_checkpoints.py has one
     )
 
     @client.function(id="sum", trigger=wayline.TriggerEvent(event="t/wl"), retries=0)

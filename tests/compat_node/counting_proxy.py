@@ -27,6 +27,11 @@ class Exchange:
     status: int
     request_bytes: int
     response_bytes: int
+    body: bytes = b""
+    """The request body when it is at most ``KEPT_BODY_BYTES``."""
+
+
+KEPT_BODY_BYTES = 16 * 1024
 
 
 class CountingProxy:
@@ -53,7 +58,10 @@ class CountingProxy:
                     status, content, out = resp.status_code, resp.content, resp.headers
                 except httpx.HTTPError as exc:
                     status, content, out = 502, str(exc).encode(), httpx.Headers()
-                proxy._record(Exchange(self.command, self.path, status, len(body), len(content)))
+                kept = body if len(body) <= KEPT_BODY_BYTES else b""
+                proxy._record(
+                    Exchange(self.command, self.path, status, len(body), len(content), kept)
+                )
                 self.send_response(status)
                 for key, value in out.multi_items():
                     if key.lower() not in _HOP_BY_HOP:

@@ -71,6 +71,7 @@ FUNCTIONS = (
     "parallel-trail",
     "retry-mid",
     "held",
+    "short-runtime",
 )
 
 #: Below the tests' pytest-timeout (300 s), which also covers this fixture.

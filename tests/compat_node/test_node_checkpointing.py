@@ -8,6 +8,7 @@ server's edge, the SDK calls and the checkpoints a run took.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -56,6 +57,10 @@ def test_sequential_steps_take_one_call_and_one_checkpoint_each(counted: NodeCom
     assert step_named(run, "s3")["output"] == {"i": 3, "pad": ""}
     checkpoints = _checkpoints(counted, run["run_id"])
     assert [c.status for c in checkpoints] == [200] * 10
+    # The SDK echoes the call's ctx.fn_id, ctx.qi_id and x-request-id header.
+    first = json.loads(checkpoints[0].body)
+    assert first["fn_id"] == "node-compat-many-steps"
+    assert first["qi_id"] == first["request_id"] and first["qi_id"].startswith(run["run_id"])
     assert len(_calls(counted)) == 1
     record = counted.app_run(run["run_id"])
     assert record["handler"] == 1
@@ -166,3 +171,16 @@ def test_the_switch_off_restores_one_call_per_step(
     assert run["output"] == {"n": 5, "total": 10}
     assert _checkpoints(node_compat_unstarted, run["run_id"]) == []
     assert len(_calls(node_compat_unstarted)) == 6
+
+
+def test_max_runtime_hands_the_next_step_back_as_planned(counted: NodeCompat) -> None:
+    """JS ``maxRuntime`` elapsed: the SDK returns the next step unexecuted
+    (``206 [StepPlanned]``); it runs in a targeted call and the run goes on."""
+    run = _run(counted, "node/short-runtime", {}, COMPLETED)
+
+    assert run["output"] == {"sum": 3}
+    record = counted.app_run(run["run_id"])
+    assert step_counts(record) == {"r1": 1, "r2": 1, "r3": 1}
+    targeted = [c for c in _calls(counted) if not c.path.endswith("stepId=step")]
+    assert targeted, "no step was handed back and run in a targeted call"
+    assert all(c.status == 200 for c in _checkpoints(counted, run["run_id"]))

@@ -2,7 +2,8 @@
 test can ``kill -9`` it while a checkpointing call is open. Every step body appends its name
 to ``--log`` (O_APPEND, so lines from a killed process are whole) and returns a fresh random
 token: a memo overwritten by a re-executed step would show a different token at the end.
-Step ``s<--stall>`` stalls the first time it runs (until the test kills the app).
+Step ``s<--stall>`` stalls the first time it runs: until the test kills the app, or until
+the file ``--release`` exists.
 
     python tests/crash/ckpt_app.py --port P --server URL --log FILE --stall 5 --marker FILE
 """
@@ -24,7 +25,9 @@ import wayline.fastapi
 STEPS = 10
 
 
-def build(server: str, log_path: str, stall: int, marker: Path) -> fastapi.FastAPI:
+def build(
+    server: str, log_path: str, stall: int, marker: Path, release: Path | None
+) -> fastapi.FastAPI:
     client = wayline.Wayline(app_id="ckpt-crash", is_dev=True, base_url=server)
 
     def body(i: int) -> str:
@@ -35,7 +38,9 @@ def build(server: str, log_path: str, stall: int, marker: Path) -> fastapi.FastA
             os.close(fd)
         if i == stall and not marker.exists():
             marker.touch()
-            time.sleep(600)  # in flight until the test kills this process
+            deadline = time.monotonic() + 600  # in flight until killed or released
+            while time.monotonic() < deadline and not (release and release.exists()):
+                time.sleep(0.05)
         return f"s{i}-{uuid.uuid4().hex}"
 
     @client.function(id="steps", retries=20, trigger=wayline.TriggerEvent(event="ckpt-crash/start"))
@@ -54,8 +59,10 @@ def main() -> None:
     parser.add_argument("--log", required=True)
     parser.add_argument("--stall", type=int, required=True)
     parser.add_argument("--marker", required=True)
+    parser.add_argument("--release")
     args = parser.parse_args()
-    app = build(args.server, args.log, args.stall, Path(args.marker))
+    release = Path(args.release) if args.release else None
+    app = build(args.server, args.log, args.stall, Path(args.marker), release)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
 
 

@@ -102,3 +102,75 @@ def test_acknowledged_steps_survive_kill_9_of_the_app(tmp_path: Path, stall: int
     finally:
         server.stop()
         app.stop()
+
+
+@pytest.mark.timeout(120)
+def test_a_call_orphaned_by_a_server_crash_is_fenced_when_it_resumes(tmp_path: Path) -> None:
+    """``kill -9`` of ``wayline dev`` while a checkpointing call runs step s3. The restarted
+    server dispatches the run again; that call finishes it. The orphaned call, released
+    afterwards, is refused at its next checkpoint (409) and runs nothing more."""
+    stall = 3
+    server_port, app_port = free_port(), free_port()
+    server = DevServer(
+        port=server_port,
+        db_path=tmp_path / "wayline.db",
+        log_path=tmp_path / "wayline-dev.log",
+        app_urls=[f"http://127.0.0.1:{app_port}{SERVE_PATH}"],
+        retry_interval=0.3,
+        cwd=tmp_path,
+    )
+    executed, marker, release = (tmp_path / n for n in ("executed.log", "stalled", "release"))
+    app = AppProcess(
+        app_port,
+        server.url,
+        executed,
+        tmp_path / "app.log",
+        script=APP,
+        args=("--stall", str(stall), "--marker", str(marker), "--release", str(release)),
+    )
+    client = Client(server.url)
+    app.start()
+    server.start()
+    try:
+        wait_until(
+            lambda: any(
+                f["id"] == "ckpt-crash-steps" for f in client.get("/v1/apps/ckpt-crash/functions")
+            ),
+            timeout=20,
+            message="function never registered",
+        )
+        (event_id,) = client.send([{"name": "ckpt-crash/start", "data": {}}], key="start")
+        before = [f"s{i}" for i in range(stall)]
+        wait_until(
+            lambda: marker.exists() and set(_acked(_run(client, event_id))) == set(before),
+            timeout=30,
+            message=lambda: f"never stalled at s{stall}: {_run(client, event_id)}",
+        )
+        tokens = _acked(_run(client, event_id))
+        run_id = (_run(client, event_id) or {})["run_id"]
+        server.kill9()
+        server.start()
+        wait_until(
+            lambda: (_run(client, event_id) or {}).get("status") == "Completed",
+            timeout=60,
+            message=lambda: f"run never completed: {_run(client, event_id)}\n{server.tail(30)}",
+        )
+        release.touch()  # the orphaned call's s3 returns: its checkpoint must be refused
+        wait_until(
+            lambda: (
+                f'run {run_id}: the server refused step "s{stall}"'
+                in (tmp_path / "app.log").read_text()
+            ),
+            timeout=30,
+            message=lambda: (tmp_path / "app.log").read_text()[-3000:],
+        )
+        run = _run(client, event_id)
+        assert run is not None and run["status"] == "Completed"
+        assert run["output"][:stall] == [tokens[name] for name in before]
+        counts = Counter(executed.read_text().split())
+        assert {name: counts[name] for name in before} == dict.fromkeys(before, 1)
+        assert counts[f"s{stall}"] == 2  # once per call
+        assert all(counts[f"s{i}"] == 1 for i in range(stall + 1, STEPS)), counts
+    finally:
+        server.stop()
+        app.stop()

@@ -20,7 +20,7 @@ import pytest
 
 import wayline
 import wayline.fastapi
-from compat.harness import COMPLETED, Compat, Tally
+from compat.harness import CANCELLED, COMPLETED, Compat, Tally, wait_until
 
 from .fault_proxy import FaultProxy
 
@@ -91,7 +91,20 @@ def build(client: wayline.Wayline) -> list[wayline.Function[Any, Any]]:
         d = ctx.step.run("d", _body, key, "d")
         return a["name"] + b["name"] + c + d["name"]
 
-    return [many, sleepy, fan, retried]
+    def held(key: str) -> str:
+        tally.incr(f"{key}:b")
+        wait_until(lambda: tally.count(f"{key}:cancelled") > 0, timeout=30)
+        return "b"
+
+    @client.function(id="held", trigger=wayline.TriggerEvent(event="ckpt/held"))
+    async def cancelled(ctx: wayline.Context) -> str:
+        key = _key(ctx)
+        await ctx.step.run("a", _body, key, "a")
+        await ctx.step.run("b", held, key)  # the run is cancelled while this body runs
+        await ctx.step.run("c", _body, key, "c")
+        return "not reached"
+
+    return [many, sleepy, fan, retried, cancelled]
 
 
 @dataclass
@@ -201,3 +214,23 @@ def test_a_failing_checkpoint_endpoint_falls_back_to_classic_answers(dev: Dev) -
     assert [c.status for c in checkpoints] == [503] * 10  # 5 tries per step, then the 206
     assert len(dev.calls.calls(run["run_id"])) == 3  # s0, s1, then the return: classic
     assert [tally.count(f"{key}:s{i}") for i in range(2)] == [1, 1]
+
+
+def test_a_run_cancelled_mid_call_stops_at_the_next_checkpoint(dev: Dev) -> None:
+    key = uuid.uuid4().hex
+    event_id = dev.compat.send("ckpt/held", {"key": key})
+    wait_until(lambda: tally.count(f"{key}:b") == 1, timeout=30, message="b never started")
+    run = dev.compat.wait_run(event_id, status="Running")
+    dev.compat.cancel_run(run["run_id"])
+    tally.incr(f"{key}:cancelled")  # b returns now; its checkpoint gets 409
+    wait_until(
+        lambda: [c.status for c in dev.api.checkpoints(run["run_id"])] == [200, 409],
+        timeout=30,
+        message=lambda: f"checkpoints: {dev.api.checkpoints(run['run_id'])}",
+    )
+    final = dev.compat.wait_run_by_id(run["run_id"], status=CANCELLED)
+    assert _step_names(final) == ["a"]
+    wait_until(lambda: len(dev.calls.calls(run["run_id"])) == 1, timeout=30)
+    (call,) = dev.calls.calls(run["run_id"])
+    assert call.status == 400  # halted: the SDK answered 400 + x-inngest-no-retry
+    assert tally.count(f"{key}:c") == 0  # nothing ran after the refused step

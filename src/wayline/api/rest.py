@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .. import signing
 from ..clock import OffsetClock
 from ..engine import events as events_mod
-from ..engine import expr, json_input, search
+from ..engine import expr, json_input, search, wire
 from ..engine.durations import parse_time
 from ..engine.flow.config import flow_config
 from ..engine.model import JSON, Event, FunctionDef, Run
@@ -88,7 +88,7 @@ class ServerKindHeader:
         async def send_with_header(message: dict[str, object]) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))  # type: ignore[call-overload]
-                headers.append((b"x-inngest-server-kind", b"dev"))
+                headers.append((wire.SERVER_KIND.encode(), b"dev"))
                 message["headers"] = headers
             await send(message)
 
@@ -244,7 +244,7 @@ class Api:
     # ------------------------------------------------------------ apps
 
     async def register(self, request: Request) -> Response:
-        expected = request.headers.get("x-inngest-expected-server-kind")
+        expected = request.headers.get(wire.EXPECTED_SERVER_KIND)
         if expected and expected != "dev":
             return error(400, f"this is a dev server; the SDK expects a {expected!r} server")
         try:

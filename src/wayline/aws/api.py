@@ -32,7 +32,7 @@ from wayline import signing
 from wayline.api.event_body import read_events
 from wayline.api.rest import Api, ApiConfig, error, json_body
 from wayline.engine import events as events_mod
-from wayline.engine import json_input
+from wayline.engine import json_input, wire
 from wayline.engine.ids import seeded_event_id
 from wayline.engine.ports import Clock, IdSource
 from wayline.engine.protocol import redact_url
@@ -67,15 +67,15 @@ class CloudServerKind:
             scope["headers"] = [
                 (k, v)
                 for k, v in scope["headers"]
-                if not (k == b"x-inngest-expected-server-kind" and v == SERVER_KIND.encode())
+                if not (k == wire.EXPECTED_SERVER_KIND.encode() and v == SERVER_KIND.encode())
             ]
 
         async def send_kind(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [
-                    (k, v) for k, v in message.get("headers", []) if k != b"x-inngest-server-kind"
+                    (k, v) for k, v in message.get("headers", []) if k != wire.SERVER_KIND.encode()
                 ]
-                headers.append((b"x-inngest-server-kind", SERVER_KIND.encode()))
+                headers.append((wire.SERVER_KIND.encode(), SERVER_KIND.encode()))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -150,8 +150,8 @@ class AwsApi(Api):
             signing_key=self._config.signing_keys[0], body=payload, clock=self._clock
         )
         # No server kind: a dev-mode SDK would refuse "cloud"; in-band needs the signature.
-        del headers["x-inngest-server-kind"]
-        headers["x-inngest-sync-kind"] = "in_band"
+        del headers[wire.SERVER_KIND]
+        headers[wire.SYNC_KIND] = "in_band"
         try:
             with self._http() as client:
                 reply = client.put(url, content=payload, headers=headers)
@@ -159,7 +159,7 @@ class AwsApi(Api):
             return error(400, str(exc))  # the name resolves to an address we never call
         except httpx.HTTPError as exc:
             return error(502, f"could not reach {redact_url(url)}: {type(exc).__name__}")
-        if reply.headers.get("x-inngest-sync-kind") != "in_band":
+        if reply.headers.get(wire.SYNC_KIND) != "in_band":
             # Out of band: the SDK has called POST /fn/register; relay its answer.
             return Response(
                 reply.content, status_code=reply.status_code, media_type="application/json"

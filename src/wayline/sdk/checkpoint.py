@@ -21,7 +21,6 @@ the event loop for ``async def`` ones, with an injectable sleep so tests do not 
 
 from __future__ import annotations
 
-import enum
 import random
 import time
 import urllib.parse
@@ -35,6 +34,7 @@ import httpx
 from wayline import signing
 
 from . import protocol, serialize
+from .acks import Ack
 from .effects import (
     Flow,
     HttpFailure,
@@ -48,7 +48,13 @@ from .effects import (
 from .options import DEFAULT_MAX_RUNTIME, Checkpointing, as_checkpointing
 from .planner import Op
 
-__all__ = ["DEFAULT_MAX_RUNTIME", "Checkpointer", "Checkpointing", "as_checkpointing"]
+__all__ = [
+    "DEFAULT_MAX_RUNTIME",
+    "Ack",
+    "Checkpointer",
+    "Checkpointing",
+    "as_checkpointing",
+]
 
 ATTEMPTS = 5
 BASE_DELAY_S = 0.1
@@ -56,16 +62,6 @@ BASE_DELAY_S = 0.1
 REQUEST_TIMEOUT_S = 10.0
 LAMBDA_MARGIN = timedelta(seconds=2)
 """Time kept back from a Lambda's remaining time, for the last answer to get out."""
-
-
-class Ack(enum.Enum):
-    """How a checkpoint ended."""
-
-    SAVED = "saved"
-    STALE = "stale"
-    """409: another dispatch owns the run now, or it ended. Halt without running more."""
-    FAILED = "failed"
-    """Retries exhausted: answer the step the classic way."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,7 +47,7 @@ from .planner import (
 )
 
 if TYPE_CHECKING:
-    from .checkpoint import Ack, Checkpointer
+    from .checkpoint import Checkpointer
 
 ParallelMode = Literal["wait", "race"]
 T = TypeVar("T")
@@ -218,7 +218,8 @@ class StepCore:
         )
         self.checkpointer = checkpointer
         """Set when this call checkpoints its steps (see ``checkpoint.py``)."""
-        self._replayed = replayed
+        self.replayed = replayed
+        """How a later request would carry a step's data: what a checkpointed step returns."""
         self.body_seconds = 0.0
         """How long the last step body took (with its step hooks), when checkpointing."""
         self._state = state
@@ -315,40 +316,6 @@ class StepCore:
                 return self.body_raised(decided, exc)
         opts = planner.race_opts(None, decided.race)
         return Interrupt([Op(planner.STEP_RUN, step, step.user_id, opts=opts, data=data)])
-
-    def checkpointable(self, outcome: BaseException) -> Op | None:
-        """The ``StepRun`` to checkpoint when ``outcome`` (from ``body_returned``) is one."""
-        if self.checkpointer is None or not isinstance(outcome, Interrupt):
-            return None
-        ops = outcome.ops
-        return ops[0] if len(ops) == 1 and ops[0].op == planner.STEP_RUN else None
-
-    def acknowledged(
-        self, decided: Execute, op: Op, ack: tuple[Ack, str], annotated: object | None
-    ) -> Any:
-        """After a checkpoint: the value as a replay would rebuild it, or the interrupt."""
-        from .checkpoint import Ack
-
-        status, why = ack
-        if status is Ack.SAVED:
-            return self.replay(
-                Replay(decided.step, self._replayed(decided.step, op.data)), annotated
-            )
-        if status is Ack.STALE:
-            self.logger.warning(
-                'run %s: the server refused step "%s" as stale (%s); stopping this request',
-                self.middleware.call.run_id,
-                decided.step.user_id,
-                why,
-            )
-            raise HaltInterrupt(why)
-        self.logger.warning(
-            'run %s: could not checkpoint step "%s" (%s); reporting it in the response',
-            self.middleware.call.run_id,
-            decided.step.user_id,
-            why,
-        )
-        raise Interrupt([op])
 
     def body_raised(self, decided: Execute, exc: BaseException) -> BaseException:
         """What to raise after a step body raised ``exc``."""

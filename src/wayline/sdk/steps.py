@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
-from . import intents, planner, serialize
+from . import acks, intents, planner, serialize
 from .event_types import EventType
 from .events import Event
 from .execution import ParallelMode, StepCore, run_blocking
@@ -81,11 +81,12 @@ class Steps:
         except BaseException as exc:
             raise core.body_raised(decided, exc)  # noqa: B904 - the same or a wrapped error
         outcome = core.body_returned(decided, value, annotated)
-        op = core.checkpointable(outcome)
-        if op is None or core.checkpointer is None:
+        found = acks.checkpointable(core, outcome)
+        if found is None:
             raise outcome
-        ack = await core.checkpointer.send_async(op, core.body_seconds)
-        return core.acknowledged(decided, op, ack, annotated)
+        checkpointer, op = found
+        ack = await checkpointer.send_async(op, core.body_seconds)
+        return acks.settle(core, decided, op, ack, annotated)
 
     async def sleep(self, step_id: str, duration: str | timedelta) -> None:
         """Pause the run for ``duration`` (``"48h"``, ``timedelta(days=2)``); max 366 days.
@@ -311,11 +312,12 @@ class SyncSteps:
         except BaseException as exc:
             raise core.body_raised(decided, exc)  # noqa: B904 - the same or a wrapped error
         outcome = core.body_returned(decided, value, annotated)
-        op = core.checkpointable(outcome)
-        if op is None or core.checkpointer is None:
+        found = acks.checkpointable(core, outcome)
+        if found is None:
             raise outcome
-        ack = core.checkpointer.send(op, core.body_seconds)
-        checkpointed: T = core.acknowledged(decided, op, ack, annotated)
+        checkpointer, op = found
+        ack = checkpointer.send(op, core.body_seconds)
+        checkpointed: T = acks.settle(core, decided, op, ack, annotated)
         return checkpointed
 
     def sleep(self, step_id: str, duration: str | timedelta) -> None:

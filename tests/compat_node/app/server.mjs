@@ -305,6 +305,29 @@ const retryMid = inngest.createFunction(
   },
 );
 
+// maxRuntime of 1 ms: at each new step the SDK ends the call and hands the step
+// back as StepPlanned (it then runs in a targeted call), as after 10 s by default.
+const shortRuntime = inngest.createFunction(
+  {
+    id: "short-runtime",
+    retries: 0,
+    triggers: [{ event: "node/short-runtime" }],
+    checkpointing: { maxRuntime: 1 },
+  },
+  async ({ step, runId, attempt }) => {
+    const run = record(runId, "short-runtime", attempt);
+    let sum = 0;
+    for (const name of ["r1", "r2", "r3"]) {
+      sum += await step.run(name, async () => {
+        stepBody(run, name, attempt);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        return 1;
+      });
+    }
+    return { sum };
+  },
+);
+
 // runId -> resolve function of the held `gate` step
 const gates = {};
 
@@ -346,6 +369,7 @@ const handler = serve({
     parallelTrail,
     retryMid,
     held,
+    shortRuntime,
   ],
 });
 

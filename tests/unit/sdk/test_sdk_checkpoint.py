@@ -436,3 +436,16 @@ def test_encrypted_steps_are_checkpointed_encrypted_and_read_back_plain(
     assert encryption.decrypt(a["data"]) == {"ssn": "123-45-6789"}
     assert encryption.decrypt(b["data"]) == "6789"
     assert seen == [{"ssn": "123-45-6789"}]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: wayline.Checkpointing(max_runtime=timedelta(seconds=-1)), "max_runtime"),
+        (lambda: wayline.Checkpointing(max_runtime=10), "max_runtime"),  # type: ignore[arg-type]
+        (lambda: _client("http://127.0.0.1:9", checkpointing="yes"), "the client"),
+    ],
+)
+def test_bad_checkpointing_settings_are_config_errors(make: Any, message: str) -> None:
+    with pytest.raises(wayline.ConfigError, match=message):
+        make()
