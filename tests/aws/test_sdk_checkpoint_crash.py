@@ -1,4 +1,5 @@
-"""Wayline SDK checkpoints on the AWS topology (moto), one runtime per handler.
+"""Wayline SDK checkpoints on the AWS topology (moto) through the api function's HANDLER,
+one runtime per handler, and an app that dies mid-call.
 
 Dispatch calls the app once; the app runs the steps in that one call and reports each to
 the api function (``POST /v1/checkpoint/{run}/async`` through a Function URL on

@@ -293,8 +293,9 @@ def test_retention_expires_events_and_finished_runs_with_their_memos_and_links(
     assert store.runs.get_run(run.id) == finished
 
 
-def test_memos_are_the_only_items_with_the_attribute_iam_denies_the_api(aws: Aws) -> None:
-    """template.yaml denies the api function any write carrying MEMO_INDEX."""
+def test_memos_are_the_only_items_with_the_memo_index_attribute(aws: Aws) -> None:
+    """MEMO_INDEX tells a memo item apart by its attributes alone (what an IAM
+    ``dynamodb:Attributes`` condition sees): no run item, marker or event carries it."""
     store = aws.store(retention_days=30)
     store.events.put_events([make_event("01HEVT0000000000000000000A")])
     store.apps.put_app(make_app(), [make_function("shop-charge")])
