@@ -2,13 +2,16 @@
 topology on moto and count every AWS request, Lambda invocation, DynamoDB capacity unit
 and log byte it takes. The figure per step must not grow with the run's length.
 
-    .venv/bin/python bench/aws_cost.py [--runs 10] [--steps 10,50]
+    .venv/bin/python bench/aws_cost.py [--runs 4] [--steps 10,50] [--sdk wayline,inngest]
 
-The app is written with the official ``inngest`` SDK (the classic path: one HTTP call per
-step). Requests are counted with botocore ``before-call`` hooks on every client; requests
-Lambda's SQS event source mappings make on our behalf (ReceiveMessage, DeleteMessage)
-and the SendMessage of EventBridge's rule target are counted too, since AWS bills them to
-the account (the mappings' empty long polls are an idle cost, reported apart).
+Two apps: one on the official ``inngest`` SDK (the classic path: one HTTP call per step),
+one on Wayline's SDK (checkpointing: one call per run, and per step one ``POST
+/v1/checkpoint`` to the api function, served through a Function URL stand-in so each is
+one invocation of its handler). Requests are counted with botocore ``before-call`` hooks
+on every client; requests Lambda's SQS event source mappings make on our behalf
+(ReceiveMessage, DeleteMessage) and the SendMessage of EventBridge's rule target are
+counted too, since AWS bills them to the account (the mappings' empty long polls are an
+idle cost, reported apart).
 
 DynamoDB capacity: moto answers ``ReturnConsumedCapacity`` with constants, so units are
 computed from item sizes as DynamoDB bills them: a write is ceil(max(before, after) / 1 KB)
@@ -579,7 +582,7 @@ def report(result: Mapping[str, Any]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=4)
     parser.add_argument("--steps", default="10,50", help="run lengths, comma-separated")
     parser.add_argument(
         "--sdk", default="wayline,inngest", help="wayline (checkpointing), inngest (classic)"
