@@ -260,12 +260,64 @@ async def store_card(ctx: wayline.Context[CardAdded]) -> dict[str, str]:
     return {"token": token}
 
 
+@client.function(
+    id="vault-card", trigger=wayline.TriggerEvent(event="card/vault"), middleware=[encryption]
+)
+async def vault_card(ctx: wayline.Context) -> str:
+    """Invoked by ``sync_rates`` with sealed data: opened here by the same key."""
+    return f"vaulted {ctx.event.data['encrypted']['last4']}"
+
+
+class Rates(pydantic.BaseModel):
+    base: str
+    rates: dict[str, float]
+
+
+@client.function(
+    id="sync-rates",
+    trigger=wayline.TriggerEvent(event="rates/sync"),
+    retries=5,
+    middleware=[encryption],
+)
+async def sync_rates(ctx: wayline.Context) -> dict[str, Any]:
+    """``step.fetch``: the server makes the request and memoizes the answer (the app may be
+    down meanwhile; 5xx answers are retried), and ``ctx.publish`` streams progress to a page
+    subscribed with a token (see ``progress_token``)."""
+    channel = f"rates:{ctx.event.data['account']}"
+    await ctx.publish(channel, "progress", {"stage": "fetching"})
+    res = await ctx.step.fetch(
+        "rates",
+        "https://api.example.com/v1/rates?base=EUR",
+        headers={"authorization": f"Bearer {os.environ.get('RATES_API_TOKEN', '')}"},
+        timeout=timedelta(seconds=30),
+    )
+    if not res.ok:
+        raise wayline.NonRetriableError(f"rates API answered {res.status}")
+    rates = Rates.model_validate(res.json())
+    await ctx.publish(channel, "progress", {"stage": "fetched", "currencies": len(rates.rates)})
+    # With the Encryption middleware, invoke data is sealed before it leaves the app.
+    vaulted = await ctx.step.invoke(
+        "vault", function=vault_card, data={"encrypted": {"last4": "4242"}}
+    )
+    # A durable publish: a step, so sent once even if the function retries after it.
+    await ctx.step.publish("announce-done", channel, "progress", {"stage": "done"})
+    return {"base": rates.base, "currencies": sorted(rates.rates), "vault": vaulted}
+
+
+def progress_token(account: str) -> wayline.SubscriptionToken:
+    """For a page: ``new EventSource(`${server}/v1/realtime/subscribe?channel=rates:${account}
+    &token=${token.key}`)`` receives ``sync_rates``'s progress, and nothing else."""
+    return client.get_subscription_token(f"rates:{account}", ["progress"], ttl_seconds=600)
+
+
 FUNCTIONS: list[wayline.Function[Any, Any]] = [
     send_welcome,
     build_report,
     daily_digest,
     import_rows,
     store_card,
+    vault_card,
+    sync_rates,
 ]
 
 

@@ -4,6 +4,7 @@ what happens to an SQS record that fails (``RecordProcessor``)."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -16,8 +17,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from wayline.aws.backoff import visibility_backoff_s
 from wayline.aws.observability import Recorder, RunMetrics
+from wayline.aws.run_trace import DaemonSender, RunSegments
 from wayline.aws.runtime import Deps, Runtime, build_runtime
 from wayline.aws.sqs import return_later
+from wayline.clock import SystemClock
+from wayline.engine.model import Run
 
 __all__ = [
     "FAILED_RECORDS",
@@ -54,8 +58,29 @@ def runtime_from_env() -> Runtime:
     if not _runtime:
         # Powertools' provider is aws_xray_sdk's recorder (typed as its base class)
         recorder = None if tracer.disabled else cast(Recorder, tracer.provider)
-        _runtime.append(build_runtime(Deps(observer=RunMetrics(tracer, recorder))))
+        observers: list[Callable[[Run | None, Run], None]] = [RunMetrics(tracer, recorder)]
+        if not tracer.disabled:  # one X-Ray trace per run (``aws.run_trace``)
+            observers.append(
+                RunSegments(
+                    DaemonSender.from_env(os.environ),
+                    now_ms=SystemClock().now_ms,
+                    function_name=os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "wayline"),
+                    invocation_trace=lambda: os.environ.get("_X_AMZN_TRACE_ID"),
+                    tracer=tracer,
+                )
+            )
+        _runtime.append(build_runtime(Deps(observer=_all_of(observers))))
     return _runtime[0]
+
+
+def _all_of(
+    observers: list[Callable[[Run | None, Run], None]],
+) -> Callable[[Run | None, Run], None]:
+    def observe(before: Run | None, after: Run) -> None:
+        for observer in observers:
+            observer(before, after)
+
+    return observe
 
 
 def count(name: str, value: float = 1) -> None:

@@ -35,6 +35,7 @@ def make_handler(get_runtime: Callable[[], Runtime]) -> LambdaHandler:
                     signing_keys=keys[0],
                     event_keys=keys[1],
                     allow_private_apps=runtime.settings.allow_private_app_urls,
+                    realtime=runtime.realtime,
                 )
             )
         return apps[keys]

@@ -4,7 +4,8 @@ A record that fails goes back to the queue through ``batchItemFailures`` and is 
 again after a backoff of seconds (``RecordProcessor``: one ERROR line, a ``FailedRecords``
 metric); one there is no time left for is handed back at once. A duplicate delivery finds
 its item claimed by the other delivery (handed back for later) or gone from the run (done).
-Items blocked by a concurrency limit are re-sent with a short delay. Each record is held
+Items blocked by a concurrency limit are parked and re-sent when a slot is released (a
+60 s fallback copy covers a lost wake). Each record is held
 (its visibility timeout) only as long as it may take, so one a dying container leaves
 behind comes back within minutes.
 """

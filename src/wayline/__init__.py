@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # at runtime these load on first use: see __getattr__ below
     from .sdk.context import Context, SyncContext
     from .sdk.event_types import EventType
     from .sdk.events import Event
+    from .sdk.fetch import FetchResponse
     from .sdk.function import Function
     from .sdk.middleware import CallInfo, CallInput, Middleware, StepInfo
     from .sdk.options import (
@@ -60,6 +61,7 @@ if TYPE_CHECKING:  # at runtime these load on first use: see __getattr__ below
         Throttle,
         Timeouts,
     )
+    from .sdk.realtime import SubscriptionToken
     from .sdk.sending import EventSender
     from .sdk.triggers import TriggerCron, TriggerEvent
     from .sdk.webhooks import Webhook, WebhookSignature
@@ -81,6 +83,7 @@ __all__ = [
     "Event",
     "EventSender",
     "EventType",
+    "FetchResponse",
     "Function",
     "InvalidCronError",
     "InvalidDurationError",
@@ -98,6 +101,7 @@ __all__ = [
     "StepError",
     "StepInfo",
     "StoreError",
+    "SubscriptionToken",
     "SyncContext",
     "Throttle",
     "Timeouts",
@@ -120,9 +124,11 @@ _SDK_NAMES = {
     "SyncContext": "context",
     "Event": "events",
     "EventType": "event_types",
+    "FetchResponse": "fetch",
     "Function": "function",
     **dict.fromkeys(("CallInfo", "CallInput", "Middleware", "StepInfo"), "middleware"),
     "EventSender": "sending",
+    "SubscriptionToken": "realtime",
     "TriggerCron": "triggers",
     "TriggerEvent": "triggers",
     "Webhook": "webhooks",

@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -72,6 +72,7 @@ class TestResult:
         steps: Step ids in the order the steps finished (sleeps and waits included).
         step_calls: Every step body or mock executed, in order, with its arguments.
         sent_events: Events sent with ``ctx.step.send_event`` (by this run and invoked ones).
+        published: Realtime messages ``ctx.publish`` sent, as ``(channel, topic, data)``.
         requests: How many times the server would have called the function.
         elapsed: Virtual time the run took (its sleeps and waits).
     """
@@ -84,6 +85,7 @@ class TestResult:
     steps: list[str] = field(default_factory=list)
     step_calls: list[StepCall] = field(default_factory=list)
     sent_events: list[Event[Any]] = field(default_factory=list)
+    published: list[tuple[str, str, Any]] = field(default_factory=list)
     requests: int = 0
     elapsed: timedelta = timedelta(0)
 
@@ -126,10 +128,19 @@ class _Runner:
             send_async=self._send_async,
             now=lambda: self.now,
             invoking=self._remember,
-            **({"check_events": fn.check_events} if fn.check_events else {}),
+            publish=self._publish,
+            publish_async=self._publish_async,
         )
+        if fn.check_events:
+            self.hooks = replace(self.hooks, check_events=fn.check_events)
 
     # ------------------------------------------------------------------ hooks
+
+    def _publish(self, channel: str, topic: str, data: Any, run_id: str) -> None:
+        self.result.published.append((channel, topic, data))
+
+    async def _publish_async(self, channel: str, topic: str, data: Any, run_id: str) -> None:
+        self._publish(channel, topic, data, run_id)
 
     def _execute(self, call: _BodyCall) -> object:
         mock = self.mocks.get(call.step_id)

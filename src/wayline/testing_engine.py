@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,10 +32,10 @@ import httpx
 
 from . import signing
 from .clock import OsEntropy
-from .engine import checkpoint, json_input
+from .engine import checkpoint, gateway, json_input
 from .engine.events import parse_request
 from .engine.model import Run, RunStatus, WorkKind
-from .engine.protocol import parse_response
+from .engine.protocol import Op, parse_response
 from .engine.registration import parse_register
 from .engine.service import Blocked, Service
 from .errors import ValidationError
@@ -44,6 +44,7 @@ from .sdk.client import Wayline
 from .sdk.comm import CommHandler, CommRequest
 from .sdk.effects import Transport
 from .sdk.events import Event, to_wire
+from .sdk.fetch import FetchResponse
 from .sdk.function import Function
 from .store.sqlite import SqliteStore
 
@@ -55,6 +56,19 @@ LEASE_MS = 60_000
 DEFAULT_HORIZON_MS = 400 * 24 * 3_600_000
 """How far ``run_until_idle`` moves the clock at most: past the longest sleep (366 days)."""
 MAX_CALLS = 10_000
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FetchCall:
+    """A ``step.fetch`` request as the server would send it."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: str | None
+
+
+FetchHandler = Callable[[FetchCall], FetchResponse]
 
 
 class VirtualClock:
@@ -79,7 +93,13 @@ class TestEngine:
         functions: Sequence[Function[Any, Any]],
         *,
         now: datetime | None = None,
+        fetch: FetchHandler | None = None,
     ) -> None:
+        """``fetch`` answers ``step.fetch`` requests in place of the network: it gets a
+        ``wayline.testing_engine.FetchCall`` and returns a ``wayline.FetchResponse``; the
+        engine's rules (5xx retries, the size limit) apply to its answers. Without one, a
+        ``step.fetch`` fails its step (``InvalidGateway``)."""
+        self._fetch = fetch
         start = now or datetime.now(UTC).replace(microsecond=0)
         self.clock = VirtualClock(int(start.timestamp() * 1000))
         self._sqlite = SqliteStore(":memory:")
@@ -89,10 +109,16 @@ class TestEngine:
         self._client = _with_config(client, dev_client)
         api = httpx.MockTransport(self._api)
         self._client.transport = Transport(sync_transport=api, async_transport=api)
-        # Events a step sends go into this engine, not to a server.
+        # Events a step sends go into this engine, not to a server; so do realtime messages.
         self._client.hooks = dataclasses.replace(
-            client.hooks, send=self._send_wire, send_async=self._send_wire_async
+            client.hooks,
+            send=self._send_wire,
+            send_async=self._send_wire_async,
+            publish=self._publish,
+            publish_async=self._publish_async,
         )
+        self.published: list[tuple[str, str, Any]] = []
+        """Realtime messages ``ctx.publish`` sent, as ``(channel, topic, data)``."""
         self._comm = CommHandler(self._client, functions, framework="wayline-testing")
         self.calls = 0
         """SDK calls made so far (each is one request to the app)."""
@@ -118,6 +144,12 @@ class TestEngine:
 
     async def _send_wire_async(self, wire: list[dict[str, Any]]) -> list[str]:
         return self._send_wire(wire)
+
+    def _publish(self, channel: str, topic: str, data: Any, run_id: str) -> None:
+        self.published.append((channel, topic, data))
+
+    async def _publish_async(self, channel: str, topic: str, data: Any, run_id: str) -> None:
+        self._publish(channel, topic, data, run_id)
 
     def _api(self, request: httpx.Request) -> httpx.Response:
         """The server API the SDK calls during a call: checkpoints, as ``wayline dev``'s."""
@@ -194,8 +226,25 @@ class TestEngine:
         finally:
             self.service.release_call(prepared, item)
         parsed = parse_response(response.status, response.headers, response.body)
+        if parsed.ops and any(gateway.needs_call(op) for op in parsed.ops):
+            parsed = dataclasses.replace(parsed, ops=tuple(self._gateway(op) for op in parsed.ops))
         self.service.complete_call(item, parsed, started_at=started)
         return True
+
+    def _gateway(self, op: Op) -> Op:
+        if not gateway.needs_call(op):
+            return op
+        try:
+            request = gateway.outbound(op, allow_private=True)
+            if self._fetch is None or op.op != gateway.OPCODE:
+                raise ValidationError(f"TestEngine was given no fetch= handler for {op.op}")
+        except ValidationError as exc:
+            return gateway.refused(op, exc)
+        body = None if request.body is None else request.body.decode("utf-8")
+        answer = self._fetch(FetchCall(request.method, request.url, request.headers, body))
+        return gateway.answered(
+            op, request, status=answer.status, headers=answer.headers, body=answer.body.encode()
+        )
 
     # ------------------------------------------------------------------ results
 
@@ -226,4 +275,4 @@ def _with_config(client: Wayline, config: Any) -> Wayline:
     return copy
 
 
-__all__ = ["RunStatus", "TestEngine", "VirtualClock"]
+__all__ = ["FetchCall", "RunStatus", "TestEngine", "VirtualClock"]

@@ -33,6 +33,7 @@ OP_KINDS: Mapping[str, str] = {
     "WaitForEvent": "wait",
     "InvokeFunction": "invoke",
     "AIGateway": "ai",
+    "Gateway": "fetch",
 }
 
 

@@ -1,5 +1,6 @@
 """Fixtures for the AWS tests: moto (in-process), a virtual clock moto's SQS obeys, and the
-stack's resources provisioned the way template.yaml declares them."""
+stack: template.yaml deployed into moto's CloudFormation (``cfn_stack``). ``provision``
+builds the same resources by hand, for the one test that needs them on moto's server."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from moto import mock_aws
 
 from wayline.aws.clients import (
+    cloudformation_client,
     dynamodb_client,
     events_client,
     s3_client,
@@ -132,12 +134,17 @@ class Stack:
         }
 
 
-def _queue(sqs: SQSClient, name: str, visibility: int, dlq_arn: str | None = None) -> str:
-    attributes: dict[QueueAttributeNameType, str] = {"VisibilityTimeout": str(visibility)}
-    if dlq_arn:
-        attributes["RedrivePolicy"] = json.dumps(
-            {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}
-        )
+def _queue(sqs: SQSClient, name: str, declared: dict[str, Any], dlq_arn: str) -> str:
+    """A queue with the template's visibility timeout and ``maxReceiveCount``."""
+    attributes: dict[QueueAttributeNameType, str] = {
+        "VisibilityTimeout": str(declared["VisibilityTimeout"]),
+        "RedrivePolicy": json.dumps(
+            {
+                "deadLetterTargetArn": dlq_arn,
+                "maxReceiveCount": str(declared["RedrivePolicy"]["maxReceiveCount"]),
+            }
+        ),
+    }
     return sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
 
 
@@ -149,7 +156,9 @@ def _arn(sqs: SQSClient, url: str) -> str:
 
 def provision(prefix: str = "wl", *, endpoint_url: str | None = None) -> Stack:
     """Create the stack's stateful resources as template.yaml declares them (same rule
-    pattern, same visibility timeouts, DLQs) on whatever endpoint the clients reach."""
+    pattern, same visibility timeouts and receive counts, DLQs) on whatever endpoint the
+    clients reach: for moto's server (the wire test) and bench/, where the ``stack``
+    fixture's CloudFormation deploy is not used."""
     kw: dict[str, Any] = {"region_name": REGION, "endpoint_url": endpoint_url}
     ddb, s3, events = dynamodb_client(**kw), s3_client(**kw), events_client(**kw)
     sqs, scheduler = sqs_client(**kw), scheduler_client(**kw)
@@ -160,11 +169,9 @@ def provision(prefix: str = "wl", *, endpoint_url: str | None = None) -> Stack:
     ingest_dlq = sqs.create_queue(QueueName=f"{prefix}-ingest-dlq")["QueueUrl"]
     work_dlq = sqs.create_queue(QueueName=f"{prefix}-work-dlq")["QueueUrl"]
     queue_props = template_resource("IngestQueue")["Properties"]
-    ingest = _queue(
-        sqs, f"{prefix}-ingest", queue_props["VisibilityTimeout"], _arn(sqs, ingest_dlq)
-    )
+    ingest = _queue(sqs, f"{prefix}-ingest", queue_props, _arn(sqs, ingest_dlq))
     work_props = template_resource("WorkQueue")["Properties"]
-    work = _queue(sqs, f"{prefix}-work", work_props["VisibilityTimeout"], _arn(sqs, work_dlq))
+    work = _queue(sqs, f"{prefix}-work", work_props, _arn(sqs, work_dlq))
     rule = template_resource("EventRule")["Properties"]
     events.put_rule(
         Name=f"{prefix}-ingest", EventBusName=bus, EventPattern=json.dumps(rule["EventPattern"])
@@ -198,4 +205,8 @@ def provision(prefix: str = "wl", *, endpoint_url: str | None = None) -> Stack:
 
 @pytest.fixture
 def stack(mocked: None) -> Stack:
-    return provision()
+    """template.yaml, SAM-translated and deployed into moto's CloudFormation
+    (``tests/aws/cfn_stack.py``): the tests run against the resources the stack created."""
+    from .cfn_stack import deploy  # imports this module: not at the top
+
+    return deploy(cloudformation_client(region_name=REGION))

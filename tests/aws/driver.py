@@ -34,6 +34,7 @@ from handlers import timers as timers_handler
 
 from wayline.aws.runtime import Clients, Deps, Runtime, build_runtime
 from wayline.clock import OsEntropy
+from wayline.engine.model import Run
 
 from .conftest import REGION, Stack, VirtualClock
 from .faults import ContainerDied
@@ -62,10 +63,12 @@ def make_runtime(
     *,
     clients: Clients | None = None,
     sleep: Callable[[float], None] | None = None,
+    observer: Callable[[Run | None, Run], None] | None = None,
     **env: str,
 ) -> Runtime:
     """The runtime a function gets on this stack, with the virtual clock and fixed keys
-    (``clients``: e.g. with faults attached; ``sleep``: how its retries wait)."""
+    (``clients``: e.g. with faults attached; ``sleep``: how its retries wait;
+    ``observer``: sees every saved run change instead of the default EMF metrics)."""
     secrets = {"/wayline/signing-key": SIGNING_KEY, "/wayline/event-key": EVENT_KEY}
     values = {
         **stack.env(),
@@ -83,6 +86,8 @@ def make_runtime(
         read_secret=secrets.__getitem__,
         clients=clients or Clients(region_name=REGION),
     )
+    if observer is not None:
+        deps = dataclasses.replace(deps, observer=observer)
     return build_runtime(dataclasses.replace(deps, sleep=sleep) if sleep else deps)
 
 

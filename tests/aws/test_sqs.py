@@ -96,7 +96,7 @@ def test_failed_entries_are_retried_then_reported() -> None:
 
 
 def test_a_missing_queue_is_a_store_error(stack: Stack) -> None:
-    url = stack.work_queue_url.replace("wl-work", "nope")
+    url = stack.work_queue_url.rsplit("/", 1)[0] + "/nope"
     with pytest.raises(StoreError, match="SQS SendMessageBatch failed") as raised:
         WorkSender(queue_url=url, client=stack.sqs).send([item(0)])
     assert raised.value.__cause__ is not None

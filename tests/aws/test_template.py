@@ -16,23 +16,18 @@ from typing import Any
 import pytest
 from cfnlint.api import ManualArgs, lint_file  # type: ignore[import-untyped]
 from handlers._shared import FAILED_RECORDS
-from samtranslator.parser.parser import Parser  # type: ignore[import-untyped]
-from samtranslator.translator.translator import Translator  # type: ignore[import-untyped]
 from samtranslator.yaml_helper import yaml_parse  # type: ignore[import-untyped]
 
 from wayline.aws.observability import RUN_METRICS
 from wayline.store.dynamodb_schema import cloudformation_properties
 
+from . import cfn_stack
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 DASHBOARD = ROOT / "infra" / "dashboard.json"
 
-AWS_MANAGED = {
-    "AWSLambdaBasicExecutionRole": (
-        "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
-    ),
-    "AWSXrayWriteOnlyAccess": "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
-}
+AWS_MANAGED = cfn_stack.AWS_MANAGED
 """The only AWS managed policies a function may carry (SAM adds them for logs and tracing)."""
 
 AWS_MANAGED_ACTIONS = {
@@ -87,19 +82,10 @@ def load_template() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def translated() -> dict[str, Any]:
     """template.yaml through SAM's translator, offline: s3:// code URIs (as after
-    ``sam package``) and a fixed managed-policy map instead of an IAM lookup."""
-    template = load_template()
-    template["Globals"]["Function"]["CodeUri"] = "s3://wayline-artifacts/code.zip"
-    layer = template["Resources"]["DependenciesLayer"]["Properties"]
-    layer["ContentUri"] = "s3://wayline-artifacts/layer.zip"
-    mp = pytest.MonkeyPatch()
-    mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    try:
-        translator = Translator(managed_policy_map=AWS_MANAGED, sam_parser=Parser())
-        result: dict[str, Any] = translator.translate(copy.deepcopy(template), {})
-    finally:
-        mp.undo()
-    return result
+    ``sam package``) and a fixed managed-policy map instead of an IAM lookup. The same
+    translation the other AWS tests deploy into moto (``cfn_stack``), so what is checked
+    here is what they run against."""
+    return cfn_stack.translated()
 
 
 # ---------------------------------------------------------------------- lint, translate

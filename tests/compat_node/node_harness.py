@@ -72,6 +72,7 @@ FUNCTIONS = (
     "retry-mid",
     "held",
     "short-runtime",
+    "fetcher",
 )
 
 #: Below the tests' pytest-timeout (300 s), which also covers this fixture.

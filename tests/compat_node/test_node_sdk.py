@@ -219,3 +219,40 @@ def test_step_send_event_triggers_a_run(node_compat: NodeCompat) -> None:
     assert triggered["output"] == {"hello": "world"}
     events = node_compat.list_events("node/no-steps")
     assert [e["data"] for e in events] == [{"from": "sender", "tag": "t-1"}]
+
+
+def test_step_fetch_is_made_by_the_server_and_memoized(node_compat: NodeCompat) -> None:
+    """The official ``step.fetch`` (``Gateway`` op): any HTTP answer, a 503 included, is the
+    result, as on Inngest (Wayline's own SDK opts in to 5xx retries)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[tuple[str, str, bytes]] = []
+
+    class Target(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["content-length"]))
+            seen.append((self.path, self.headers.get("authorization") or "", body))
+            self.send_response(503)
+            self.send_header("x-target", "yes")
+            self.send_header("content-length", "4")
+            self.end_headers()
+            self.wfile.write(b"busy")
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Target)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/rates"
+        run = node_compat.wait_run(node_compat.send("node/fetch", {"url": url}), status=COMPLETED)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert run["output"] == {"status": 503, "body": "busy", "target": "yes"}
+    assert seen == [("/rates", "Bearer node-secret", b'{"from":"node"}')]
+    (fetched,) = [s for s in run["steps"] if s["op"] == "Gateway"]
+    assert fetched["output"]["status_code"] == 503
+    assert "node-secret" not in node_compat.log_path.read_text()

@@ -9,8 +9,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 import wayline
-from compat.harness import COMPLETED, Compat
+from compat.harness import COMPLETED, Compat, start_web_app
 from wayline.middleware import DataKey, Encryption, StaticKeys, generate_key
 
 from .support import build_web_app, wait_for_step
@@ -103,3 +105,62 @@ def test_the_server_stores_only_ciphertext_and_keys_rotate_mid_run(compat: Compa
     assert key.encode() in stored  # the check can see plaintext: unencrypted fields are there
     for what, secret in secrets.items():
         assert secret.encode() not in stored, f"the {what} secret is stored in plaintext"
+
+
+def test_invoke_data_is_sealed_by_the_caller_and_opened_by_the_invoked_function(
+    compat: Compat,
+) -> None:
+    """Same app and another app holding the same key: the server sees ciphertext only."""
+    keys = StaticKeys(("k1", K1))
+    client = wayline.Wayline(
+        app_id="enc", is_dev=True, base_url=compat.server_url, middleware=[Encryption(keys)]
+    )
+    peer = wayline.Wayline(
+        app_id="enc-peer", is_dev=True, base_url=compat.server_url, middleware=[Encryption(keys)]
+    )
+    key = uuid.uuid4().hex
+    secrets = {"same": f"same-app-ssn-{key}", "peer": f"peer-app-ssn-{key}"}
+    never = wayline.TriggerEvent(event="enc/never")
+
+    @client.function(id="child", trigger=never)
+    def child(ctx: wayline.SyncContext) -> dict[str, Any]:
+        return {"child_saw": ctx.event.data["encrypted"], "key": ctx.event.data["key"]}
+
+    @peer.function(id="child", trigger=never)
+    def peer_child(ctx: wayline.SyncContext) -> dict[str, Any]:
+        return {"peer_saw": ctx.event.data["encrypted"], "key": ctx.event.data["key"]}
+
+    @client.function(id="parent", trigger=wayline.TriggerEvent(event="enc/parent"))
+    def parent(ctx: wayline.SyncContext) -> dict[str, Any]:
+        same = ctx.step.invoke(
+            "same", function=child, data={"key": key, "encrypted": secrets["same"]}
+        )
+        other = ctx.step.invoke_by_id(
+            "peer", function_id="enc-peer-child", data={"key": key, "encrypted": secrets["peer"]}
+        )
+        return {**same, **other}
+
+    peer_app, _ = build_web_app("fastapi", peer, [peer_child])
+    peer_server = start_web_app(peer_app)
+    try:
+        web_app, ids = build_web_app("fastapi", client, [child, parent])
+        compat.serve_app(web_app, app_id="enc", function_ids=ids, retry_interval=0.2)
+        # The peer syncs itself with the server, as a deployed app does on its PUT.
+        synced = httpx.put(f"http://127.0.0.1:{peer_server.port}/api/inngest", timeout=10)
+        assert synced.status_code == 200, synced.text
+        [event_id] = client.send(wayline.Event(name="enc/parent", data={"key": key}))
+        run = compat.wait_run(event_id, "enc-parent", status=COMPLETED)
+    finally:
+        peer_server.stop()
+
+    assert Encryption(keys).decrypt(run["output"]) == {
+        "child_saw": secrets["same"],
+        "peer_saw": secrets["peer"],
+        "key": key,
+    }
+    invoked = compat.list_events("inngest/function.invoked")
+    assert invoked and all(e["data"]["encrypted"]["__ENCRYPTED__"] for e in invoked)
+    stored = _database_bytes(compat.db_path)
+    assert key.encode() in stored
+    for what, secret in secrets.items():
+        assert secret.encode() not in stored, f"the {what} invoke data is stored in plaintext"

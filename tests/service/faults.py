@@ -39,9 +39,13 @@ WRITES = frozenset(
         "release",
         "put",
         "delete",
+        "wake",
+        "park",
+        "unpark",
+        "take_oldest",
     }
 )
-PORTS = ("events", "apps", "runs", "queue", "waits", "idempotency", "leases", "counters")
+PORTS = ("events", "apps", "runs", "queue", "waits", "idempotency", "leases", "counters", "parked")
 
 
 class Crash(BaseException):

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from wayline.engine.ids import ulid
 from wayline.engine.model import Run, RunStatus, StepRecord, StepStatus
-from wayline.engine.tracecontext import run_trace_ids, traceparent
+from wayline.engine.tracecontext import run_trace_ids, traceparent, xray_trace_id
 from wayline.otel import RunTraces
 
 T0 = 1_800_000_000_000
@@ -54,3 +55,13 @@ def test_the_exported_root_span_has_the_runs_ids_and_children_do_not() -> None:
         assert root.context.span_id == root_id
         assert all(s.context.span_id != root_id for s in mine if s is not root)
         assert len(mine) >= 2
+
+
+def test_a_runs_trace_id_is_an_x_ray_trace_id_of_its_creation_time() -> None:
+    """X-Ray wants the first 8 hex digits to be the trace's start in epoch seconds."""
+    run_id = ulid(T0 + 999, bytes(10))
+    xray = xray_trace_id(run_id)
+    version, seconds, rest = xray.split("-")
+    assert (version, int(seconds, 16), len(rest)) == ("1", T0 // 1000, 24)
+    assert traceparent(run_id).split("-")[1] == seconds + rest  # one id, two spellings
+    assert xray_trace_id(ulid(T0, bytes([1] * 10))) != xray  # same second, other run

@@ -31,6 +31,7 @@ from ..errors import ValidationError
 from .checkpoints import CheckpointApi
 from .dashboard import Dashboard, DashboardConfig
 from .event_body import read_events
+from .realtime import RealtimeApi
 from .run_search import parse_run_search
 from .runops import RunOpsApi
 from .views import event_view, function_view, run_summary, run_view
@@ -359,12 +360,15 @@ def create_app(
     lifespan: object = None,
     on_clock_advanced: Callable[[], None] = lambda: None,
     dashboard: DashboardConfig | None = None,
+    realtime: RealtimeApi | None = None,
 ) -> ASGIApp:
     """The API, plus the dashboard pages when ``dashboard`` is given (``wayline dev`` and
     ``wayline dashboard --stack``; never the public AWS api, which builds its own routes).
     A read-only dashboard comes with the read (GET) half of the API only."""
     api = Api(service, config, on_clock_advanced)
     routes: list[BaseRoute] = list(api.routes())
+    if realtime is not None:  # wayline dev (see api/realtime.py)
+        routes += realtime.routes(api._guard)
     if dashboard is not None:
         if dashboard.read_only:
             routes = [r for r in api.routes() if r.methods and r.methods <= {"GET", "HEAD"}]

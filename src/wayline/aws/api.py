@@ -11,7 +11,9 @@ messages, ``POST /fn/register`` and the REST API (``/v0``, ``/v1``). Different o
   in-band sync PUT (production-mode SDKs answer with their functions, signed), or, for
   SDKs that sync out of band, their ``POST /fn/register`` call back to this API;
 * the server kind is ``cloud``: SDKs in production mode may sync (``dev`` ones still can);
-* no ``/dev`` (it lists apps without auth) and no ``/test/clock``.
+* no ``/dev`` (it lists apps without auth) and no ``/test/clock``;
+* realtime subscriptions answer what is stored (DynamoDB, ``DynamoRealtimeLog``) and end:
+  the browser's ``EventSource`` polls every ``REALTIME_POLL_MS``.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from wayline import signing
+from wayline import realtime_tokens, signing
 from wayline.api.event_body import read_events
+from wayline.api.realtime import RealtimeApi
 from wayline.api.rest import Api, ApiConfig, error, json_body
 from wayline.engine import events as events_mod
 from wayline.engine import json_input, wire
@@ -41,6 +44,7 @@ from wayline.engine.service import Service
 from wayline.engine.urls import check_app_url
 from wayline.engine.webhook_registry import WebhookRegistry, declared_webhooks
 from wayline.errors import AuthError, ValidationError
+from wayline.realtime_log import MessageLog
 
 from .eventbridge import EventBus, event_seeds
 from .invoker import SERVER_KIND, server_headers
@@ -52,6 +56,8 @@ log = logging.getLogger("wayline.api")
 
 DROPPED_ROUTES = frozenset({"/dev", "/test/clock"})
 SYNC_TIMEOUT_S = 30.0
+REALTIME_POLL_MS = 2_000
+"""How often a subscribed page polls on AWS (one Lambda call and one Query each)."""
 
 
 class CloudServerKind:
@@ -92,8 +98,17 @@ class AwsApi(Api):
         clock: Clock,
         entropy: IdSource,
         http: Callable[[], httpx.Client] | None = None,
+        realtime: MessageLog | None = None,
     ) -> None:
         super().__init__(service, config)
+        self._realtime = None
+        if realtime is not None:
+            secrets = [realtime_tokens.secret_for(k) for k in config.signing_keys]
+            # A buffered Function URL cannot hold a stream open: each subscribe answers
+            # what is there and the browser polls (EventSource reconnects).
+            self._realtime = RealtimeApi(
+                realtime, secrets, clock.now_ms, max_stream_s=0, retry_ms=REALTIME_POLL_MS
+            )
         self._bus = bus
         self._clock = clock
         self._entropy = entropy
@@ -201,7 +216,8 @@ class AwsApi(Api):
 
     def routes(self) -> list[Route]:
         kept = [r for r in super().routes() if r.path not in DROPPED_ROUTES]
-        return [*kept, Route("/v1/apps/sync", self._guard(self.sync), methods=["PUT"])]
+        realtime = [] if self._realtime is None else self._realtime.routes(self._guard)
+        return [*kept, *realtime, Route("/v1/apps/sync", self._guard(self.sync), methods=["PUT"])]
 
 
 def _wire(event: events_mod.EventInput) -> dict[str, Any]:
@@ -224,6 +240,7 @@ def create_api(
     signing_keys: tuple[str, ...],
     event_keys: tuple[str, ...],
     allow_private_apps: bool,
+    realtime: MessageLog | None = None,
 ) -> ASGIApp:
     """The api function's ASGI app. Both key lists must be non-empty (the dev server treats
     empty as "no auth"; on AWS that would be an open API)."""
@@ -232,5 +249,5 @@ def create_api(
     config = ApiConfig(
         signing_keys=signing_keys, event_keys=event_keys, allow_private_apps=allow_private_apps
     )
-    api = AwsApi(service, config, bus=bus, clock=clock, entropy=entropy)
+    api = AwsApi(service, config, bus=bus, clock=clock, entropy=entropy, realtime=realtime)
     return CloudServerKind(Starlette(routes=api.routes()))

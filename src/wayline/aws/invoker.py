@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 import httpx
 
 from wayline import signing
-from wayline.engine import protocol
+from wayline.engine import gateway, protocol
 from wayline.engine.ports import Clock
-from wayline.engine.protocol import CallResponse, parse_response, redact_url
+from wayline.engine.protocol import CallResponse, Op, parse_response, redact_url
 from wayline.engine.service import PreparedCall
 from wayline.engine.tracecontext import traceparent
 from wayline.errors import ValidationError
@@ -35,6 +36,18 @@ def server_headers(*, signing_key: str | None, body: bytes, clock: Clock) -> dic
     return protocol.server_headers(
         kind=SERVER_KIND, body=body, signing_key=signing_key, now_ms=clock.now_ms()
     )
+
+
+def _read_at_most(response: httpx.Response, limit: int) -> bytes:
+    """The body, or its first ``limit + 1`` bytes: enough to tell that it is too large."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes(64 * 1024):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            break
+    return b"".join(chunks)
 
 
 class SyncInvoker:
@@ -57,6 +70,7 @@ class SyncInvoker:
     ) -> None:
         self._clock = clock
         self._signing_key = signing_key
+        self._allow_private = allow_private
         self._client = client or pinned_client(
             allow_private=allow_private,
             timeout=httpx.Timeout(timeout_s, connect=10.0),
@@ -84,7 +98,45 @@ class SyncInvoker:
                 extra={"run_id": prepared.run.id},
             )
             return CallResponse.failed_transport(f"could not reach {where}: {type(exc).__name__}")
-        return parse_response(response.status_code, dict(response.headers), response.content)
+        parsed = parse_response(response.status_code, dict(response.headers), response.content)
+        if parsed.ops and any(gateway.needs_call(op) for op in parsed.ops):
+            ops = tuple(self._gateway(op, prepared.run.id) for op in parsed.ops)
+            parsed = replace(parsed, ops=ops)
+        return parsed
+
+    def _gateway(self, op: Op, run_id: str) -> Op:
+        """Make the request a gateway op (``step.fetch``, ``step.ai.infer``) asks for, as
+        the dev server's invoker does (the rules are ``engine.gateway``'s), over the same
+        pinned client as app calls: the target passes the same SSRF checks."""
+        if not gateway.needs_call(op):
+            return op
+        try:
+            request = gateway.outbound(op, allow_private=self._allow_private)
+        except ValidationError as exc:
+            return gateway.refused(op, exc)
+        try:
+            with self._client.stream(
+                request.method,
+                request.url,
+                content=request.body,
+                headers=request.headers,
+                timeout=httpx.Timeout(request.timeout_s, connect=10.0),
+            ) as response:
+                body = _read_at_most(response, request.max_bytes)
+                return gateway.answered(
+                    op, request, status=response.status_code, headers=response.headers, body=body
+                )
+        except ValidationError as exc:  # the pinned connection refused a resolved address
+            return gateway.refused(op, exc)
+        except httpx.HTTPError as exc:
+            log.warning(
+                "gateway request (%s) to %s failed (%s)",
+                op.op,
+                redact_url(request.url),
+                type(exc).__name__,
+                extra={"run_id": run_id},
+            )
+            return gateway.unreachable(op, request, type(exc).__name__)
 
     def close(self) -> None:
         self._client.close()

@@ -230,7 +230,8 @@ class Outcome(enum.StrEnum):
     STALE = "stale"
     """The run moved on (a duplicate delivery, or the run finished): nothing to do."""
     BLOCKED = "blocked"
-    """A concurrency limit is full: re-sent with a short delay."""
+    """A concurrency limit is full: parked (a release of its slot wakes it) and re-sent
+    with the long fallback delay (``Blocked.retry_ms``)."""
     BUSY = "busy"
     """Another delivery of the same item holds its claim: handed back to SQS for later."""
     REJECTED = "rejected"

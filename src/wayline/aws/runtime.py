@@ -25,6 +25,7 @@ from wayline.engine.ports import Clock, IdSource, Store
 from wayline.engine.service import Service
 from wayline.errors import ConfigError
 from wayline.store.dynamodb import DynamoStore
+from wayline.store.dynamodb_realtime import DynamoRealtimeLog
 
 from .backoff import Backoff
 from .clients import dynamodb_client, events_client, s3_client, scheduler_client, sqs_client
@@ -209,6 +210,8 @@ class Runtime:
             s3=offload,
             retention_days=settings.retention_days,
         )
+        self.realtime = DynamoRealtimeLog(dynamo.table, deps.clock.now_ms)
+        """Realtime messages, for the api function (``wayline.api.realtime``)."""
         self.backoff = Backoff(sleep=deps.sleep)
         """Retries of transient AWS failures inside an invocation."""
         self.sqs = clients.sqs()

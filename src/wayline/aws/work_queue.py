@@ -12,6 +12,9 @@ Which port methods do what here::
     claim      [] : Lambda's SQS event source mapping receives (and leases) messages
     ack        no-op: the mapping deletes a message when its record succeeds
     defer      no-op: the dispatcher re-sends a blocked item with a delay itself
+    wake       SQS SendMessageBatch, no delay: a parked item whose concurrency slot was
+               released gets a fresh message now (its fallback re-check message, sent
+               when it was blocked, then finds it stale or blocked: a harmless duplicate)
     next_due   None: nothing here polls
 
 A send or a schedule that fails for a transient reason (throttling, 5xx) is retried a few
@@ -87,6 +90,10 @@ class AwsWorkQueue:
 
     def defer(self, item_id: str, *, until: int) -> None:
         return None
+
+    def wake(self, items: Sequence[WorkItem]) -> None:
+        if items:
+            self._sender.send(items)
 
     def next_due(self) -> int | None:
         return None

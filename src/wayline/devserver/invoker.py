@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import aiohttp
 
 from .. import signing
-from ..engine import aigateway, protocol
+from ..engine import gateway, protocol
 from ..engine.ports import Clock
 from ..engine.protocol import CallResponse, Op, parse_response, redact_url
 from ..engine.service import PreparedCall
@@ -23,8 +23,6 @@ log = logging.getLogger("wayline.invoker")
 SERVER_KIND = "dev"
 CALL_TIMEOUT_S = 2 * 3600.0
 """A single function or step request may last at most 2 h, as on Inngest."""
-AI_CALL_TIMEOUT_S = 15 * 60.0
-"""A model call may be slow, but not as slow as a whole function request."""
 KEEPALIVE_S = 2.0
 """How long an idle connection to an app is kept: shorter than common servers' own idle
 timeouts (uvicorn 5 s, gunicorn 2 s is equal, Node 5 s), so the app rarely closes one
@@ -87,42 +85,47 @@ class HttpInvoker:
             self.reachability.failed(prepared.url, reason, call_context(prepared))
             return CallResponse.failed_transport(f"could not reach {where}: {reason}")
         self.reachability.reached(prepared.url)
-        if response.ops and any(op.op == aigateway.OPCODE for op in response.ops):
+        if response.ops and any(gateway.needs_call(op) for op in response.ops):
             ops = tuple([await self._gateway(op, prepared.run.id) for op in response.ops])
             response = replace(response, ops=ops)
         return response
 
     async def _gateway(self, op: Op, run_id: str) -> Op:
-        """Make the provider call an ``AIGateway`` op asks for (other ops pass through).
+        """Make the request a gateway op (``AIGateway``, ``Gateway``) asks for; other ops
+        pass through. The rules are ``engine.gateway``'s; this is only the transport.
 
-        Private addresses are allowed, as for apps: ``wayline dev`` serves local apps and
-        their local fakes. The request carries the provider's auth key, so only its
-        redacted URL is ever logged.
+        Private addresses are allowed, as for apps (``wayline dev -u`` allows them): the dev
+        server serves local apps and their local fakes. The request may carry credentials,
+        so only its redacted URL is ever logged.
         """
-        if op.op != aigateway.OPCODE or op.has_data or op.error is not None:
+        if not gateway.needs_call(op):
             return op
         try:
-            request = aigateway.build_request(op.opts, allow_private=True)
+            request = gateway.outbound(op, allow_private=True)
         except ValidationError as exc:
-            return aigateway.refused(op, exc)
-        where = redact_url(request.url)
+            return gateway.refused(op, exc)
         try:
-            async with self._client().post(
+            async with self._client().request(
+                request.method,
                 request.url,
                 data=request.body,
                 headers=request.headers,
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=AI_CALL_TIMEOUT_S, sock_connect=10.0),
+                timeout=aiohttp.ClientTimeout(total=request.timeout_s, sock_connect=10.0),
             ) as resp:
-                return aigateway.resolved(op, status=resp.status, body=await resp.read())
+                body = await _read_at_most(resp, request.max_bytes)
+                return gateway.answered(
+                    op, request, status=resp.status, headers=dict(resp.headers), body=body
+                )
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning(
-                "AI gateway call to %s failed (%s)",
-                where,
+                "gateway request (%s) to %s failed (%s)",
+                op.op,
+                redact_url(request.url),
                 type(exc).__name__,
                 extra={"run_id": run_id},
             )
-            return aigateway.failed(op, type(exc).__name__, f"could not reach {where}")
+            return gateway.unreachable(op, request, type(exc).__name__)
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> CallResponse:
         """POST once; again on a new connection if a reused one was already dead.
@@ -165,6 +168,18 @@ class HttpInvoker:
         for session in (self._session, self._fresh):
             if session is not None:
                 await session.close()
+
+
+async def _read_at_most(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body, or its first ``limit + 1`` bytes: enough to tell that it is too large."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            break
+    return b"".join(chunks)
 
 
 async def _mark_reused(

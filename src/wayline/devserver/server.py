@@ -19,7 +19,9 @@ from pathlib import Path
 
 import uvicorn
 
+from .. import realtime_tokens
 from ..api.dashboard import LOOPBACK_HOSTS, DashboardConfig
+from ..api.realtime import MemoryBus, RealtimeApi
 from ..api.rest import ApiConfig, create_app
 from ..clock import OffsetClock, OsEntropy, SystemClock
 from ..engine.service import Service
@@ -121,6 +123,9 @@ async def _serve(config: DevConfig, sock: socket.socket) -> None:
             if traces:
                 traces.shutdown()  # flushes the spans still batched
 
+    realtime = RealtimeApi(
+        MemoryBus(service.now), realtime_tokens.secret_for(config.signing_key), service.now
+    )
     api = create_app(
         service,
         ApiConfig(
@@ -130,6 +135,7 @@ async def _serve(config: DevConfig, sock: socket.socket) -> None:
         ),
         lifespan=lifespan,
         on_clock_advanced=worker.wake,
+        realtime=realtime,
         dashboard=DashboardConfig(
             store_label=f"dev · sqlite · {config.db}",
             app_urls=tuple(urls),
@@ -141,6 +147,7 @@ async def _serve(config: DevConfig, sock: socket.socket) -> None:
             api, host=config.host, port=config.port, log_level="warning", access_log=False
         )
     )
+    realtime.stopping = lambda: server.should_exit  # open SSE streams end on Ctrl-C
     app_server = _user_app_server(config) if config.app else None
     app_task = asyncio.create_task(app_server.serve()) if app_server else None
     log.info("wayline dev listening on http://%s:%d (db: %s)", config.host, config.port, config.db)

@@ -24,7 +24,7 @@ LEASE_MS = 60_000
 MAX_IDLE_S = 0.25
 CLAIM_BATCH = 64
 BLOCKED_RETRY_MS = 100
-"""How soon an item blocked by a full concurrency limit is tried again."""
+"""How soon a blocked item is tried again when ``Blocked`` names no time."""
 
 
 class Invoker(Protocol):
@@ -42,8 +42,6 @@ class Worker:
         self._clock = clock
         self._slots = asyncio.Semaphore(max_in_flight)
         self._in_flight: set[str] = set()
-        self._blocked: dict[str, None] = {}
-        """Items deferred because a concurrency limit was full, in the order they were."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._wakeup = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -72,7 +70,6 @@ class Worker:
                 if item.id in self._in_flight:
                     continue
                 self._in_flight.add(item.id)
-                self._blocked.pop(item.id, None)
                 task = asyncio.create_task(self._process(item))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
@@ -117,10 +114,10 @@ class Worker:
         """Make the item's SDK call; False if a concurrency limit deferred it."""
         prepared = self._service.prepare_call(item)
         if isinstance(prepared, Blocked):
-            # Keeps its place: the queue orders by ``at``, which a deferral leaves alone.
+            # Parked: a release of the slot it waits for wakes it (``Service.release_call``
+            # clears the deferral); ``retry_ms`` is only the fallback re-check.
             retry_ms = prepared.retry_ms or BLOCKED_RETRY_MS
             self._service.store.queue.defer(item.id, until=self._clock.now_ms() + retry_ms)
-            self._blocked[item.id] = None
             return False
         if prepared is None:
             return True
@@ -132,20 +129,8 @@ class Worker:
             if renew:
                 renew.cancel()
             self._service.release_call(prepared, item)
-            self._contend_again()
         self._service.complete_call(item, response, started_at=started_at)
         return True
-
-    def _contend_again(self) -> None:
-        """A slot was freed: every item waiting for one is due again now, so the next claim
-        hands the slot out in queue order (priority, then arrival). Left to their own
-        retry times, whichever deferral happened to expire first would win it."""
-        if not self._blocked:
-            return
-        now = self._clock.now_ms()
-        for item_id in self._blocked:
-            self._service.store.queue.defer(item_id, until=now)
-        self._blocked.clear()
 
     async def _renew_slots(self, prepared: PreparedCall, item: WorkItem) -> None:
         while True:

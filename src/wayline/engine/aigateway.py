@@ -30,6 +30,8 @@ from .wire import Opcode
 OPCODE = Opcode.AI_GATEWAY
 REFUSED = "InvalidAIGateway"
 """The error name of a request that was never sent (invalid or refused): not retried."""
+REFUSED_NAMES = frozenset({REFUSED, "InvalidGateway"})
+"""Not retried, for both gateway opcodes (``gateway.REFUSED`` is the other one)."""
 MAX_ERROR_MESSAGE_CHARS = 4_096
 
 
@@ -121,7 +123,7 @@ def apply(
     started_at: int,
     retry_at: Callable[[], int | None],
 ) -> Decision:
-    """The machine's decision for an ``AIGateway`` op the driver has resolved.
+    """The machine's decision for a gateway op (``AIGateway``, ``Gateway``) the driver resolved.
 
     ``retry_at`` says when to retry the SDK call that reported the op, or None when no
     attempt is left. A memoized outcome (data, or the last error) completes the step; the
@@ -134,12 +136,12 @@ def apply(
         run = save_memo(
             run, op, {"data": op.data}, StepStatus.COMPLETED, attempts, started_at, env.now
         )
-        return Decision(run=_as_gateway_step(run, op.id))
+        return Decision(run=_as_gateway_step(run, op))
     error = op.error if isinstance(op.error, Mapping) else None
     if error is None:
-        message = f"step.ai.infer ({op.label!r}): this server's driver cannot make AI calls"
+        message = f"{op.op} ({op.label!r}): this server's driver cannot make gateway calls"
         error = {"name": REFUSED, "message": message}
-    if error.get("name") == REFUSED:
+    if error.get("name") in REFUSED_NAMES:
         return _gateway_failed(run, op, error, env, attempts, started_at)
     at = retry_at()
     if at is None:
@@ -148,7 +150,7 @@ def apply(
         run,
         op.id,
         name=op.label,
-        op=OPCODE,
+        op=op.op,
         status=StepStatus.RUNNING,
         error=dict(error),
         attempts=attempts,
@@ -164,9 +166,9 @@ def _gateway_failed(
 ) -> Decision:
     memo = {"error": dict(error)}
     run = save_memo(run, op, memo, StepStatus.FAILED, attempts, started_at, env.now)
-    return Decision(run=_as_gateway_step(run, op.id))
+    return Decision(run=_as_gateway_step(run, op))
 
 
-def _as_gateway_step(run: Run, step_id: str) -> Run:
-    step = run.step(step_id)
-    return run if step is None else run.with_step(replace(step, op=OPCODE))
+def _as_gateway_step(run: Run, op: Op) -> Run:
+    step = run.step(op.id)
+    return run if step is None else run.with_step(replace(step, op=op.op))

@@ -20,7 +20,7 @@ from . import expr
 from .flow import gcra
 from .flow.config import IDEMPOTENCY_PERIOD_MS, FlowConfig, Rate, clamp_priority, flow_config
 from .flow.keys import concurrency_key, fn_key
-from .model import JSON, FunctionDef, Run
+from .model import JSON, FunctionDef, Run, WorkItem
 from .pause import PAUSED_REASON, Pauses
 from .ports import Store
 
@@ -165,6 +165,31 @@ class FlowGate:
 
     def acquire_slots(self, fn: FunctionDef, run: Run, holder: str, *, now: int) -> Slots | None:
         """Take a slot under every concurrency limit, or none (None) if one is full."""
+        taken = self._acquire(fn, run, holder, now=now)
+        return taken if isinstance(taken, tuple) else None
+
+    def acquire_or_park(
+        self, fn: FunctionDef, run: Run, item: WorkItem, *, now: int
+    ) -> Slots | None:
+        """Take ``item``'s slots, or park it under the full key (None): the release of a
+        slot of that key wakes the oldest parked item (``release_and_wake``)."""
+        taken = self._acquire(fn, run, item.id, now=now)
+        if isinstance(taken, tuple):
+            return taken
+        parked = self._store.parked
+        parked.park(taken, item)
+        # A release between the failed acquire and the park found nobody to wake: one more
+        # try closes that window (a release after the park sees the entry).
+        again = self._acquire(fn, run, item.id, now=now)
+        if isinstance(again, tuple):
+            parked.unpark(taken, item)
+            return again
+        if again != taken:
+            parked.park(again, item)  # another of its limits is the full one now
+        return None
+
+    def _acquire(self, fn: FunctionDef, run: Run, holder: str, *, now: int) -> Slots | str:
+        """Every slot, or the first full key (nothing held)."""
         flow = flow_config(fn)
         taken: list[tuple[str, int]] = []
         for limit in flow.concurrency:
@@ -173,7 +198,7 @@ class FlowGate:
                 key, holder, limit=limit.limit, now=now, ttl_ms=SLOT_TTL_MS
             ):
                 self.release_slots(taken, holder)
-                return None
+                return key
             taken.append((key, limit.limit))
         return tuple(taken)
 
@@ -186,3 +211,13 @@ class FlowGate:
     def release_slots(self, slots: Sequence[tuple[str, int]], holder: str) -> None:
         for key, _ in slots:
             self._store.leases.release(key, holder)
+
+    def release_and_wake(self, slots: Slots, item: WorkItem) -> list[WorkItem]:
+        """Give ``item``'s slots back; the oldest item parked under each key, to wake."""
+        woken: list[WorkItem] = []
+        for key, _ in slots:
+            self._store.leases.release(key, item.id)
+            waiting = self._store.parked.take_oldest(key, dropping=item)
+            if waiting is not None:
+                woken.append(waiting)
+        return woken

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from . import aigateway, redrive, signals
+from . import aigateway, gateway, redrive, signals
 from .backoff import parse_policy
 from .checkpoint import Checkpoint, Verdict, apply_checkpoint
 from .decision import Decision, Env, add_item, drop_item
@@ -340,7 +340,7 @@ def _unsupported(run: Run, op: Op, env: Env) -> Decision:
 def _is_completion(op: Op, resp: CallResponse, item: WorkItem, env: Env, run: Run) -> bool:
     if op.op in STEP_RESULTS or op.op == Opcode.STEP_FAILED:
         return True  # also for a memo a checkpoint saved first (inngest#4130)
-    if op.op == Opcode.AI_GATEWAY:
+    if op.op in gateway.OPCODES:
         return op.id in run.memos
     return op.op == Opcode.STEP_ERROR and not _can_retry(item, resp, env)
 
@@ -388,7 +388,7 @@ def _apply_op(
                 run, op, memo, StepStatus.FAILED, attempts, started_at, env.now, attempt=failed
             )
         )
-    if op.op == Opcode.AI_GATEWAY:
+    if op.op in gateway.OPCODES:
 
         def next_retry_at() -> int | None:
             can = _can_retry(item, resp, env)

@@ -157,6 +157,11 @@ class WorkQueue(Protocol):
         Never later than the true next claim time; a leased item counts at its lease end.
         """
 
+    def wake(self, items: Sequence[WorkItem]) -> None:
+        """Hand out these deferred (parked) items again now: a concurrency slot they wait
+        for was released. An item no longer queued is left alone (SQLite) or sent again
+        (AWS, where a duplicate delivery is harmless)."""
+
 
 class WaitStore(Protocol):
     def add_wait(self, wait: Wait) -> None:
@@ -187,6 +192,27 @@ class Leases(Protocol):
 
     def holders(self, key: str, *, now: int) -> list[str]:
         """Unexpired holders of ``key``, in the order they acquired."""
+
+
+class Parking(Protocol):
+    """Work items blocked by a full concurrency key, oldest (``at``, id) first.
+
+    A blocked item is parked under the key that was full and deferred for a long fallback
+    re-check; the release of a slot of that key takes the oldest parked item and wakes it
+    (``WorkQueue.wake``). So a long queue behind a limit costs a store write per item and
+    a wake per release, not a retry of every blocked item every few seconds.
+    """
+
+    def park(self, key: str, item: WorkItem) -> None:
+        """Add ``item`` under ``key``; idempotent (an item parked twice is listed once)."""
+
+    def unpark(self, key: str, item: WorkItem) -> None:
+        """Remove ``item``'s entry (a no-op if it has none)."""
+
+    def take_oldest(self, key: str, *, dropping: WorkItem | None = None) -> WorkItem | None:
+        """Remove and return the oldest entry of ``key``; each entry goes to exactly one
+        caller. ``dropping``'s own entry, if any, is removed rather than returned (the
+        releasing item may have been parked before it got its slot by its re-check)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,3 +250,4 @@ class Store:
     idempotency: Idempotency
     leases: Leases
     counters: Counters
+    parked: Parking

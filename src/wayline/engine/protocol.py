@@ -71,7 +71,7 @@ def _lower(headers: Mapping[str, str]) -> dict[str, str]:
 
 def parse_op(raw: Mapping[str, JSON]) -> Op:
     """One opcode object as the SDK sent it (unknown keys ignored)."""
-    if raw.get("op") == Opcode.AI_GATEWAY:
+    if raw.get("op") in (Opcode.AI_GATEWAY, Opcode.GATEWAY):
         # Its result comes from the provider, never from the SDK (which sends "data": null).
         raw = {k: v for k, v in raw.items() if k not in ("data", "error")}
     return Op(

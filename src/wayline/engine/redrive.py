@@ -47,6 +47,7 @@ _SEED_FOR_OP = {
     "InvokeFunction": "InvokeFunction",
     "WaitForSignal": "WaitForSignal",
     "AIGateway": "AIGateway",
+    "Gateway": "Gateway",
 }
 """Ops the SDK reports without executing them, and the recorded op a seed must have."""
 

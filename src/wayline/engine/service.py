@@ -76,6 +76,12 @@ class PreparedCall:
     """``body`` as the JCS bytes to sign and send (made once, when the call is prepared)."""
 
 
+BLOCKED_RECHECK_MS = 60_000
+"""An item blocked by a full concurrency key is parked, and woken when a slot of that key
+is released; this re-check is only the fallback for a wake that was lost (a crash
+between release and wake, a dropped message)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Blocked:
     """A concurrency limit is full (or the function is paused): the item waits and is
@@ -438,9 +444,9 @@ class Service:
         fn = self._function_for(run)
         if self._gate.pauses.is_paused(fn.id, now=self.now()):
             return Blocked(retry_ms=PAUSED_RETRY_MS)
-        slots = self._gate.acquire_slots(fn, run, item.id, now=self.now())
+        slots = self._gate.acquire_or_park(fn, run, item, now=self.now())
         if slots is None:
-            return Blocked()
+            return Blocked(retry_ms=BLOCKED_RECHECK_MS)
         if run.started_at is None:
             started = self._transition(run.id, machine.apply_started)
             run = started.run if started else run
@@ -474,7 +480,11 @@ class Service:
         self._gate.renew_slots(call.slots, item.id, now=self.now())
 
     def release_call(self, call: PreparedCall, item: WorkItem) -> None:
-        self._gate.release_slots(call.slots, item.id)
+        """Give the call's slots back and wake the item parked longest for each."""
+        woken = self._gate.release_and_wake(call.slots, item)
+        if woken:
+            self._store.queue.wake(woken)
+            self._on_enqueue()
 
     def complete_call(self, item: WorkItem, response: CallResponse, *, started_at: int) -> None:
         self._transition(

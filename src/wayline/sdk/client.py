@@ -36,6 +36,7 @@ from .options import (
     as_checkpointing,
     as_tuple,
 )
+from .realtime import Realtime, SubscriptionToken
 from .sending import DEV_EVENT_KEY, EventSender, HttpEventSender
 from .triggers import MAX_TRIGGERS, Trigger, TriggerCron, TriggerEvent
 from .webhooks import Webhook, check_unique
@@ -135,8 +136,14 @@ class Wayline:
         self._sender = sender
         self.middleware: tuple[Middleware, ...] = _middleware(middleware, "the client")
         self.events = EventRegistry(events)
+        self.realtime = Realtime(self.config, self.transport)
+        """Realtime publishing and subscription tokens (see ``wayline.sdk.realtime``)."""
         self.hooks = Hooks(
-            send=self._send_wire, send_async=self._send_wire_async, check_events=self.events.check
+            send=self._send_wire,
+            send_async=self._send_wire_async,
+            check_events=self.events.check,
+            publish=self._publish_from_run,
+            publish_async=self._publish_from_run_async,
         )
         self.checkpointing: Checkpointing = (
             as_checkpointing(checkpointing, "the client") or Checkpointing()
@@ -262,6 +269,39 @@ class Wayline:
         """
         return await self._send_wire_async(self._wire(events))
 
+    def publish(self, channel: str, topic: str, data: Any) -> None:
+        """Publish a realtime message from server code (in a function: ``ctx.publish``).
+
+        Example::
+
+            client.publish(f"user:{user_id}", "notice", {"text": "export ready"})
+        """
+        self.realtime.publish(channel, topic, data)
+
+    async def publish_async(self, channel: str, topic: str, data: Any) -> None:
+        """``publish`` for async code."""
+        await self.realtime.publish_async(channel, topic, data)
+
+    def get_subscription_token(
+        self, channel: str, topics: Sequence[str], *, ttl_seconds: int | None = None
+    ) -> SubscriptionToken:
+        """A token a browser uses to subscribe to ``topics`` of ``channel`` (only those).
+
+        Hand ``token.key`` to the page, which opens
+        ``EventSource(f"{server}/v1/realtime/subscribe?channel={channel}&token={key}")``.
+
+        Example::
+
+            token = client.get_subscription_token(f"upload:{upload_id}", ["progress"])
+        """
+        return self.realtime.token(channel, topics, ttl_seconds=ttl_seconds)
+
+    async def get_subscription_token_async(
+        self, channel: str, topics: Sequence[str], *, ttl_seconds: int | None = None
+    ) -> SubscriptionToken:
+        """``get_subscription_token`` for async code."""
+        return await self.realtime.token_async(channel, topics, ttl_seconds=ttl_seconds)
+
     def close(self) -> None:
         """Close pooled HTTP connections (optional; the process exiting does it too)."""
         self.transport.close()
@@ -280,6 +320,14 @@ class Wayline:
         for mw in self.middleware:
             events = mw.transform_send(events)
         return events
+
+    def _publish_from_run(self, channel: str, topic: str, data: Any, run_id: str) -> None:
+        self.realtime.publish(channel, topic, data, run_id=run_id)
+
+    async def _publish_from_run_async(
+        self, channel: str, topic: str, data: Any, run_id: str
+    ) -> None:
+        await self.realtime.publish_async(channel, topic, data, run_id=run_id)
 
     def _send_wire(self, events: list[dict[str, Any]]) -> list[str]:
         return self._event_sender().send(self._outgoing(events)) if events else []

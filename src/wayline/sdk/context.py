@@ -96,12 +96,26 @@ class Context(_BaseContext[ContextData]):
             await ctx.step.run("send", send_email, ctx.event.data["email"])
     """
 
-    __slots__ = ("_group", "_step")
+    __slots__ = ("_core", "_group", "_step")
 
     def __init__(self, core: StepCore, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self._core = core
         self._step = Steps(core)
         self._group = Group(core)
+
+    async def publish(self, channel: str, topic: str, data: Any) -> None:
+        """Publish a realtime message to ``topic`` of ``channel`` (Inngest Realtime's
+        ``publish({channel, topic, data})``); pages subscribed with a token see it.
+
+        Skipped while the function replays steps that already ran: once per execution.
+
+        Example::
+
+            await ctx.publish(f"run:{ctx.run_id}", "progress", {"percent": 50})
+        """
+        if not self._core.replaying:
+            await self._core.hooks.publish_async(channel, topic, data, self._run_id)
 
     @property
     def step(self) -> Steps:
@@ -124,12 +138,23 @@ class SyncContext(_BaseContext[ContextData]):
             ctx.step.run("send", send_email, ctx.event.data["email"])
     """
 
-    __slots__ = ("_group", "_step")
+    __slots__ = ("_core", "_group", "_step")
 
     def __init__(self, core: StepCore, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self._core = core
         self._step = SyncSteps(core)
         self._group = SyncGroup(core)
+
+    def publish(self, channel: str, topic: str, data: Any) -> None:
+        """Publish a realtime message. See ``Context.publish``.
+
+        Example::
+
+            ctx.publish(f"run:{ctx.run_id}", "progress", {"percent": 50})
+        """
+        if not self._core.replaying:
+            self._core.hooks.publish(channel, topic, data, self._run_id)
 
     @property
     def step(self) -> SyncSteps:

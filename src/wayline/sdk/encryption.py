@@ -7,10 +7,13 @@ What is encrypted (as the official ``@inngest/middleware-encryption`` and the Py
 * every ``step.run`` result and the function's return value, whole;
 * in events the app sends (``client.send``, ``step.send_event``), the field
   ``data["encrypted"]`` (``event_field=``), so the rest of ``data`` stays usable by
-  triggers, ``if`` expressions and ``match=``; ``event_field=None`` encrypts all of ``data``.
+  triggers, ``if`` expressions and ``match=``; ``event_field=None`` encrypts all of ``data``;
+* the ``data`` a ``step.invoke`` sends, by the same rule as events (the invoked function,
+  in this app or another one with the same keys, decrypts it as it decrypts its event).
 
-What is not: step ids, event names, error messages and stacks, ``step.invoke`` data, sleep
-and wait options, and anything that arrives from outside the app unencrypted.
+What is not: step ids, event names, error messages and stacks, sleep and wait options,
+``step.fetch`` responses (the server made them), and anything that arrives from outside the
+app unencrypted.
 
 Wire format. An encrypted value is replaced by the official middleware's envelope::
 
@@ -224,6 +227,10 @@ class Encryption(Middleware):
 
     def transform_send(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return events if self.decrypt_only else [self._encrypt_event(e) for e in events]
+
+    def transform_invoke(self, call: CallInfo, function_id: str, data: Any) -> Any:
+        # The invoked function receives ``data`` as its event's data: seal it the same way.
+        return data if self.decrypt_only else self._encrypt_event({"data": data})["data"]
 
 
 def is_encrypted(value: object) -> bool:

@@ -152,6 +152,14 @@ def _ignore(function: object) -> None:
     return None
 
 
+def _no_publisher(channel: str, topic: str, data: Any, run_id: str) -> None:
+    raise RuntimeError("this context has no realtime publisher")
+
+
+async def _no_async_publisher(channel: str, topic: str, data: Any, run_id: str) -> None:
+    raise RuntimeError("this context has no realtime publisher")
+
+
 @dataclass(frozen=True, slots=True)
 class Hooks:
     """The core's only ways out: run a step body, send events, read the clock."""
@@ -164,6 +172,9 @@ class Hooks:
     """Told of every ``Function`` passed to ``step.invoke`` (the test runner runs them)."""
     check_events: Callable[[list[Any]], list[Any]] = _unchecked
     """Validates ``Event``s against the client's registered event types (ValidationError)."""
+    publish: Callable[[str, str, Any, str], None] = _no_publisher
+    """Publishes a realtime message (channel, topic, data, run id): ``ctx.publish``."""
+    publish_async: Callable[[str, str, Any, str], Awaitable[None]] = _no_async_publisher
 
 
 @dataclass(slots=True)

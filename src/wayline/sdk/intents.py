@@ -66,9 +66,16 @@ def wait_for_signal(step_id: str, signal: str, timeout: str | timedelta) -> Inte
 
 
 def invoke(
-    step_id: str, function_id: str, data: object, timeout: str | timedelta | None, v: str | None
+    core: StepCore,
+    step_id: str,
+    function_id: str,
+    data: object,
+    timeout: str | timedelta | None,
+    v: str | None,
 ) -> Intent:
     payload = serialize.to_json(data or {}, what=f'the data of invoke step "{step_id}"')
+    if core.middleware:  # e.g. the encryption middleware seals it
+        payload = core.middleware.transform_invoke(function_id, payload)
     timeout_text = (
         None if timeout is None else format_duration(duration_ms(timeout, "invoke timeout"))
     )

@@ -9,7 +9,8 @@ Order is an onion, as in WSGI or the official TypeScript SDK: hooks on the way i
 (``transform_input``, ``before_function``, ``before_step``) run in registration order; hooks
 on the way out (``after_step``, ``transform_step_output``, ``transform_output``,
 ``on_error``, ``after_function``) run in reverse, so the first middleware sees the call first
-and the result last. ``transform_send`` runs in registration order on events leaving the app.
+and the result last. ``transform_send`` and ``transform_invoke`` run in registration order on
+data leaving the app (sent events, ``step.invoke`` data).
 
 Observer hooks may be ``def`` or ``async def`` in any function (an ``async`` hook in a plain
 ``def`` function runs on its own event loop, so contextvars it sets do not outlive it).
@@ -123,6 +124,10 @@ class Middleware:
         """Rewrite wire events leaving the app (``client.send``, ``step.send_event``)."""
         return events
 
+    def transform_invoke(self, call: CallInfo, function_id: str, data: Any) -> Any:
+        """Rewrite the JSON ``data`` a ``step.invoke`` sends to ``function_id`` (e.g. encrypt)."""
+        return data
+
 
 class Stack:
     """The middleware of one call, in order, with a sync and an async way to fire hooks."""
@@ -159,6 +164,11 @@ class Stack:
     def transform_step_output(self, step: StepInfo, data: Any) -> Any:
         for mw in self._outward():
             data = mw.transform_step_output(self.call, step, data)
+        return data
+
+    def transform_invoke(self, function_id: str, data: Any) -> Any:
+        for mw in self._inward():  # data leaving the app, as transform_send
+            data = mw.transform_invoke(self.call, function_id, data)
         return data
 
     def transform_output(self, data: Any) -> Any:

@@ -17,6 +17,7 @@ from .event_types import EventType
 from .events import Event
 from .execution import ParallelMode, StepCore, run_blocking
 from .planner import Intent, Replay
+from .steps_io import AsyncStepsIO, SyncStepsIO
 
 if TYPE_CHECKING:
     from .function import Function
@@ -29,7 +30,7 @@ M = TypeVar("M")
 # --------------------------------------------------------------------------- async shell
 
 
-class Steps:
+class Steps(AsyncStepsIO):
     """``ctx.step`` of an ``async def`` function. Each method is one durable step.
 
     A step's ``step_id`` names it in the run's history; keep it stable across deploys. An id
@@ -221,7 +222,7 @@ class Steps:
                                            timeout="1h")
         """
         self._core.hooks.invoking(function)
-        intent = intents.invoke(step_id, function.id, data, timeout, v)
+        intent = intents.invoke(self._core, step_id, function.id, data, timeout, v)
         result: T = self._core.replay(self._core.plan_deferred(intent), function.output_type)
         return result
 
@@ -240,7 +241,7 @@ class Steps:
 
             out = await ctx.step.invoke_by_id("bill", function_id="billing-charge", data={})
         """
-        intent = intents.invoke(step_id, function_id, data, timeout, v)
+        intent = intents.invoke(self._core, step_id, function_id, data, timeout, v)
         return self._core.replay(self._core.plan_deferred(intent), None)
 
 
@@ -276,7 +277,7 @@ class Group:
 # --------------------------------------------------------------------------- sync shell
 
 
-class SyncSteps:
+class SyncSteps(SyncStepsIO):
     """``ctx.step`` of a plain ``def`` function; the same steps as ``Steps``, without await."""
 
     __slots__ = ("_core",)
@@ -421,7 +422,7 @@ class SyncSteps:
     ) -> T:
         """Run another function as a step. Example: ``ctx.step.invoke("x", function=fn)``."""
         self._core.hooks.invoking(function)
-        intent = intents.invoke(step_id, function.id, data, timeout, v)
+        intent = intents.invoke(self._core, step_id, function.id, data, timeout, v)
         result: T = self._core.replay(self._core.plan_deferred(intent), function.output_type)
         return result
 
@@ -435,7 +436,7 @@ class SyncSteps:
         v: str | None = None,
     ) -> Any:
         """``invoke`` by composite id: ``ctx.step.invoke_by_id("x", function_id="app-fn")``."""
-        intent = intents.invoke(step_id, function_id, data, timeout, v)
+        intent = intents.invoke(self._core, step_id, function_id, data, timeout, v)
         return self._core.replay(self._core.plan_deferred(intent), None)
 
 

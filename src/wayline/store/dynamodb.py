@@ -30,7 +30,7 @@ from wayline.engine.ports import Store
 
 from .dynamodb_apps import DynamoAppStore
 from .dynamodb_events import DynamoEventStore
-from .dynamodb_flow import DynamoCounters, DynamoLeases
+from .dynamodb_flow import DynamoCounters, DynamoLeases, DynamoParking
 from .dynamodb_queue import DynamoIdempotency, DynamoWorkQueue
 from .dynamodb_runs import DynamoRunStore
 from .dynamodb_schema import Retention, create_table
@@ -62,6 +62,8 @@ class DynamoStore:
     ) -> None:
         retention = Retention(retention_days) if retention_days is not None else None
         table = Table(client or dynamodb_client(), table_name, s3)
+        self.table = table
+        """For parts outside ``Store`` (``dynamodb_realtime``)."""
         self.events = DynamoEventStore(table, retention)
         self.apps = DynamoAppStore(table)
         self.runs = DynamoRunStore(table, retention)
@@ -70,6 +72,7 @@ class DynamoStore:
         self.idempotency = DynamoIdempotency(table)
         self.leases = DynamoLeases(table)
         self.counters = DynamoCounters(table)
+        self.parked = DynamoParking(table)
 
     def store(self) -> Store:
         return Store(
@@ -81,4 +84,5 @@ class DynamoStore:
             idempotency=self.idempotency,
             leases=self.leases,
             counters=self.counters,
+            parked=self.parked,
         )

@@ -90,6 +90,11 @@ class DynamoWorkQueue:
             with contextlib.suppress(ConditionFailed):
                 self._set_lease(item_id, until=until, due=at, condition="attribute_exists(#pk)")
 
+    def wake(self, items: Sequence[WorkItem]) -> None:
+        for item in items:
+            # A deferral down to the item's own ``at`` (past for a blocked call): due now.
+            self.defer(item.id, until=item.at)
+
     def next_due(self) -> int | None:
         first = self._t.query(
             "#q_part = :q",

@@ -1,7 +1,16 @@
 """``WaitStore`` on DynamoDB: one item per open pause, indexed by the event it awaits.
 
 ``WAIT#<id>``/``WAIT``; the ``waits_by_event`` index (all attributes projected: waits are
-small, written once and deleted once) answers ``waits_for`` with one Query, oldest first.
+small, written once and deleted once) answers ``waits_for``, oldest first.
+
+An event name's waits are spread over ``keys.WAIT_SHARDS`` = 4 index partitions by wait
+id (``WEV#<name>``, ``WEV#1#<name>`` ...): when every run of a busy function waits for the
+same event name, each run puts and deletes one wait, and at 1,000 runs/s one partition
+would take 2,000 writes/s, twice its limit; sharded, each takes 500/s. The price is on
+the read side: ``waits_for`` (once per ingested event) is 4 Queries merged by
+``wait_order``, 4 x 0.5 read units when nobody waits, instead of one. Index reads are
+eventually consistent: a wait put a moment ago may be missed by an event ingested at the
+same instant, as before the sharding.
 """
 
 from __future__ import annotations
@@ -13,7 +22,7 @@ from wayline.engine.model import Wait
 from . import keys
 from .codec import wait_from_dict, wait_to_dict
 from .dynamodb_schema import PK, SK
-from .dynamodb_table import ConditionFailed, Item, Table, s
+from .dynamodb_table import ConditionFailed, Item, Table, merge_iter, s
 
 
 class DynamoWaitStore:
@@ -26,12 +35,19 @@ class DynamoWaitStore:
             self._t.write(put)
 
     def waits_for(self, event_name: str) -> list[Wait]:
-        found = self._t.query(
-            "#wait_event = :e",
-            {":e": s(keys.waits_by_event(event_name))},
-            index="waits_by_event",
-        )
-        return [wait_from_dict(self._t.decode_body(item)) for item in found]
+        shards = [
+            self._t.query(
+                "#wait_event = :e",
+                {":e": s(keys.waits_by_event(event_name, shard))},
+                index="waits_by_event",
+            )
+            for shard in range(keys.WAIT_SHARDS)
+        ]
+        merged = merge_iter(shards, "wait_order", descending=False)
+        waits = [wait_from_dict(self._t.decode_body(item)) for item in merged]
+        # Shard 0's key is unprefixed (``WEV#<name>``), so a name like ``1#x`` could share
+        # a partition with shard 1 of ``x``: keep only this name's waits.
+        return [wait for wait in waits if wait.event == event_name]
 
     def take_wait(self, wait_id: str) -> Wait | None:
         # Exactly one taker wins, without a read first:
@@ -50,7 +66,9 @@ class DynamoWaitStore:
         return {
             PK: s(key.pk),
             SK: s(key.sk),
-            "wait_event": s(keys.waits_by_event(wait.event)),
+            "wait_event": s(
+                keys.waits_by_event(wait.event, keys.shard_of(wait.id, keys.WAIT_SHARDS))
+            ),
             "wait_order": s(keys.wait_order(wait.created_at, wait.id)),
             **self._t.encode_body(
                 wait_to_dict(wait), kind="wait", owner=wait.id, what=f"wait {wait.id}"

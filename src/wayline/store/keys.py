@@ -20,9 +20,11 @@ definition itself is in ``dynamodb_schema``)::
     run of event  EVR#<event_id>     RUN#<run_id>
     idempotency   IDEM#<key>         IDEM
     queue item    Q#<item_id>        Q               q_part=QUEUE, q_due=<due>#<item_id>
-    wait          WAIT#<wait_id>     WAIT            wait_event=WEV#<name>,
+    wait          WAIT#<wait_id>     WAIT            wait_event=WEV#<name> (shard 0) or
+                                                     WEV#<n>#<name> (shards 1..3),
                                                      wait_order=<created_at>#<wait_id>
     lease key     LEASE#<key>        LEASE
+    parked item   PARK#<key>         <at>#<item_id>   (a work item blocked by concurrency key <key>)
     counter       CTR#<key>          CTR
 
 A run and its memos share a partition, so one Query loads a whole run. Every key part
@@ -47,6 +49,14 @@ format: changing it needs a backfill."""
 
 RUN_SHARDS = 4
 """Partitions of the "all runs" and "live runs" indexes (same reasoning as EVENT_SHARDS)."""
+
+WAIT_SHARDS = 4
+"""Partitions of each event name in the ``waits_by_event`` index (by wait id): every run
+of a busy function waiting for one event name puts and deletes a wait, 2 writes per run,
+so 1,000 runs/s would be 2,000 writes/s on one partition. Each ingested event reads all
+of its name's shards (N Queries). Part of the data format: shard 0 keeps the unsharded
+key, so waits stored before the sharding are still found; changing the count needs a
+backfill."""
 
 APPS_PARTITION = "APPS"
 FUNCTIONS_PARTITION = "FNS"
@@ -240,8 +250,9 @@ def wait(wait_id: str) -> Key:
     return Key(_part("WAIT", wait_id), "WAIT")
 
 
-def waits_by_event(event_name: str) -> str:
-    return _part("WEV", event_name)
+def waits_by_event(event_name: str, shard: int = 0) -> str:
+    """Shard 0 is ``WEV#<name>``, the key every wait had before ``WAIT_SHARDS``."""
+    return _part("WEV" if shard == 0 else f"WEV#{shard}", event_name)
 
 
 def wait_order(created_at: int, wait_id: str) -> str:
@@ -257,6 +268,16 @@ def lease(key: str) -> Key:
 
 def counter(key: str) -> Key:
     return Key(_part("CTR", key), "CTR")
+
+
+def parked(key: str) -> str:
+    """The partition of a concurrency key's parked (blocked) work items."""
+    return _part("PARK", key)
+
+
+def parked_item(key: str, at: int, item_id: str) -> Key:
+    """A parked item: sorted by its due time, then id, so the oldest is the first."""
+    return Key(parked(key), f"{padded_ms(at)}#{item_id}")
 
 
 # -- S3 offload ----------------------------------------------------------------------

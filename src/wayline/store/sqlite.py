@@ -18,7 +18,7 @@ from wayline.engine.ports import Store
 from .sqlite_apps import SqliteAppStore
 from .sqlite_db import Database
 from .sqlite_events import SqliteEventStore
-from .sqlite_flow import SqliteCounters, SqliteLeases
+from .sqlite_flow import SqliteCounters, SqliteLeases, SqliteParking
 from .sqlite_queue import SqliteIdempotency, SqliteWorkQueue
 from .sqlite_runs import SqliteRunStore
 from .sqlite_waits import SqliteWaitStore
@@ -38,6 +38,7 @@ class SqliteStore:
         self.waits = SqliteWaitStore(self._db)
         self.idempotency = SqliteIdempotency(self._db)
         self.leases = SqliteLeases(self._db)
+        self.parked = SqliteParking(self._db)
         self.counters = SqliteCounters(self._db)
 
     def store(self) -> Store:
@@ -49,6 +50,7 @@ class SqliteStore:
             waits=self.waits,
             idempotency=self.idempotency,
             leases=self.leases,
+            parked=self.parked,
             counters=self.counters,
         )
 

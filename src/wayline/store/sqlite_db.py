@@ -108,6 +108,15 @@ CREATE TABLE IF NOT EXISTS counters (
     version INTEGER NOT NULL,
     expires_at INTEGER NOT NULL
 );
+-- Work items blocked by a full concurrency key, woken oldest first on a release.
+CREATE TABLE IF NOT EXISTS parked (
+    key TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (key, item_id)
+);
+CREATE INDEX IF NOT EXISTS parked_oldest ON parked (key, at, item_id);
 COMMIT;
 """
 

@@ -1,11 +1,12 @@
-"""``Leases`` and ``Counters`` on SQLite: the atomic primitives flow control is built on."""
+"""``Leases``, ``Counters`` and ``Parking`` on SQLite: the atomic primitives flow control
+is built on."""
 
 from __future__ import annotations
 
-from wayline.engine.model import JSON
+from wayline.engine.model import JSON, WorkItem
 from wayline.engine.ports import Versioned
 
-from .codec import dumps, loads
+from .codec import dumps, loads, work_item_from_dict, work_item_to_dict
 from .sqlite_db import Database
 
 
@@ -83,3 +84,32 @@ class SqliteCounters:
                 "DELETE FROM counters WHERE key = ? AND version = ?", (key, expected_version)
             ).rowcount
         return deleted == 1
+
+
+class SqliteParking:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def park(self, key: str, item: WorkItem) -> None:
+        with self._db.autocommit() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO parked (key, item_id, at, body) VALUES (?, ?, ?, ?)",
+                (key, item.id, item.at, dumps(work_item_to_dict(item))),
+            )
+
+    def unpark(self, key: str, item: WorkItem) -> None:
+        with self._db.autocommit() as conn:
+            conn.execute("DELETE FROM parked WHERE key = ? AND item_id = ?", (key, item.id))
+
+    def take_oldest(self, key: str, *, dropping: WorkItem | None = None) -> WorkItem | None:
+        with self._db.transaction() as conn:
+            if dropping is not None:
+                conn.execute("DELETE FROM parked WHERE key = ? AND item_id = ?", (key, dropping.id))
+            row = conn.execute(
+                "SELECT item_id, body FROM parked WHERE key = ? ORDER BY at, item_id LIMIT 1",
+                (key,),
+            ).fetchone()
+            if row is None:
+                return None
+            conn.execute("DELETE FROM parked WHERE key = ? AND item_id = ?", (key, row[0]))
+        return work_item_from_dict(loads(row[1]))

@@ -55,6 +55,13 @@ class SqliteWorkQueue:
         with self._db.autocommit() as conn:
             conn.execute("UPDATE queue SET lease_until = ? WHERE id = ?", (until, item_id))
 
+    def wake(self, items: Sequence[WorkItem]) -> None:
+        # A deferred item's lease is its retry time: clearing it makes the item due now.
+        with self._db.autocommit() as conn:
+            conn.executemany(
+                "UPDATE queue SET lease_until = NULL WHERE id = ?", [(i.id,) for i in items]
+            )
+
     def ack(self, item_id: str) -> None:
         with self._db.autocommit() as conn:
             conn.execute("DELETE FROM queue WHERE id = ?", (item_id,))

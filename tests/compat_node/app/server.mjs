@@ -348,6 +348,21 @@ const held = inngest.createFunction(
   },
 );
 
+// step.fetch: the official `Gateway` op; the server makes the request and
+// memoizes {status_code, headers, body}, which the SDK turns back into a Response.
+const fetcher = inngest.createFunction(
+  { id: "fetcher", retries: 0, triggers: [{ event: "node/fetch" }] },
+  async ({ event, step, runId, attempt }) => {
+    record(runId, "fetcher", attempt);
+    const res = await step.fetch(event.data.url, {
+      method: "POST",
+      headers: { authorization: "Bearer node-secret", "content-type": "application/json" },
+      body: JSON.stringify({ from: "node" }),
+    });
+    return { status: res.status, body: await res.text(), target: res.headers.get("x-target") };
+  },
+);
+
 const handler = serve({
   client: inngest,
   functions: [
@@ -370,6 +385,7 @@ const handler = serve({
     retryMid,
     held,
     shortRuntime,
+    fetcher,
   ],
 });
 

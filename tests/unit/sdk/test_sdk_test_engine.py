@@ -9,7 +9,7 @@ from typing import Any
 
 import wayline
 from wayline.engine.model import RunStatus
-from wayline.testing_engine import TestEngine
+from wayline.testing_engine import FetchCall, TestEngine
 
 START = datetime(2030, 1, 1, tzinfo=UTC)
 START_MS = int(START.timestamp() * 1000)
@@ -97,3 +97,89 @@ def test_a_wait_is_resolved_by_an_event_sent_while_the_run_waits() -> None:
 
 def _boom() -> None:
     raise ValueError("no luck")
+
+
+def test_ctx_publish_is_recorded_once_per_execution_not_per_replay() -> None:
+    client = wayline.Wayline(app_id="shop", environ={})
+
+    @client.function(id="p", trigger=wayline.TriggerEvent(event="x"))
+    def progress(ctx: wayline.SyncContext) -> None:
+        for n in range(3):
+            ctx.step.run(f"s{n}", int, n)
+            ctx.publish("run:1", "progress", {"n": n})
+
+    engine = TestEngine(client, [progress], now=START)
+    engine.send(wayline.Event(name="x"))
+    engine.run_until_idle()
+    assert engine.published == [("run:1", "progress", {"n": n}) for n in range(3)]
+
+
+def test_step_fetch_is_answered_by_the_fetch_handler_with_the_engines_retry_rules() -> None:
+    client = wayline.Wayline(app_id="shop", environ={})
+    seen: list[FetchCall] = []
+
+    def target(call: FetchCall) -> wayline.FetchResponse:
+        seen.append(call)
+        status = 503 if len(seen) == 1 else 200
+        return wayline.FetchResponse(status=status, headers={}, body='{"rate": 2}')
+
+    @client.function(id="f", trigger=wayline.TriggerEvent(event="x"), retries=1)
+    async def rates(ctx: wayline.Context) -> int:
+        res = await ctx.step.fetch("rates", "https://api.example.com/r", method="POST", json={})
+        return int(res.json()["rate"])
+
+    engine = TestEngine(client, [rates], now=START, fetch=target)
+    [event_id] = engine.send(wayline.Event(name="x"))
+    engine.run_until_idle()
+    assert engine.run_for(event_id, rates).output == 2
+    sent = [(c.method, c.url, c.body) for c in seen]
+    assert sent == [("POST", "https://api.example.com/r", "{}")] * 2  # the 503 was retried
+
+
+def test_the_tours_rates_flow_fetches_publishes_and_invokes_with_sealed_data() -> None:
+    import examples.sdk_tour as tour
+
+    def rates_api(call: FetchCall) -> wayline.FetchResponse:
+        return wayline.FetchResponse(status=200, body='{"base": "EUR", "rates": {"USD": 1.1}}')
+
+    engine = TestEngine(tour.client, [tour.sync_rates, tour.vault_card], now=START, fetch=rates_api)
+    [event_id] = engine.send(wayline.Event(name="rates/sync", data={"account": "a1"}))
+    engine.run_until_idle()
+    run = engine.run_for(event_id, tour.sync_rates)
+    assert run.status is RunStatus.COMPLETED
+    assert tour.encryption.decrypt(run.output) == {
+        "base": "EUR",
+        "currencies": ["USD"],
+        "vault": "vaulted 4242",
+    }
+    stages = [data["stage"] for _, _, data in engine.published]
+    assert stages == ["fetching", "fetched", "done"]
+    [invoked] = engine.runs_of(tour.vault_card.id)
+    sealed = invoked.events[0]["data"]["encrypted"]  # what the engine holds: ciphertext
+    assert isinstance(sealed, dict) and sealed["__ENCRYPTED__"] is True
+
+
+def test_step_publish_is_sent_once_even_when_a_later_step_retries() -> None:
+    client = wayline.Wayline(app_id="shop", environ={})
+    tries: list[int] = []
+
+    def flaky() -> int:
+        tries.append(1)
+        if len(tries) == 1:
+            raise RuntimeError("first try fails")
+        return 1
+
+    @client.function(id="p", trigger=wayline.TriggerEvent(event="x"), retries=1)
+    async def durable(ctx: wayline.Context) -> None:
+        await ctx.step.publish("started", "run:1", "status", {"started": True})
+        await ctx.step.run("flaky", flaky)
+        await ctx.publish("run:1", "status", {"done": True})
+
+    engine = TestEngine(client, [durable], now=START)
+    engine.send(wayline.Event(name="x"))
+    engine.run_until_idle()
+    assert len(tries) == 2
+    assert engine.published == [
+        ("run:1", "status", {"started": True}),
+        ("run:1", "status", {"done": True}),
+    ]
