@@ -27,7 +27,8 @@ app: the app's own time (measured here, server side) and ``APP_RTT_MS`` per call
 
 CloudWatch Logs: every byte the handlers print at the template's log level (INFO, with
 the EMF metrics Powertools prints), plus ``PLATFORM_LOG_BYTES`` of Lambda's own START /
-END / REPORT lines per invocation, at $0.50 per GB ingested.
+END / REPORT lines per invocation unless template.yaml filters them (``SystemLogLevel:
+WARN``), at $0.50 per GB ingested.
 
 Prices: us-east-1 on-demand list prices from /work/shared/research/aws-anchors.md (no free
 tiers): Lambda $0.20 / M requests and $0.0000133334 / GB-s (arm64, 256 MB as in
@@ -44,6 +45,7 @@ import json
 import logging
 import math
 import os
+import re
 import sys
 import threading
 import time
@@ -104,7 +106,17 @@ AWS_REQUEST_MS = 6
 APP_RTT_MS = 15
 """The dispatcher's HTTPS round trip to the app's URL, per call, on top of the app's time."""
 PLATFORM_LOG_BYTES = 350
-"""Lambda's START, END and REPORT lines of one invocation (text format)."""
+"""Lambda's START, END and REPORT lines of one invocation, when they are shipped."""
+
+
+def platform_log_bytes(template: Path = ROOT / "template.yaml") -> int:
+    """What Lambda's own lines cost per invocation under the template's logging config:
+    nothing at ``SystemLogLevel: WARN`` (they are INFO system logs, filtered before
+    CloudWatch; WARN ones come only with a crash or a timeout), else ``PLATFORM_LOG_BYTES``."""
+    filtered = re.search(r"^\s*SystemLogLevel:\s*WARN\s*$", template.read_text(), re.MULTILINE)
+    return 0 if filtered else PLATFORM_LOG_BYTES
+
+
 MEMORY_GB = 0.25
 
 
@@ -521,7 +533,7 @@ def costs(result: Mapping[str, Any]) -> dict[str, float]:
     )
     engine_ms += (result["app_s"] - result["checkpoint_s"]) * 1000
     engine_ms += result["checkpoints"] * (api_ms + APP_RTT_MS) + result["app_calls"] * APP_RTT_MS
-    log_bytes = sum(result["log_bytes"].values()) + invocations * PLATFORM_LOG_BYTES
+    log_bytes = sum(result["log_bytes"].values()) + invocations * platform_log_bytes()
     cost = {
         "Lambda requests": invocations * PRICE["lambda_request"],
         "Lambda duration (every invocation)": engine_ms / 1000 * MEMORY_GB * PRICE["lambda_gb_s"],
