@@ -193,12 +193,15 @@ def test_run_search_never_scans_and_reads_the_planned_index(aws: Aws) -> None:
     plans = [
         (RunQuery(), "run_search_all", 4),
         (RunQuery(function_id="shop-charge"), "run_search_fn", 4),
-        (RunQuery(statuses=(RunStatus.RUNNING,)), "run_search_status", 4),
+        # Running: the Live partition it shares with Queued, and its own (older runs).
+        (RunQuery(statuses=(RunStatus.RUNNING,)), "run_search_status", 8),
+        (RunQuery(statuses=(RunStatus.QUEUED, RunStatus.RUNNING)), "run_search_status", 12),
         (
             RunQuery(function_id="shop-charge", statuses=(RunStatus.RUNNING, RunStatus.FAILED)),
             "run_search_fn_status",
-            8,
+            12,
         ),
+        (RunQuery(statuses=(RunStatus.COMPLETED,)), "run_search_status", 4),
         (RunQuery(since=1002, until=1005, limit=2), "run_search_all", 4),
     ]
     for query, index, partitions in plans:
@@ -505,3 +508,42 @@ def test_table_is_on_demand_with_ttl_and_every_index(aws: Aws) -> None:
     assert "TableName" not in props
     assert props["TimeToLiveSpecification"] == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
     assert props["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def test_queued_to_running_leaves_the_search_indexes_alone(aws: Aws) -> None:
+    # Every run goes Queued -> Running: sharing one status partition, that save writes
+    # nothing to the status indexes (4 write units a run); finishing moves it.
+    runs = aws.store().runs
+    run = make_run("01HRUN00000000000000000001", status=RunStatus.QUEUED)
+    assert runs.create_run(run)
+    before = aws.raw(keys.run(run.id))
+    running = replace(run, status=RunStatus.RUNNING, version=run.version + 1)
+    assert runs.save_run(running, expected_version=run.version)
+    after = aws.raw(keys.run(run.id))
+    assert (after["run_st"], after["run_fst"]) == (before["run_st"], before["run_fst"])
+    done = replace(running, status=RunStatus.COMPLETED, version=running.version + 1)
+    assert runs.save_run(done, expected_version=running.version)
+    assert aws.raw(keys.run(run.id))["run_st"] != after["run_st"]
+
+
+def test_a_run_indexed_under_its_own_status_by_an_older_layout_is_still_found(
+    aws: Aws,
+) -> None:
+    runs = aws.store().runs
+    run = make_run("01HRUN00000000000000000002", status=RunStatus.RUNNING)
+    assert runs.create_run(run)
+    shard = keys.shard_of(run.id, keys.RUN_SHARDS)
+    aws.client.update_item(
+        TableName=TABLE,
+        Key=key_item(keys.run(run.id)),
+        UpdateExpression="SET run_st = :st, run_fst = :fst",
+        ExpressionAttributeValues={
+            ":st": {"S": keys.runs_in_status("Running", shard)},
+            ":fst": {"S": keys.runs_of_function_in_status(run.function_id, "Running", shard)},
+        },
+    )
+    for query in (
+        RunQuery(statuses=(RunStatus.RUNNING,)),
+        RunQuery(function_id=run.function_id, statuses=(RunStatus.RUNNING,)),
+    ):
+        assert [r.id for r in runs.search_runs(query).runs] == [run.id]
