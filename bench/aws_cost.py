@@ -21,8 +21,11 @@ one unit; a strong read ceil(size / 4 KB) RRU, an eventually consistent one (eve
 query) half.
 
 Lambda duration, for EVERY invocation (moto is ~10x slower than DynamoDB, so it is
-modelled, not timed): ``ENGINE_BASE_MS`` per invocation plus ``AWS_REQUEST_MS`` per AWS
-request the invocation makes, plus, for the dispatcher, the whole time it waits on the
+modelled, not timed): each function's own CPU time per invocation, measured here with
+moto's share taken out and scaled to a 256 MB Lambda's CPU share
+(``LAMBDA_CPU_SLOWDOWN``), at least ``ENGINE_BASE_MS``; plus ``AWS_REQUEST_MS`` per AWS
+request the invocation makes (the round trip and botocore's own work, which the CPU
+measure leaves out with moto); plus, for the dispatcher, the whole time it waits on the
 app: the app's own time (measured here, server side) and ``APP_RTT_MS`` per call.
 
 CloudWatch Logs: every byte the handlers print at the template's log level (INFO, with
@@ -100,7 +103,11 @@ PRICE = {
 STEP_FUNCTIONS_PER_TRANSITION = 25.0 / 1e6
 DURABLE_PER_OPERATION = 8.0 / 1e6
 ENGINE_BASE_MS = 10
-"""A warm invocation's own work (event parsing, Powertools, JSON), without its requests."""
+"""A warm invocation's own work (event parsing, Powertools, JSON), without its requests:
+the floor; the measured CPU time, scaled by ``LAMBDA_CPU_SLOWDOWN``, is used when larger."""
+LAMBDA_CPU_SLOWDOWN = 1769 / 256
+"""Lambda gives one vCPU at 1,769 MB, proportionally less below: 256 MB is ~1/7 of a core
+(taken as this machine's core; Graviton2 is no faster per core)."""
 AWS_REQUEST_MS = 6
 """One DynamoDB / SQS / EventBridge request from Lambda in the same region."""
 APP_RTT_MS = 15
@@ -188,6 +195,9 @@ class Meter:
         self.requests_in: Counter[str] = Counter()
         """AWS requests made inside each function's invocations (they take its time)."""
         self.log_bytes: Counter[str] = Counter()
+        self.cpu_s: dict[str, float] = {}
+        """Thread CPU seconds of each function's own code (its AWS requests, served by moto
+        in this thread, taken out): a check of ``ENGINE_BASE_MS``, not an input."""
         self._local = threading.local()
         self.reader: Any = None
 
@@ -213,9 +223,12 @@ class Meter:
         return not getattr(self._local, "paused", False)
 
     def install(self) -> None:
+        add_event_hook("provide-client-params", self._request_starts)
         add_event_hook("before-call", self._count)
         add_event_hook("before-parameter-build.dynamodb", self._before_dynamodb)
         add_event_hook("after-call.dynamodb", self._after_dynamodb)
+        add_event_hook("after-call", self.request_ends)
+        add_event_hook("after-call-error", self.request_ends)
 
     def _count(self, model: Any, **_: Any) -> None:
         if self._on():
@@ -223,7 +236,26 @@ class Meter:
             if self.function is not None:
                 self.requests_in[f"{self.function} {model.name}"] += 1
 
+    def _request_starts(self, **_: Any) -> None:
+        depth = getattr(self._local, "depth", 0)
+        if depth == 0:
+            self._local.request_t0 = time.thread_time()
+        self._local.depth = depth + 1
+
+    def request_ends(self, **_: Any) -> None:
+        """Registered last (after the DynamoDB hooks, whose reads count as moto's)."""
+        self._local.depth = getattr(self._local, "depth", 1) - 1
+        if self._local.depth == 0:
+            self._local.in_aws = getattr(self._local, "in_aws", 0.0) + (
+                time.thread_time() - self._local.request_t0
+            )
+
+    def in_aws_s(self) -> float:
+        """Thread CPU seconds this thread has spent inside AWS requests (moto) so far."""
+        return float(getattr(self._local, "in_aws", 0.0))
+
     def reset(self) -> None:
+        self.cpu_s.clear()
         self.requests.clear()
         self.requests_in.clear()
         self.log_bytes.clear()
@@ -342,9 +374,12 @@ def metered(meter: Meter, name: str, handler: Callable[..., Any]) -> Callable[..
 
     def run(*args: Any) -> Any:
         before, meter.function = meter.function, name
+        cpu, aws = time.thread_time(), meter.in_aws_s()
         try:
             return handler(*args)
         finally:
+            spent = time.thread_time() - cpu - (meter.in_aws_s() - aws)
+            meter.cpu_s[name] = meter.cpu_s.get(name, 0.0) + spent
             meter.function = before
 
     return run
@@ -501,6 +536,7 @@ def measure(runs: int, steps: int, sdk: str) -> dict[str, Any]:
         "requests": dict(meter.requests),
         "requests_in": dict(meter.requests_in),
         "log_bytes": dict(meter.log_bytes),
+        "cpu_s": dict(meter.cpu_s),
         "invocations": driver.invocations,
         "wru": meter.wru,
         "wru_by_op": dict(meter.wru_by_op),
@@ -516,6 +552,18 @@ def measure(runs: int, steps: int, sdk: str) -> dict[str, Any]:
     }
 
 
+def own_ms(result: Mapping[str, Any]) -> dict[str, float]:
+    """Each function's own time per invocation on a 256 MB Lambda: its CPU time measured
+    here (moto's share out) scaled to the CPU share Lambda gives 256 MB
+    (``LAMBDA_CPU_SLOWDOWN``), and never less than ``ENGINE_BASE_MS``."""
+    inv: Mapping[str, int] = result["invocations"]
+    return {
+        name: max(ENGINE_BASE_MS, 1000 * seconds / inv[name] * LAMBDA_CPU_SLOWDOWN)
+        for name, seconds in result["cpu_s"].items()
+        if inv.get(name)
+    }
+
+
 def costs(result: Mapping[str, Any]) -> dict[str, float]:
     """USD per 1M steps, by line."""
     per_m = 1e6 / result["steps"]
@@ -523,14 +571,15 @@ def costs(result: Mapping[str, Any]) -> dict[str, float]:
     inv: Mapping[str, int] = result["invocations"]
     invocations = sum(inv.values())
     sqs = sum(n for k, n in requests.items() if k.startswith("SQS."))
-    engine_ms = invocations * ENGINE_BASE_MS + sum(result["requests_in"].values()) * AWS_REQUEST_MS
+    own = own_ms(result)
+    engine_ms = sum(n * own.get(name, ENGINE_BASE_MS) for name, n in inv.items())
+    engine_ms += sum(result["requests_in"].values()) * AWS_REQUEST_MS
     # The dispatcher waits for the whole call: the app's own time (less the checkpoints it
     # made, timed here on moto), each checkpoint as the api function takes it on AWS, and
     # a round trip per call and per checkpoint.
     api_calls = inv.get("api", 0)
-    api_ms = ENGINE_BASE_MS + AWS_REQUEST_MS * result["requests_in"].get("api", 0) / max(
-        1, api_calls
-    )
+    api_requests = result["requests_in"].get("api", 0) / max(1, api_calls)
+    api_ms = own.get("api", ENGINE_BASE_MS) + AWS_REQUEST_MS * api_requests
     engine_ms += (result["app_s"] - result["checkpoint_s"]) * 1000
     engine_ms += result["checkpoints"] * (api_ms + APP_RTT_MS) + result["app_calls"] * APP_RTT_MS
     log_bytes = sum(result["log_bytes"].values()) + invocations * platform_log_bytes()
@@ -566,6 +615,13 @@ def report(result: Mapping[str, Any]) -> float:
         f"  app calls per step: {result['app_calls'] / steps:.2f},"
         f" app time per call {1000 * result['app_s'] / max(1, result['app_calls']):.1f} ms"
     )
+    print("Own CPU per invocation, ms of this machine's core (moto's share taken out;")
+    share = f"x{LAMBDA_CPU_SLOWDOWN:.1f} for 256 MB's CPU share"
+    print(f"  billed: {share}, at least {ENGINE_BASE_MS} ms)")
+    billed = own_ms(result)
+    for name, seconds in sorted(result["cpu_s"].items()):
+        cpu = 1000 * seconds / max(1, inv.get(name, 0))
+        print(f"  {name:<42} {cpu:8.1f}  billed {billed.get(name, 0):6.1f}")
     print("Log bytes per step (handlers' own lines; Lambda's platform lines apart)")
     for name, size in sorted(result["log_bytes"].items()):
         print(f"  {name:<42} {size / steps:8.0f}")
