@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import moto.core.botocore_stubber
 import moto.sqs.models
 import pytest
 from moto import mock_aws
@@ -75,9 +76,27 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def mocked(aws_env: None) -> Iterator[None]:
+def mocked(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    serialize_moto(monkeypatch)
     with mock_aws():
         yield
+
+
+def serialize_moto(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One moto request at a time. The dispatch handler runs a batch's records in threads,
+    as a Lambda container does; AWS serves them concurrently, but moto's backends are not
+    thread-safe (a ``TransactWriteItems`` deep-copies the table while another thread writes
+    to it: "dictionary changed size during iteration"). No request here long-polls, so a
+    lock held for one request never waits on another."""
+    stubber = moto.core.botocore_stubber.BotocoreStubber
+    process = stubber.process_request
+    lock = threading.RLock()
+
+    def one_at_a_time(self: Any, request: Any) -> Any:
+        with lock:
+            return process(self, request)
+
+    monkeypatch.setattr(stubber, "process_request", one_at_a_time)
 
 
 @pytest.fixture

@@ -66,6 +66,10 @@ def build_app(executions: Executions) -> tuple[inngest.Inngest, list[inngest.Fun
         b = ctx.step.run("b", body(ctx, "b", 2))
         return int(ctx.step.run("c", body(ctx, "c", a + b)))
 
+    @client.create_function(fn_id="five", retries=0, trigger=inngest.TriggerEvent(event="t/five"))
+    def five(ctx: inngest.ContextSync) -> int:
+        return sum(int(ctx.step.run(f"s{i}", body(ctx, f"s{i}", i))) for i in range(1, 6))
+
     @client.create_function(fn_id="napper", retries=0, trigger=inngest.TriggerEvent(event="t/nap"))
     def napper(ctx: inngest.ContextSync) -> str:
         ctx.step.run("before", body(ctx, "before", 1))
@@ -94,7 +98,7 @@ def build_app(executions: Executions) -> tuple[inngest.Inngest, list[inngest.Fun
     def parent(ctx: inngest.ContextSync) -> Any:
         return ctx.step.invoke("call-child", function=child, data={"n": 21})
 
-    return client, [steps, napper, waiter, child, parent]
+    return client, [steps, five, napper, waiter, child, parent]
 
 
 class Cluster(Driver):

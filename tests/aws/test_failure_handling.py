@@ -51,8 +51,12 @@ def test_a_failed_enqueue_after_the_save_is_retried_inside_the_invocation(
 ) -> None:
     """The first call's result is saved; sending the next item is throttled past botocore's
     own retries once. The dispatcher retries it with a short backoff, so the run goes on in
-    the same invocation: no failed record, no redelivery, no waiting for the sweep."""
+    the same invocation: no failed record, no redelivery, no waiting for the sweep.
+    (The invocation has time for one call only, so the dispatcher sends the next item
+    rather than driving the run on.)"""
     driver, executions = cluster
+    per_call_ms = int(driver.runtimes["dispatch"].settings.call_timeout_s * 1000) + 10_000
+    driver.remaining_ms["dispatch"] = per_call_ms + per_call_ms // 2
     faults.add(Fault("sqs", "SendMessageBatch", Kind.THROTTLE, skip=1))  # 1st is at ingest
     driver.put_events("t/steps")
     driver.settle()
@@ -235,15 +239,18 @@ def test_two_containers_racing_on_a_duplicate_delivery_run_the_step_once(
     (duplicate,) = driver.receive(url)
     assert duplicate["MessageId"] == first["MessageId"]
 
+    dispatcher = driver.runtimes["dispatch"].dispatcher
+
     def b_runs_now(point: str) -> None:
         if point == "before_call":
+            dispatcher.checkpoint = lambda _point: None
             driver.dispatch_with(driver.dispatch_b, [duplicate])
 
-    driver.runtimes["dispatch"].dispatcher.checkpoint = b_runs_now
+    dispatcher.checkpoint = b_runs_now
     driver.dispatch_with(driver.dispatch, [first])
-    driver.runtimes["dispatch"].dispatcher.checkpoint = lambda _point: None
     (run,) = driver.runs("steps")
-    assert executions.of(run.id) == {"a": 1}  # B called nothing
+    # A drove the run to its end in one invocation; B called nothing
+    assert executions.of(run.id) == {"a": 1, "b": 1, "c": 1}
     assert driver.failed_records == [duplicate["MessageId"]]  # B handed its copy back
     visible_again_within(60, driver)
     (run,) = driver.runs("steps")

@@ -18,6 +18,7 @@ from wayline.aws.eventbridge import EventBus
 from wayline.aws.processing import BLOCKED_RETRY_S, Dispatcher, Outcome
 from wayline.aws.runtime import Deps, Settings
 from wayline.aws.sqs import WorkSender, decode_item, encode_item
+from wayline.calls.cycle import Reply
 from wayline.engine.events import validate_event
 from wayline.engine.model import RunStatus, WorkItem, WorkKind
 from wayline.engine.ports import Store
@@ -121,6 +122,14 @@ class BlockedService:
         return Blocked()
 
 
+class NeverCalled:
+    def send(self, *request: object) -> Reply:
+        pytest.fail("a blocked item must not be called")
+
+    def fetch(self, request: object) -> Reply:
+        pytest.fail("a blocked item must not be called")
+
+
 def test_a_blocked_item_is_resent_with_a_delay(driver: Driver) -> None:
     delays: list[int] = []
     driver.stack.sqs.meta.events.register(
@@ -132,7 +141,7 @@ def test_a_blocked_item_is_resent_with_a_delay(driver: Driver) -> None:
         service=BlockedService(driver.runtime.store),  # type: ignore[arg-type]
         queue=driver.runtime.queue,
         sender=WorkSender(queue_url=driver.stack.work_queue_url, client=driver.stack.sqs),
-        invoke=lambda _: pytest.fail("a blocked item must not be called"),
+        transport=NeverCalled(),
         clock=driver.clock,
     )
     assert dispatcher.process(item, delivery="m#1").outcome is Outcome.BLOCKED

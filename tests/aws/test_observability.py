@@ -200,3 +200,21 @@ def test_each_step_of_a_run_is_an_x_ray_subsegment_with_the_run_id(
         assert sub["start_time"] == record.started_at / 1000
         assert record.ended_at is not None and sub["end_time"] == record.ended_at / 1000
     assert steps[1]["metadata"]["default"] == {"status": "Completed", "attempts": 2}
+
+
+def test_api_requests_print_no_emf_line_but_a_server_error_counts_one(
+    stack: Stack, clock: VirtualClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A request (one per checkpoint) is counted by Lambda's free Invocations metric: an
+    # EMF line each would be billed as log bytes. A 5xx answer still prints ApiErrors.
+    driver = Driver(stack, clock, lambda: make_runtime(stack, clock))
+    capsys.readouterr()
+    assert driver.api("GET", "/v1/runs/01J0000000000000000000000", None, BEARER)[0] == 404
+    assert emf_lines(capsys.readouterr().out) == []
+
+    stack.ddb.delete_table(TableName=stack.table)  # the store fails: a 5xx
+    status, _ = driver.api("GET", "/v1/runs/01J0000000000000000000000", None, BEARER)
+    assert status >= 500
+    (line,) = emf_lines(capsys.readouterr().out)
+    assert line["ApiErrors"] in (1.0, [1.0]) and line["service"] == "wayline"
+    assert line["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]

@@ -17,10 +17,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from wayline.aws.invoker import SyncInvoker
+from wayline.aws.invoker import HttpxTransport
 from wayline.aws.pinning import Resolver, pinned_client
-from wayline.engine.model import FunctionDef, Run, RunStatus, Trigger
-from wayline.engine.service import PreparedCall
+from wayline.calls.cycle import Reply, Unreachable, call_response
+from wayline.engine.protocol import CallResponse
 from wayline.errors import ValidationError
 
 
@@ -66,38 +66,27 @@ def resolver(table: dict[str, Sequence[str]]) -> Resolver:
     return resolve
 
 
-def call(url: str) -> PreparedCall:
-    run = Run(
-        id="01HRUN0000000000000000000A",
-        function_id="shop-charge",
-        app_id="shop",
-        status=RunStatus.RUNNING,
-        events=({"name": "shop/order.created", "data": {}},),
-        event_ids=("01HEVT0000000000000000000A",),
-        created_at=1_700_000_000_000,
-    )
-    fn = FunctionDef(
-        id="shop-charge",
-        app_id="shop",
-        name="charge",
-        url=url,
-        triggers=(Trigger(event="shop/order.created"),),
-        retries=0,
-        config={},
-    )
-    return PreparedCall(url=url, body={"event": {}}, run=run, fn=fn)
+class Sender:
+    """The dispatcher's transport, and what the cycle makes of its outcome."""
+
+    def __init__(self, transport: HttpxTransport) -> None:
+        self.transport = transport
+
+    def call(self, url: str) -> CallResponse:
+        reply: Reply | Unreachable
+        try:
+            reply = self.transport.send(url, {"content-type": "application/json"}, b"{}", 5)
+        except Unreachable as exc:
+            reply = exc
+        return call_response(url, reply)
 
 
-def invoker(**kw: object) -> SyncInvoker:
-    class Clock:
-        def now_ms(self) -> int:
-            return 1_800_000_000_000
-
-    return SyncInvoker(clock=Clock(), signing_key=lambda: None, timeout_s=5, **kw)  # type: ignore[arg-type]
+def invoker(**kw: object) -> Sender:
+    return Sender(HttpxTransport(timeout_s=5, **kw))  # type: ignore[arg-type]
 
 
 def test_a_name_resolving_to_loopback_is_refused_without_the_opt_in(app_port: int) -> None:
-    resp = invoker(allow_private=False).call(call(f"http://localhost:{app_port}/api"))
+    resp = invoker(allow_private=False).call(f"http://localhost:{app_port}/api")
     assert resp.transport_error is not None
     assert "refused to call the app" in resp.transport_error
     assert "private or loopback address (localhost -> " in resp.transport_error
@@ -107,7 +96,7 @@ def test_a_name_resolving_to_loopback_is_refused_without_the_opt_in(app_port: in
 def test_a_custom_name_resolving_to_a_private_address_is_refused(app_port: int) -> None:
     resolve = resolver({"app.example.test": ["127.0.0.1"]})
     sender = invoker(allow_private=False, resolve=resolve)
-    resp = sender.call(call(f"http://app.example.test:{app_port}/api"))
+    resp = sender.call(f"http://app.example.test:{app_port}/api")
     assert "app.example.test -> 127.0.0.1" in str(resp.transport_error)
     assert Recorder.seen == []
 
@@ -124,7 +113,7 @@ def test_the_connection_goes_to_the_checked_address_with_the_name_kept(app_port:
     # The name exists in no DNS: reaching the app proves the pinned address was used.
     resolve = resolver({"app.example.test": ["127.0.0.1"]})
     resp = invoker(allow_private=True, resolve=resolve).call(
-        call(f"http://app.example.test:{app_port}/api?fnId=shop-charge&stepId=step")
+        f"http://app.example.test:{app_port}/api?fnId=shop-charge&stepId=step"
     )
     assert resp.status == 200 and resp.body == "done"
     assert Recorder.seen == [("/api?fnId=shop-charge&stepId=step", f"app.example.test:{app_port}")]
@@ -147,7 +136,7 @@ def test_an_unresolvable_name_is_an_ordinary_transport_failure() -> None:
     def fail(host: str, port: int) -> Sequence[str]:
         raise OSError("Name or service not known")
 
-    resp = invoker(resolve=fail).call(call("http://nowhere.example.test/api"))
+    resp = invoker(resolve=fail).call("http://nowhere.example.test/api")
     assert resp.transport_error == "could not reach http://nowhere.example.test/api: ConnectError"
 
 

@@ -475,3 +475,13 @@ def test_scheduler_role_is_assumable_by_scheduler_of_this_account_only(
     assert statement["Condition"] == {
         "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
     }
+
+
+def test_lambda_platform_lines_are_filtered_but_emf_lines_are_not() -> None:
+    # START/END/REPORT (INFO system logs, ~350 bytes an invocation: one per checkpoint on
+    # the api function) are not shipped; EMF lines carry no "level", Lambda files them at
+    # INFO, so application logs must stay at INFO or the metrics would vanish.
+    config = load_template()["Globals"]["Function"]["LoggingConfig"]
+    assert config == {"LogFormat": "JSON", "ApplicationLogLevel": "INFO", "SystemLogLevel": "WARN"}
+    env = load_template()["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["POWERTOOLS_LOG_LEVEL"] == config["ApplicationLogLevel"]

@@ -155,9 +155,10 @@ def test_a_multi_step_run_completes(topology: Topology) -> None:
     assert run.status is RunStatus.COMPLETED and run.output == 30
     assert [topology.count(s) for s in "abc"] == [1, 1, 1]
     assert [s.name for s in run.steps] == ["a", "b", "c"]
-    # ingest once; dispatch: discovery + one call per step result (the SDK runs steps inline)
+    # ingest once; dispatch once: discovery + one call per step result (the SDK runs steps
+    # inline), the dispatcher driving the run on from the first call to the last
     assert topology.driver.invocations["ingest"] == 1
-    assert topology.driver.invocations["dispatch"] == 4
+    assert topology.driver.invocations["dispatch"] == 1
 
 
 def test_a_sleep_under_15_minutes_is_an_sqs_delay(topology: Topology) -> None:
@@ -240,16 +241,20 @@ def test_duplicate_deliveries_start_one_run_and_run_each_step_once(topology: Top
 
 def test_a_crashed_dispatch_is_redelivered_and_the_run_completes(topology: Topology) -> None:
     driver = topology.driver
-    real = driver.runtime.dispatcher._invoke
+    real = driver.runtime.dispatcher.transport
     calls = Counter()
 
-    def crash_on_third_call(prepared: Any) -> Any:
-        response = real(prepared)  # the app did the work ...
-        if calls.incr() == 3:
-            raise RuntimeError("container died")  # ... but its result was never saved
-        return response
+    class CrashOnThirdCall:
+        def send(self, *request: Any) -> Any:
+            reply = real.send(*request)  # the app did the work ...
+            if calls.incr() == 3:
+                raise RuntimeError("container died")  # ... but its result was never saved
+            return reply
 
-    driver.runtime.dispatcher._invoke = crash_on_third_call
+        def fetch(self, request: Any) -> Any:
+            return real.fetch(request)
+
+    driver.runtime.dispatcher.transport = CrashOnThirdCall()
     topology.put_events("t/multi")
     driver.settle()
     assert topology.run("multi").status is RunStatus.RUNNING  # stuck until visible again

@@ -86,20 +86,32 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
 # -- cost: what a call sends ---------------------------------------------------------
 
 
-def test_sequential_step_save_is_one_transaction_of_two_writes_and_no_read(aws: Aws) -> None:
+def test_sequential_step_save_is_one_update_then_the_memo_item_and_no_transaction(
+    aws: Aws,
+) -> None:
     runs = aws.store().runs
     run = make_run(memos={"s1": {"data": 1}})
     runs.create_run(run)
     loaded = runs.get_run(run.id)  # what the engine does before deciding
     assert loaded is not None
     aws.calls.clear()
-    step = replace(loaded, version=1, memos={**loaded.memos, "s2": {"data": 2}})
-    assert runs.save_run(step, expected_version=0)
-    assert aws.ops() == ["TransactWriteItems"]
-    (writes,) = [params["TransactItems"] for _, params in aws.calls]
-    assert [next(iter(w)) for w in writes] == ["Update", "Put"]  # the run, the new memo only
+    first = replace(loaded, version=1, status=RunStatus.RUNNING)
+    assert runs.save_run(first, expected_version=0)
+    # Once per run: the events move out of the run item, into an item written once.
+    assert aws.ops() == ["PutItem", "UpdateItem"]
+    assert aws.calls[0][1]["Item"]["sk"] == {"S": keys.RUN_EVENTS_SK}
     aws.calls.clear()
-    assert runs.save_run(replace(step, version=2), expected_version=1)  # no new memo
+    step = replace(first, version=2, memos={**first.memos, "s2": {"data": 2}})
+    assert runs.save_run(step, expected_version=1)
+    # The run item's conditional update commits (carrying the new memo), then the memo's
+    # own item is written from it: no transaction, no read.
+    assert aws.ops() == ["UpdateItem", "BatchWriteItem"]
+    (update, put) = [params for _, params in aws.calls]
+    assert update["ConditionExpression"] == "#ver = :expected"
+    (written,) = put["RequestItems"][TABLE]
+    assert written["PutRequest"]["Item"]["sk"] == {"S": "MEMO#s2"}
+    aws.calls.clear()
+    assert runs.save_run(replace(step, version=3), expected_version=2)  # no new memo
     assert aws.ops() == ["UpdateItem"]
 
 
@@ -109,7 +121,7 @@ def test_save_without_a_prior_load_reads_the_partition_once(aws: Aws) -> None:
     aws.calls.clear()
     cold = aws.store().runs  # another process: it has not seen this run
     assert cold.save_run(replace(run, version=1, memos={"s2": None}), expected_version=0)
-    assert aws.ops() == ["Query", "TransactWriteItems"]
+    assert aws.ops() == ["Query", "PutItem", "UpdateItem", "BatchWriteItem"]
     got = cold.get_run(run.id)
     assert got is not None and dict(got.memos) == {"s1": {"data": 1}, "s2": None}
 
@@ -181,12 +193,15 @@ def test_run_search_never_scans_and_reads_the_planned_index(aws: Aws) -> None:
     plans = [
         (RunQuery(), "run_search_all", 4),
         (RunQuery(function_id="shop-charge"), "run_search_fn", 4),
-        (RunQuery(statuses=(RunStatus.RUNNING,)), "run_search_status", 4),
+        # Running: the Live partition it shares with Queued, and its own (older runs).
+        (RunQuery(statuses=(RunStatus.RUNNING,)), "run_search_status", 8),
+        (RunQuery(statuses=(RunStatus.QUEUED, RunStatus.RUNNING)), "run_search_status", 12),
         (
             RunQuery(function_id="shop-charge", statuses=(RunStatus.RUNNING, RunStatus.FAILED)),
             "run_search_fn_status",
-            8,
+            12,
         ),
+        (RunQuery(statuses=(RunStatus.COMPLETED,)), "run_search_status", 4),
         (RunQuery(since=1002, until=1005, limit=2), "run_search_all", 4),
     ]
     for query, index, partitions in plans:
@@ -218,11 +233,15 @@ def test_step_outputs_are_stored_once_in_their_memo(aws: Aws) -> None:
     record = StepRecord("s1", "load", "StepRun", StepStatus.COMPLETED, 1, 5, 9, output)
     saved = replace(run, version=1, memos={"s1": memo}, steps=(record,))
     assert runs.save_run(saved, expected_version=0)
-    body = aws.raw(keys.run(run.id))["body"]["S"]
-    assert "rrrr" not in body  # the record points at the memo instead of copying it
+    head = aws.raw(keys.run(run.id))["body"]["S"]
+    assert head.count("r" * 50) == 20  # the memo, once: the record points at it
+    item = aws.raw(keys.memo(run.id, "s1"))
+    assert "rrrr" not in item["rec"]["S"] and item["body"]["S"].count("r" * 50) == 20
+    assert runs.save_run(replace(saved, version=2), expected_version=1)
+    assert "rrrr" not in aws.raw(keys.run(run.id))["body"]["S"]  # now only in its item
     fresh = aws.store().runs.get_run(run.id)
     assert fresh is not None
-    assert fresh == saved
+    assert fresh == replace(saved, version=2)
     assert fresh.steps[0].output is fresh.memos["s1"]["data"]
 
 
@@ -277,8 +296,9 @@ def test_retention_expires_events_and_finished_runs_with_their_memos_and_links(
     assert store.runs.get_run(run.id) == finished
 
 
-def test_memos_are_the_only_items_with_the_attribute_iam_denies_the_api(aws: Aws) -> None:
-    """template.yaml denies the api function any write carrying MEMO_INDEX."""
+def test_memos_are_the_only_items_with_the_memo_index_attribute(aws: Aws) -> None:
+    """MEMO_INDEX tells a memo item apart by its attributes alone (what an IAM
+    ``dynamodb:Attributes`` condition sees): no run item, marker or event carries it."""
     store = aws.store(retention_days=30)
     store.events.put_events([make_event("01HEVT0000000000000000000A")])
     store.apps.put_app(make_app(), [make_function("shop-charge")])
@@ -348,15 +368,16 @@ def test_oversized_memo_without_s3_names_run_step_and_size(aws: Aws) -> None:
     assert runs.get_run(run.id) == run  # nothing was written
 
 
-def test_too_many_new_memos_for_one_transaction_is_a_clear_error(aws: Aws) -> None:
+def test_a_save_adds_any_number_of_memos_and_a_create_at_most_a_transaction(aws: Aws) -> None:
     run = make_run()
     aws.store().runs.create_run(run)
-    many = replace(run, version=1, memos={f"s{i}": i for i in range(100)})
-    with pytest.raises(StoreError, match=rf"run {run.id}: 100 new memos"):
-        aws.store().runs.save_run(many, expected_version=0)
-    assert aws.store().runs.save_run(
-        replace(many, memos=dict(list(many.memos.items())[:99])), expected_version=0
-    )
+    many = replace(run, version=1, memos={f"s{i}": i for i in range(150)})
+    assert aws.store().runs.save_run(many, expected_version=0)  # no transaction: no cap
+    assert aws.store().runs.get_run(run.id) == many
+    other = make_run("01HRUN0000000000000000000B", memos={f"s{i}": i for i in range(100)})
+    with pytest.raises(StoreError, match=rf"run {other.id}: created with 100 memos"):
+        aws.store().runs.create_run(other)
+    assert aws.store().runs.get_run(other.id) is None
 
 
 def test_oversized_memo_and_run_body_go_through_s3(aws: Aws) -> None:
@@ -428,7 +449,7 @@ class _Conflicting:
 @pytest.mark.parametrize(
     ("operation", "code", "memos"),
     [
-        ("transact_write_items", "TransactionCanceledException", {"s": 1}),
+        ("update_item", "TransactionConflictException", {"s": 1}),
         ("update_item", "TransactionConflictException", {}),
     ],
 )
@@ -445,6 +466,15 @@ def test_transaction_conflicts_are_retried_not_reported_as_lost(
     stuck = aws.store(client=_Conflicting(aws.client, operation, code, fail=99)).runs
     with pytest.raises(StoreError, match="TransactionConflict"):
         stuck.save_run(replace(other, version=1, memos=memos), expected_version=0)
+
+
+def test_a_transaction_conflict_on_a_create_with_memos_is_retried(aws: Aws) -> None:
+    run = make_run(memos={"s": 1})
+    runs = aws.store(
+        client=_Conflicting(aws.client, "transact_write_items", "TransactionCanceledException", 2)
+    ).runs
+    assert runs.create_run(run)
+    assert aws.store().runs.get_run(run.id) == run
 
 
 def test_a_sync_that_loses_a_race_replans_on_the_winners_app(aws: Aws) -> None:
@@ -478,3 +508,42 @@ def test_table_is_on_demand_with_ttl_and_every_index(aws: Aws) -> None:
     assert "TableName" not in props
     assert props["TimeToLiveSpecification"] == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
     assert props["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def test_queued_to_running_leaves_the_search_indexes_alone(aws: Aws) -> None:
+    # Every run goes Queued -> Running: sharing one status partition, that save writes
+    # nothing to the status indexes (4 write units a run); finishing moves it.
+    runs = aws.store().runs
+    run = make_run("01HRUN00000000000000000001", status=RunStatus.QUEUED)
+    assert runs.create_run(run)
+    before = aws.raw(keys.run(run.id))
+    running = replace(run, status=RunStatus.RUNNING, version=run.version + 1)
+    assert runs.save_run(running, expected_version=run.version)
+    after = aws.raw(keys.run(run.id))
+    assert (after["run_st"], after["run_fst"]) == (before["run_st"], before["run_fst"])
+    done = replace(running, status=RunStatus.COMPLETED, version=running.version + 1)
+    assert runs.save_run(done, expected_version=running.version)
+    assert aws.raw(keys.run(run.id))["run_st"] != after["run_st"]
+
+
+def test_a_run_indexed_under_its_own_status_by_an_older_layout_is_still_found(
+    aws: Aws,
+) -> None:
+    runs = aws.store().runs
+    run = make_run("01HRUN00000000000000000002", status=RunStatus.RUNNING)
+    assert runs.create_run(run)
+    shard = keys.shard_of(run.id, keys.RUN_SHARDS)
+    aws.client.update_item(
+        TableName=TABLE,
+        Key=key_item(keys.run(run.id)),
+        UpdateExpression="SET run_st = :st, run_fst = :fst",
+        ExpressionAttributeValues={
+            ":st": {"S": keys.runs_in_status("Running", shard)},
+            ":fst": {"S": keys.runs_of_function_in_status(run.function_id, "Running", shard)},
+        },
+    )
+    for query in (
+        RunQuery(statuses=(RunStatus.RUNNING,)),
+        RunQuery(function_id=run.function_id, statuses=(RunStatus.RUNNING,)),
+    ):
+        assert [r.id for r in runs.search_runs(query).runs] == [run.id]

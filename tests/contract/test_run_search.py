@@ -187,3 +187,22 @@ def test_if_must_compile(store: Store) -> None:
     with pytest.raises(ValidationError) as raised:
         _filtered(store, "event.data.n ==")
     assert raised.value.field == "if"
+
+
+def test_a_status_page_is_filled_past_runs_in_other_statuses(store: Store) -> None:
+    # On DynamoDB Queued and Running runs share one index partition: a search for one
+    # reads the other's entries too and must read on to fill the page.
+    for n in range(5):
+        assert store.runs.create_run(_run(n + 10, status=RunStatus.QUEUED))
+    running = [_run(n, status=RunStatus.RUNNING) for n in range(3)]
+    for run in running:
+        assert store.runs.create_run(run)
+    page = store.runs.search_runs(RunQuery(statuses=(RunStatus.RUNNING,), limit=2))
+    assert [r.id for r in page.runs] == [running[2].id, running[1].id]
+    assert page.cursor is not None
+    rest = store.runs.search_runs(
+        RunQuery(statuses=(RunStatus.RUNNING,), limit=2, cursor=page.cursor)
+    )
+    assert [r.id for r in rest.runs] == [running[0].id] and rest.cursor is None
+    queued = _ids(store, statuses=(RunStatus.QUEUED,), limit=50)
+    assert len(queued) == 5

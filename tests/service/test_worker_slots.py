@@ -9,16 +9,17 @@ exact and the number of ``prepare_call`` attempts is independent of the time spe
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from wayline.calls.cycle import Reply
 from wayline.devserver.worker import Worker
+from wayline.engine.gateway import Outbound
 from wayline.engine.model import RunStatus, WorkItem
-from wayline.engine.protocol import CallResponse
 from wayline.engine.service import BLOCKED_RECHECK_MS, Blocked, PreparedCall, Service
 
 from .test_windows import Entropy, Harness, make
@@ -26,26 +27,41 @@ from .test_windows import Entropy, Harness, make
 CONFIG = {"concurrency": [{"limit": 1}], "priority": {"run": "event.data.vip ? 300 : 0"}}
 
 
-class HeldCalls:
+SDK = {"x-inngest-sdk": "py:v0.5.0"}
+"""A 200 is a finished function only if it says it came from an SDK."""
+
+
+class Calls:
+    """A transport for the dev worker that never sees a gateway op."""
+
+    async def fetch(self, request: Outbound) -> Reply:
+        raise AssertionError("these functions make no gateway requests")
+
+
+class HeldCalls(Calls):
     """Answers every SDK call with a finished function, once ``release`` is set."""
 
     def __init__(self) -> None:
         self.release = asyncio.Event()
         self.started = asyncio.Event()
 
-    async def call(self, prepared: PreparedCall) -> CallResponse:
+    async def send(
+        self, url: str, headers: Mapping[str, str], body: bytes, timeout_s: float
+    ) -> Reply:
         self.started.set()
         await self.release.wait()
-        return CallResponse(status=200, body="done")
+        return Reply(200, SDK, b'"done"')
 
 
-class QuickCalls:
+class QuickCalls(Calls):
     """Answers every SDK call after the event loop has run everything else once."""
 
-    async def call(self, prepared: PreparedCall) -> CallResponse:
+    async def send(
+        self, url: str, headers: Mapping[str, str], body: bytes, timeout_s: float
+    ) -> Reply:
         for _ in range(3):
             await asyncio.sleep(0)
-        return CallResponse(status=200, body="done")
+        return Reply(200, SDK, b'"done"')
 
 
 @pytest.fixture

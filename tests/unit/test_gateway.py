@@ -1,9 +1,10 @@
 """``engine.gateway``: the ``Gateway`` op (``step.fetch``) as a request and its outcome, and
-the AWS dispatcher's transport making it (the dev server's is covered by
-``tests/functional/test_fetch.py``)."""
+the call cycle's gateway step over the AWS dispatcher's transport (the dev server's is
+covered by ``tests/functional/test_fetch.py``)."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from wayline.aws.invoker import SyncInvoker
+from wayline.aws.invoker import HttpxTransport
+from wayline.calls.cycle import drive_sync, gateway_op
 from wayline.engine import gateway
 from wayline.engine.protocol import Op
 from wayline.errors import ValidationError
@@ -75,17 +77,21 @@ def test_an_answer_over_the_limit_is_refused() -> None:
     assert str(gateway.MAX_RESPONSE_BYTES) in op.error["message"]
 
 
-class Clock:
-    def now_ms(self) -> int:
-        return 0
-
-
 @pytest.fixture
 def target() -> Iterator[str]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             payload = self.headers.get("authorization", "").encode()
             self.send_response(200)
+            self.send_header("content-length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def do_POST(self) -> None:  # a model provider: answers who asked, as JSON
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            payload = json.dumps({"auth": self.headers.get("authorization")}).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
@@ -101,28 +107,46 @@ def target() -> Iterator[str]:
 
 
 def test_the_aws_dispatcher_makes_the_request_over_its_pinned_client(target: str) -> None:
-    invoker = SyncInvoker(clock=Clock(), signing_key=lambda: None, timeout_s=5, allow_private=True)
+    transport = HttpxTransport(timeout_s=5, allow_private=True)
     op = fetch_op(url=f"http://127.0.0.1:{target}/x", headers={"authorization": "Bearer t"})
     try:
-        done = invoker._gateway(op, "run-1")
+        done = drive_sync(gateway_op(op, True, "run-1"), transport, renew_every_s=1)
     finally:
-        invoker.close()
+        transport.close()
     assert isinstance(done.data, dict) and done.data["body"] == "Bearer t"
 
 
 def test_the_aws_dispatcher_refuses_a_name_that_resolves_to_a_private_address(
     target: str,
 ) -> None:
-    invoker = SyncInvoker(
-        clock=Clock(),
-        signing_key=lambda: None,
-        timeout_s=5,
-        allow_private=False,
-        resolve=lambda host, port: ["127.0.0.1"],
+    transport = HttpxTransport(
+        timeout_s=5, allow_private=False, resolve=lambda host, port: ["127.0.0.1"]
     )
+    op = fetch_op(url=f"http://rebind.example:{target}/x")
     try:
-        done = invoker._gateway(fetch_op(url=f"http://rebind.example:{target}/x"), "run-1")
+        done = drive_sync(gateway_op(op, False, "run-1"), transport, renew_every_s=1)
     finally:
-        invoker.close()
+        transport.close()
     assert isinstance(done.error, dict) and done.error["name"] == gateway.REFUSED
     assert "private" in done.error["message"]
+
+
+def test_the_aws_dispatcher_makes_an_ai_gateway_call_too(target: str) -> None:
+    """``step.ai.infer`` is the same gateway step on both drivers (it was dev-only)."""
+    op = Op(
+        op="AIGateway",
+        id="h2",
+        name="infer",
+        opts={
+            "url": f"http://127.0.0.1:{target}/v1/chat/completions",
+            "format": "openai-chat",
+            "auth_key": "sk-t",
+            "body": {"model": "m"},
+        },
+    )
+    transport = HttpxTransport(timeout_s=5, allow_private=True)
+    try:
+        done = drive_sync(gateway_op(op, True, "run-1"), transport, renew_every_s=1)
+    finally:
+        transport.close()
+    assert done.has_data and done.data == {"auth": "Bearer sk-t"}

@@ -6,38 +6,24 @@ retrying cannot fix it, and it would only end in a DLQ. Everything else that fai
 so the record is reported in ``batchItemFailures`` and SQS delivers it again (after a
 backoff of seconds: ``handlers/_shared.py``).
 
-A call item is *claimed* before the app is called: a lease ``claim:<item id>`` held by this
-delivery (message id and receive count) until the call's result is saved (then left to
-expire: the item is done), or released at once if the call failed. SQS is
-at-least-once, and two containers can hold the same item at once (a duplicate message, or
-a redelivery while the first is still calling); the second finds the claim taken and
-calls nothing (``Outcome.BUSY``): it comes back once the claim must have lapsed, so a
-holder that died delays the item by one claim lifetime (call timeout + 60 s) at most, and
-one that finished has made the item stale by then.
+Dispatch (work items -> calls) is ``aws.dispatcher``.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 
-from wayline.engine.gate import SLOT_TTL_MS
 from wayline.engine.model import JSON, Run, WorkItem, WorkKind
-from wayline.engine.ports import Clock
-from wayline.engine.protocol import CallResponse
-from wayline.engine.service import Blocked, PreparedCall, Service
+from wayline.engine.service import Service
 from wayline.errors import ValidationError
 
 from .backoff import Backoff
+from .dispatcher import BLOCKED_RETRY_S, CLAIM_MARGIN_MS, Dispatcher, Outcome
 from .eventbridge import parse_bus_message
 from .s3 import BlobStore
 from .scheduler import parse_cron_input
-from .sqs import WorkSender, decode_item
-from .work_queue import AwsWorkQueue
 
 __all__ = [
     "BLOCKED_RETRY_S",
@@ -54,10 +40,6 @@ __all__ = [
 
 log = logging.getLogger("wayline.aws")
 
-BLOCKED_RETRY_S = 2
-"""How soon an item held back by a full concurrency limit is delivered again."""
-CLAIM_MARGIN_MS = 60_000
-"""A claim outlives the app call by this much (time to save the result)."""
 SWEEP_GRACE_MS = 15 * 60_000
 """A pending item this long overdue has lost its wake-up (see ``sweep``)."""
 SWEEP_PAGE = 200
@@ -218,170 +200,3 @@ def handle_timer(
         )
         return "sweep" if report.complete and not report.failed else "sweep_incomplete"
     return "cron" if fire_cron(service, payload) else "rejected"
-
-
-class Outcome(enum.StrEnum):
-    EARLY = "early"
-    """Not due yet (a Scheduler wake-up lands up to a minute early): re-delayed."""
-    FIRED = "fired"
-    """A sleep, wait timeout, run timeout, debounce or batch timer was applied."""
-    CALLED = "called"
-    """The SDK was called and its response applied."""
-    STALE = "stale"
-    """The run moved on (a duplicate delivery, or the run finished): nothing to do."""
-    BLOCKED = "blocked"
-    """A concurrency limit is full: parked (a release of its slot wakes it) and re-sent
-    with the long fallback delay (``Blocked.retry_ms``)."""
-    BUSY = "busy"
-    """Another delivery of the same item holds its claim: handed back to SQS for later."""
-    REJECTED = "rejected"
-    """Not a work item: dropped."""
-
-
-@dataclass(frozen=True, slots=True)
-class Dispatched:
-    outcome: Outcome
-    item: WorkItem | None = None
-    function_id: str | None = None
-    status: int | None = None
-    """The SDK's HTTP status (0: unreachable), for calls."""
-
-    def metric_names(self) -> list[str]:
-        """The CloudWatch (EMF) counters this outcome adds to (see infra/dashboard.json)."""
-        names = [_METRICS.get(self.outcome, "ItemsSkipped")]
-        if self.status is not None and self.status not in (200, 206):
-            names.append("SdkCallsFailed")
-        return names
-
-
-_METRICS = {
-    Outcome.CALLED: "SdkCalls",
-    Outcome.BLOCKED: "ItemsBlocked",
-    Outcome.FIRED: "WakeupsFired",
-    Outcome.EARLY: "WakeupsRedelayed",
-    Outcome.BUSY: "ItemsClaimedElsewhere",
-}
-
-
-class Dispatcher:
-    """One work item from the work queue: wait, fire, or call the app and apply the result.
-
-    ``checkpoint(name)`` is called at the named points of a call (``before_call``: the item
-    is claimed; ``after_answer``: the app answered, nothing is saved yet; ``completed``: the
-    result and its effects are saved), a seam that lets tests stop a dispatch there the way
-    a dying container would.
-    """
-
-    def __init__(
-        self,
-        *,
-        service: Service,
-        queue: AwsWorkQueue,
-        sender: WorkSender,
-        invoke: Callable[[PreparedCall], CallResponse],
-        clock: Clock,
-        renew_every_s: float = SLOT_TTL_MS / 3000,
-        claim_ttl_ms: int = 300_000 + CLAIM_MARGIN_MS,
-        checkpoint: Callable[[str], None] | None = None,
-    ) -> None:
-        self._service = service
-        self._queue = queue
-        self._sender = sender
-        self._invoke = invoke
-        self._clock = clock
-        self._renew_every_s = renew_every_s
-        self._claim_ttl_ms = claim_ttl_ms
-        self.busy_retry_s = -(-claim_ttl_ms // 1000)
-        """How soon a delivery that found its item claimed comes back: by then the claim
-        has been released or has lapsed (its holder died), whichever happened."""
-        self.checkpoint: Callable[[str], None] = checkpoint or (lambda _name: None)
-
-    def process_body(
-        self, body: str, *, delivery: str = "", seen: dict[str, str] | None = None
-    ) -> Dispatched:
-        """Decode and process one message. ``delivery`` names this receipt of it (the
-        claim's holder); ``seen`` is filled with run, item and function ids as they become
-        known, for the failure log if something raises."""
-        try:
-            item = decode_item(body)
-        except ValidationError as exc:
-            log.warning("work message rejected: %s", exc)
-            return Dispatched(Outcome.REJECTED)
-        if seen is not None:
-            seen.update(run_id=item.run_id, item_id=item.id)
-            if item.function_id:
-                seen["function_id"] = item.function_id
-        return self.process(item, delivery=delivery, seen=seen)
-
-    def process(
-        self, item: WorkItem, *, delivery: str = "", seen: dict[str, str] | None = None
-    ) -> Dispatched:
-        if item.at > self._clock.now_ms():
-            self._queue.enqueue([item])
-            return Dispatched(Outcome.EARLY, item)
-        if item.kind is not WorkKind.CALL:
-            self._service.fire(item)
-            return Dispatched(Outcome.FIRED, item, item.function_id)
-        claim = _claim_key(item)
-        holder = delivery or f"anonymous:{self._service.new_id()}"
-        leases = self._service.store.leases
-        if not leases.acquire(
-            claim, holder, limit=1, now=self._clock.now_ms(), ttl_ms=self._claim_ttl_ms
-        ):
-            log.info("work item claimed by another delivery", extra={"item_id": item.id})
-            return Dispatched(Outcome.BUSY, item)
-        try:
-            done = self._call_claimed(item, seen)
-        except Exception:
-            leases.release(claim, holder)  # let the redelivery in without waiting the TTL
-            raise
-        if done.outcome is not Outcome.CALLED:
-            leases.release(claim, holder)  # the item is tried again (blocked) or stale
-        # A called item's result is saved: the item is no longer pending, and ids are never
-        # reused, so its claim is left to expire (DynamoDB's TTL deletes it for free)
-        # rather than released (a read and a write per call).
-        return done
-
-    def _call_claimed(self, item: WorkItem, seen: dict[str, str] | None) -> Dispatched:
-        prepared = self._service.prepare_call(item)
-        if prepared is None:
-            return Dispatched(Outcome.STALE, item)
-        if isinstance(prepared, Blocked):
-            delay_s = max(BLOCKED_RETRY_S, (prepared.retry_ms or 0) // 1000)
-            self._sender.send([item], delay_s=delay_s)
-            return Dispatched(Outcome.BLOCKED, item)
-        if seen is not None:
-            seen["function_id"] = prepared.fn.id
-        started_at = self._clock.now_ms()
-        self.checkpoint("before_call")
-        try:
-            response = self._call(prepared, item)
-        finally:
-            self._service.release_call(prepared, item)
-        self.checkpoint("after_answer")
-        self._service.complete_call(item, response, started_at=started_at)
-        self.checkpoint("completed")
-        return Dispatched(Outcome.CALLED, item, prepared.fn.id, response.status)
-
-    def _call(self, prepared: PreparedCall, item: WorkItem) -> CallResponse:
-        """The SDK call; concurrency slots are renewed while it runs, so they lapse only
-        if this container dies."""
-        if not prepared.slots:
-            return self._invoke(prepared)
-        done = threading.Event()
-
-        def renew() -> None:
-            while not done.wait(self._renew_every_s):
-                self._service.renew_call(prepared, item)
-
-        renewer = threading.Thread(target=renew, name=f"renew-{item.id}", daemon=True)
-        renewer.start()
-        try:
-            return self._invoke(prepared)
-        finally:
-            done.set()
-            renewer.join()
-
-
-def _claim_key(item: WorkItem) -> str:
-    return f"claim:{item.id}"

@@ -29,10 +29,10 @@ from wayline.store.dynamodb_realtime import DynamoRealtimeLog
 
 from .backoff import Backoff
 from .clients import dynamodb_client, events_client, s3_client, scheduler_client, sqs_client
+from .dispatcher import Dispatcher
 from .eventbridge import EventBus
-from .invoker import SyncInvoker
+from .invoker import HttpxTransport
 from .observability import RunMetrics
-from .processing import CLAIM_MARGIN_MS, Dispatcher
 from .s3 import S3Offload
 from .scheduler import Schedules, cron_schedules
 from .sqs import WorkSender
@@ -279,10 +279,8 @@ class Runtime:
         )
 
     @cached_property
-    def invoker(self) -> SyncInvoker:
-        return SyncInvoker(
-            clock=self.clock,
-            signing_key=lambda: self.signing_keys()[0],
+    def transport(self) -> HttpxTransport:
+        return HttpxTransport(
             timeout_s=self.settings.call_timeout_s,
             allow_private=self.settings.allow_private_app_urls,
         )
@@ -293,9 +291,11 @@ class Runtime:
             service=self.service,
             queue=self.queue,
             sender=self.sender,
-            invoke=self.invoker.call,
+            transport=self.transport,
             clock=self.clock,
-            claim_ttl_ms=int(self.settings.call_timeout_s * 1000) + CLAIM_MARGIN_MS,
+            signing_key=lambda: self.signing_keys()[0],
+            call_timeout_s=self.settings.call_timeout_s,
+            allow_private=self.settings.allow_private_app_urls,
         )
 
 

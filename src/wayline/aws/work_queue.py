@@ -21,6 +21,10 @@ A send or a schedule that fails for a transient reason (throttling, 5xx) is retr
 times with jittered backoff inside the call (``WorkSender``, ``Backoff``): a run whose save
 succeeded should not wait for a redelivery to get its next item queued.
 
+While the dispatcher drives a run (``taking``), the run's next call item, due now, is not
+sent at all: the dispatcher takes it and calls it in the same invocation
+(``aws.dispatcher``), so a sequential step costs no SQS message.
+
 ``enqueue`` is idempotent the way the engine needs: a Scheduler wake-up is named after its
 item (a second create is refused), and a duplicate SQS message is harmless, because the
 service ignores an item that is no longer in its run's ``pending`` set and every state
@@ -29,7 +33,10 @@ change is a conditional write.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from functools import partial
 
 from wayline.engine.model import WorkItem, WorkKind
@@ -39,10 +46,31 @@ from .backoff import Backoff
 from .scheduler import Schedules, is_aws_cron
 from .sqs import MAX_DELAY_S, WorkSender
 
-__all__ = ["SCHEDULER_LEAD_MS", "AwsWorkQueue"]
+__all__ = ["SCHEDULER_LEAD_MS", "AwsWorkQueue", "Taken"]
 
 SCHEDULER_LEAD_MS = 60_000
 """Scheduler fires within a minute of its time: aim a minute early, then re-delay."""
+
+
+@dataclass
+class Taken:
+    """The call item of ``run_id`` the dispatcher took instead of sending (at most one)."""
+
+    run_id: str
+    items: list[WorkItem] = field(default_factory=list)
+
+    def wants(self, item: WorkItem, now: int) -> bool:
+        return (
+            not self.items
+            and item.run_id == self.run_id
+            and item.kind is WorkKind.CALL
+            and item.at <= now
+        )
+
+
+_TAKING: ContextVar[Taken | None] = ContextVar("wayline_taking", default=None)
+"""The run this thread drives (``AwsWorkQueue.taking``): per thread, so the records a
+container handles concurrently never take each other's items."""
 
 
 class AwsWorkQueue:
@@ -63,10 +91,27 @@ class AwsWorkQueue:
         self._lead_ms = lead_ms
         self._backoff = backoff or Backoff()
 
+    @contextmanager
+    def taking(self, run_id: str) -> Iterator[Taken]:
+        """While open, the first call item of ``run_id`` due now that this thread enqueues
+        is put in the ``Taken`` instead of SQS: the caller must call it or ``enqueue`` it
+        (if it dies first, the record that started the drive comes back and re-sends it:
+        ``Dispatcher``)."""
+        taken = Taken(run_id)
+        token = _TAKING.set(taken)
+        try:
+            yield taken
+        finally:
+            _TAKING.reset(token)
+
     def enqueue(self, items: Sequence[WorkItem]) -> None:
         now = self._clock.now_ms()
+        taker = _TAKING.get()
         soon: list[tuple[WorkItem, int]] = []
         for item in items:
+            if taker is not None and taker.wants(item, now):
+                taker.items.append(item)
+                continue
             if item.kind is WorkKind.CRON and item.cron and is_aws_cron(item.cron):
                 continue
             delay_ms = item.at - now

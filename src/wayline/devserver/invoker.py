@@ -1,20 +1,22 @@
-"""Signed HTTP calls from the server to an app's serve endpoint (real HTTP, aiohttp)."""
+"""The dev server's transport to apps' serve endpoints (real HTTP, aiohttp), and its policy
+for the call cycle (``wayline.calls.cycle``): ``dev`` server kind, 2 h calls, gateway
+requests (``step.fetch``, ``step.ai.infer``) to private addresses allowed, an unreachable
+app reported once (``reachability``)."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from collections.abc import Mapping
 from types import SimpleNamespace
 
 import aiohttp
 
-from .. import signing
-from ..engine import gateway, protocol
+from ..calls.cycle import Call, Policy, Reply, Unreachable
+from ..engine import protocol
+from ..engine.gateway import Outbound
 from ..engine.ports import Clock
-from ..engine.protocol import CallResponse, Op, parse_response, redact_url
+from ..engine.protocol import redact_url
 from ..engine.service import PreparedCall
-from ..engine.tracecontext import traceparent
-from ..errors import ValidationError
 from .lenient_http import lenient_connector
 from .reachability import Reachability, describe
 
@@ -38,15 +40,32 @@ def server_headers(*, signing_key: str | None, body: bytes, clock: Clock) -> dic
     )
 
 
-class HttpInvoker:
-    """aiohttp, not httpx, on this hot path: measured in bench/ at about half the CPU per call."""
+def dev_policy(reachability: Reachability | None = None) -> Policy:
+    """The dev driver's policy: an app that is down is said once, loudly (``reachability``);
+    gateway requests may go to private addresses, as calls to apps may (``wayline dev``
+    serves local apps and their local fakes)."""
+    reachability = reachability or Reachability(log)
 
-    def __init__(self, *, clock: Clock, signing_key: str | None = None) -> None:
-        self._clock = clock
-        self._signing_key = signing_key
+    def unreachable(call: Call, exc: Unreachable) -> None:
+        reachability.failed(call.request.url, exc.reason, call_context(call.prepared))
+
+    return Policy(
+        server_kind=SERVER_KIND,
+        call_timeout_s=CALL_TIMEOUT_S,
+        allow_private=True,
+        on_unreachable=unreachable,
+        on_reached=lambda call: reachability.reached(call.request.url),
+        acknowledge=lambda service, item: service.store.queue.ack(item.id),
+    )
+
+
+class AiohttpTransport:
+    """aiohttp, not httpx, on this hot path: measured in bench/ at about half the CPU per
+    call. ``Unreachable`` when no response came (its reason: ``reachability.describe``)."""
+
+    def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
         self._fresh: aiohttp.ClientSession | None = None
-        self.reachability = Reachability(log)
 
     def _fresh_client(self) -> aiohttp.ClientSession:
         """A session that never reuses a connection, for the retry of a stale one."""
@@ -70,40 +89,58 @@ class HttpInvoker:
             )
         return self._session
 
-    async def call(self, prepared: PreparedCall) -> CallResponse:
-        body = prepared.payload or signing.canonical_json(prepared.body)
-        headers = server_headers(signing_key=self._signing_key, body=body, clock=self._clock)
-        headers["x-inngest-req-version"] = str(max(prepared.run.request_version, 2))
-        headers["x-run-id"] = prepared.run.id
-        headers["traceparent"] = traceparent(prepared.run.id)  # the app's spans join the run
-        headers.update(protocol.call_headers(prepared.body))  # x-request-id when checkpointing
-        try:
-            response = await self._post(prepared.url, body, headers)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            where = redact_url(prepared.url)
-            reason = describe(exc)
-            self.reachability.failed(prepared.url, reason, call_context(prepared))
-            return CallResponse.failed_transport(f"could not reach {where}: {reason}")
-        self.reachability.reached(prepared.url)
-        if response.ops and any(gateway.needs_call(op) for op in response.ops):
-            ops = tuple([await self._gateway(op, prepared.run.id) for op in response.ops])
-            response = replace(response, ops=ops)
-        return response
+    async def send(
+        self, url: str, headers: Mapping[str, str], body: bytes, timeout_s: float
+    ) -> Reply:
+        """POST once; again on a new connection if a reused one was already dead.
 
-    async def _gateway(self, op: Op, run_id: str) -> Op:
-        """Make the request a gateway op (``AIGateway``, ``Gateway``) asks for; other ops
-        pass through. The rules are ``engine.gateway``'s; this is only the transport.
-
-        Private addresses are allowed, as for apps (``wayline dev -u`` allows them): the dev
-        server serves local apps and their local fakes. The request may carry credentials,
-        so only its redacted URL is ever logged.
+        The app never saw a request that died that way (it had closed the connection
+        before the request reached it), so the retry is not a second attempt of the step:
+        counting it as one failed ``retries=0`` functions across an idle gap (issue 12,
+        item 5). A fresh connection that dies is a real failure and is not retried.
         """
-        if not gateway.needs_call(op):
-            return op
+        ctx = SimpleNamespace(reused=False, responded=False)
+        timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=10.0)
         try:
-            request = gateway.outbound(op, allow_private=True)
-        except ValidationError as exc:
-            return gateway.refused(op, exc)
+            try:
+                return await self._post(url, body, headers, ctx, timeout, fresh=False)
+            except STALE_CONNECTION_ERRORS:
+                if not ctx.reused or ctx.responded:
+                    raise
+                log.info(
+                    "connection to %s was closed by the app while idle: retrying on a new one",
+                    redact_url(url),
+                )
+                return await self._post(url, body, headers, ctx, timeout, fresh=True)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise Unreachable(describe(exc), kind=type(exc).__name__) from exc
+
+    async def _post(
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        ctx: SimpleNamespace,
+        timeout: aiohttp.ClientTimeout,
+        *,
+        fresh: bool,
+    ) -> Reply:
+        session = self._fresh_client() if fresh else self._client()
+        async with session.post(
+            url,
+            data=body,
+            headers=dict(headers),
+            allow_redirects=False,
+            timeout=timeout,
+            trace_request_ctx=ctx,
+        ) as resp:
+            ctx.responded = True
+            content = await resp.read()
+            return Reply(resp.status, dict(resp.headers), content)
+
+    async def fetch(self, request: Outbound) -> Reply:
+        """Make a gateway request as it is (its method, no redirects, its timeout); the
+        body read up to ``max_bytes + 1`` bytes."""
         try:
             async with self._client().request(
                 request.method,
@@ -114,55 +151,9 @@ class HttpInvoker:
                 timeout=aiohttp.ClientTimeout(total=request.timeout_s, sock_connect=10.0),
             ) as resp:
                 body = await _read_at_most(resp, request.max_bytes)
-                return gateway.answered(
-                    op, request, status=resp.status, headers=dict(resp.headers), body=body
-                )
+                return Reply(resp.status, dict(resp.headers), body)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning(
-                "gateway request (%s) to %s failed (%s)",
-                op.op,
-                redact_url(request.url),
-                type(exc).__name__,
-                extra={"run_id": run_id},
-            )
-            return gateway.unreachable(op, request, type(exc).__name__)
-
-    async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> CallResponse:
-        """POST once; again on a new connection if a reused one was already dead.
-
-        The app never saw a request that died that way (it had closed the connection
-        before the request reached it), so the retry is not a second attempt of the step:
-        counting it as one failed ``retries=0`` functions across an idle gap (issue 12,
-        item 5). A fresh connection that dies is a real failure and is not retried.
-        """
-        ctx = SimpleNamespace(reused=False, responded=False)
-        try:
-            return await self._post_with(url, body, headers, ctx, fresh=False)
-        except STALE_CONNECTION_ERRORS:
-            if not ctx.reused or ctx.responded:
-                raise
-            log.info(
-                "connection to %s was closed by the app while idle: retrying on a new one",
-                redact_url(url),
-            )
-            return await self._post_with(url, body, headers, ctx, fresh=True)
-
-    async def _post_with(
-        self,
-        url: str,
-        body: bytes,
-        headers: dict[str, str],
-        ctx: SimpleNamespace,
-        *,
-        fresh: bool,
-    ) -> CallResponse:
-        session = self._fresh_client() if fresh else self._client()
-        async with session.post(
-            url, data=body, headers=headers, allow_redirects=False, trace_request_ctx=ctx
-        ) as resp:
-            ctx.responded = True
-            content = await resp.read()
-            return parse_response(resp.status, dict(resp.headers), content)
+            raise Unreachable(describe(exc), kind=type(exc).__name__) from exc
 
     async def close(self) -> None:
         for session in (self._session, self._fresh):

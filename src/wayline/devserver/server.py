@@ -29,7 +29,7 @@ from ..otel import traces_from_env
 from ..store.sqlite import SqliteStore
 from .claim import DatabaseLock, bind_port
 from .discovery import discover_forever
-from .invoker import HttpInvoker
+from .invoker import AiohttpTransport
 from .worker import Worker
 
 log = logging.getLogger("wayline.dev")
@@ -92,8 +92,8 @@ async def _serve(config: DevConfig, sock: socket.socket) -> None:
         checkpointing=os.environ.get("WAYLINE_CHECKPOINTING", "1") != "0",
         batch=sqlite.batch,
     )
-    invoker = HttpInvoker(clock=clock, signing_key=config.signing_key)
-    worker = Worker(service, invoker, clock)
+    invoker = AiohttpTransport()
+    worker = Worker(service, invoker, clock, signing_key=config.signing_key)
     worker_ref.append(worker)
     urls = list(config.urls)
     if config.app:

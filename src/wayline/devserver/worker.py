@@ -1,8 +1,10 @@
 """The dev server's work loop: claim due items from the SQLite queue and process them.
 
-SDK calls run concurrently as asyncio tasks (parallel steps really run in parallel);
-state transitions run on the event loop thread between awaits, so two results of the
-same run never interleave inside one load -> decide -> save.
+It is the dev driver of the call cycle (``wayline.calls.cycle``): the same flow as the
+Lambda dispatcher, with the dev policy (``invoker.dev_policy``). SDK calls run
+concurrently as asyncio tasks (parallel steps really run in parallel); state transitions
+run on the event loop thread between awaits, so two results of the same run never
+interleave inside one load -> decide -> save.
 """
 
 from __future__ import annotations
@@ -10,13 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Protocol
 
-from ..engine.gate import SLOT_TTL_MS
+from ..calls.cycle import AsyncTransport, CallCycle, Policy, drive_async
 from ..engine.model import WorkItem, WorkKind
 from ..engine.ports import Clock
-from ..engine.protocol import CallResponse
-from ..engine.service import Blocked, PreparedCall, Service
+from ..engine.service import Service
+from .invoker import dev_policy
 
 log = logging.getLogger("wayline.worker")
 
@@ -27,18 +28,24 @@ BLOCKED_RETRY_MS = 100
 """How soon a blocked item is tried again when ``Blocked`` names no time."""
 
 
-class Invoker(Protocol):
-    """Makes an SDK call (``devserver.invoker.HttpInvoker`` over real HTTP)."""
-
-    async def call(self, prepared: PreparedCall) -> CallResponse: ...
-
-
 class Worker:
     def __init__(
-        self, service: Service, invoker: Invoker, clock: Clock, *, max_in_flight: int = 256
+        self,
+        service: Service,
+        transport: AsyncTransport,
+        clock: Clock,
+        *,
+        signing_key: str | None = None,
+        policy: Policy | None = None,
+        max_in_flight: int = 256,
     ) -> None:
+        """``transport``: ``invoker.AiohttpTransport`` (real HTTP); ``policy``: the dev
+        policy unless a test needs another."""
         self._service = service
-        self._invoker = invoker
+        self._transport = transport
+        self._cycle = CallCycle(
+            service, clock, policy or dev_policy(), signing_key=lambda: signing_key
+        )
         self._clock = clock
         self._slots = asyncio.Semaphore(max_in_flight)
         self._in_flight: set[str] = set()
@@ -112,33 +119,18 @@ class Worker:
 
     async def _call(self, item: WorkItem) -> bool:
         """Make the item's SDK call; False if a concurrency limit deferred it or the item
-        is acknowledged already (with the call's result, in one commit)."""
-        prepared = self._service.prepare_call(item)
-        if isinstance(prepared, Blocked):
+        was acknowledged with the call's result (in one commit)."""
+        cycle = self._cycle
+        result = await drive_async(
+            cycle.flow(item), self._transport, renew_every_s=cycle.policy.renew_every_s
+        )
+        if result.blocked is not None:
             # Parked: a release of the slot it waits for wakes it (``Service.release_call``
             # clears the deferral); ``retry_ms`` is only the fallback re-check.
-            retry_ms = prepared.retry_ms or BLOCKED_RETRY_MS
+            retry_ms = result.blocked.retry_ms or BLOCKED_RETRY_MS
             self._service.store.queue.defer(item.id, until=self._clock.now_ms() + retry_ms)
             return False
-        if prepared is None:
-            return True
-        started_at = self._clock.now_ms()
-        renew = asyncio.create_task(self._renew_slots(prepared, item)) if prepared.slots else None
-        try:
-            response = await self._invoker.call(prepared)
-        finally:
-            if renew:
-                renew.cancel()
-            self._service.release_call(prepared, item)
-        with self._service.batch():
-            self._service.complete_call(item, response, started_at=started_at, run=prepared.run)
-            self._service.store.queue.ack(item.id)
-        return False
-
-    async def _renew_slots(self, prepared: PreparedCall, item: WorkItem) -> None:
-        while True:
-            await asyncio.sleep(SLOT_TTL_MS / 3000)
-            self._service.renew_call(prepared, item)
+        return not result.acknowledged
 
     async def stop(self) -> None:
         self._stopping = True

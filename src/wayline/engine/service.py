@@ -499,15 +499,17 @@ class Service:
         *,
         started_at: int,
         run: Run | None = None,
-    ) -> None:
-        """Apply an SDK call's response. ``run``: the run as ``prepare_call`` loaded it
-        (``PreparedCall.run``); the save is conditional on its version, so a run changed
-        meanwhile costs one reload, never a decision on stale state."""
-        self._transition(
+    ) -> Run | None:
+        """Apply an SDK call's response; the run as saved (None if it is gone). ``run``:
+        the run as ``prepare_call`` loaded it (``PreparedCall.run``); the save is
+        conditional on its version, so a run changed meanwhile costs one reload, never a
+        decision on stale state."""
+        decision = self._transition(
             item.run_id,
             lambda run, env: machine.apply_call(run, item, response, env, started_at=started_at),
             known=run,
         )
+        return decision.run if decision else None
 
     def checkpoint(self, checkpoint: machine.Checkpoint) -> machine.Verdict:
         """Save the step results an open call reports (``POST /v1/checkpoint/{run}/async``).

@@ -1,41 +1,73 @@
-"""``RunStore`` on DynamoDB: a run item plus one write-once item per memo, one partition.
+"""``RunStore`` on DynamoDB: a small run item, one write-once item per step, one partition.
 
-``RUN#<id>``/``RUN`` holds the run without its memos (its ``ver`` is the optimistic lock);
-``RUN#<id>``/``MEMO#<step>`` holds one step's output, so one Query reads a whole run and a
-save writes only what changed. Request units per call (1 write unit per KB written, a
-transaction twice that; 1 read unit per 4 KB read strongly consistently):
+Layout (``dynamodb_run_layout``): ``RUN#<id>``/``RUN`` holds what a transition changes
+(its ``ver`` is the optimistic lock) and carries, in ``fresh``, the memos its save added;
+``RUN#<id>``/``MEMO#<step>`` holds one step's memo AND its timeline record, written from
+a committed run item; ``RUN#<id>``/``ACK`` says up to which version the outbox was
+applied. No item grows with the run: a save writes what changed, whatever came before.
 
-- ``save_run`` of a sequential step: ONE TransactWriteItems with two writes, the run
-  update (condition ``ver = expected``) and the new memo (``attribute_not_exists``): no
-  read first, since the store remembers which memos a version holds (``_KnownMemos``).
-  Without a new memo (a sleep, a retry) it is one conditional UpdateItem.
+The write protocol, and why it needs no transaction:
+
+1. ``save_run`` first writes the memo items of the run item's ``fresh`` list if they are
+   not written yet (only after a crash between steps 2 and 3 of an earlier save);
+2. then ONE conditional UpdateItem of the run item (``ver = expected``), carrying the new
+   memos inline: this is the commit, and the only condition;
+3. then one BatchWriteItem of the new memos' items (the same content, now committed).
+
+A memo item is only ever written from a committed run item, so there are no orphans: a
+loser of the race at step 2 has written nothing, and step 3 of any writer writes the
+content that committed. Two workers loaded version 4 and both finished step "b"::
+
+    A: Update run 4->5 if ver = 4 (fresh: b=A's output)  -> committed
+    B: Update run 4->5 if ver = 4 (fresh: b=B's output)  -> ConditionFailed: False
+    A: BatchWrite MEMO#b (A's output)                     (or the next save does it)
+
+Crash between 2 and 3: the memo lives in the run item's ``fresh`` list, which readers
+merge with the memo items; the next save (step 1) writes its item before replacing the
+list. A Query can see memo items from before a concurrent save and its run item from
+after it: fewer memos than the run item counts means a torn read, and it reads again.
+
+Request units (1 write unit per KB, 1 read unit per 4 KB read strongly consistently):
+
+- ``save_run`` of a sequential step: one UpdateItem of the run item (~0.5-1 KB plus the
+  new step's memo and record) and one BatchWriteItem of the memo item: about 2 WRU, flat
+  in the run's length. Without a new memo (a sleep, a retry): the UpdateItem alone.
+- ``ack_outbox``: a ~60-byte PutItem of the ``ACK`` marker (1 WRU) and a GetItem of the
+  run item (1 RRU) to say whether the run moved on; once per run, for a finished run, an
+  UpdateItem of the run item instead, which also takes it out of the live-runs index.
 - ``create_run``: one BatchWriteItem of the event links, then one conditional PutItem of
   the run (a transaction only if the run already has memos).
-- ``get_run``: one Query over the run's partition. ``list_*``/``search_runs``: index
-  Queries (one per shard), then one Query per run listed; the plan per filter is in
-  ``dynamodb_run_search``.
+- ``get_run``: when this store (this container) saved or read the run's current version,
+  one Query of the run item and its ack marker: 1 RRU however long the run (a version is
+  written once, so the run it saved is the run stored); otherwise one Query over the
+  run's partition, every memo item included. ``list_*``/``search_runs``: index Queries
+  (one per shard), then
+  one Query per run listed; the plan per filter is in ``dynamodb_run_search``.
 
-Step outputs are not stored twice: the engine copies each output into the step's timeline
-record, and the store keeps those copies as references to the memo (``_strip_outputs``).
-The timeline itself (~260 bytes a step: record + stack entry) stays in the body, so a
-save costs ceil(body KB) write units: about 3 KB after 10 steps, 27 KB after 100.
+Runs stored by the previous layout (layout 1: the whole timeline in the run item, memos
+written in a transaction) are read as they are; their next save rewrites the run item in
+layout 2, keeping their old records in it (their memo items carry none).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from itertools import islice
 from typing import Any
 
 from wayline.engine import search
-from wayline.engine.model import JSON, Run
+from wayline.engine.model import Outbox, Run
 from wayline.engine.ports import RunPage, RunQuery
 from wayline.errors import StoreError
 
+from . import dynamodb_run_layout as layout
 from . import keys
-from .codec import run_from_dict, run_to_dict
+from .codec import dumps, loads, run_from_dict, run_to_dict
 from .dynamodb_run_search import RunSearch, index_attributes, status_attributes
 from .dynamodb_schema import PK, SK, TTL_ATTRIBUTE, Retention
 from .dynamodb_table import (
@@ -53,15 +85,17 @@ from .dynamodb_table import (
     text,
 )
 
-_DERIVED = (("output", "data"), ("error", "error"))
-"""Step record fields the engine copies from the step's memo (record field, memo key)."""
-_FROM_MEMO = "from_memo"
+log = logging.getLogger(__name__)
+
 _READ_RETRIES = 5
 _LOAD_THREADS = 8
-_MAX_NEW_MEMOS = 99  # a transaction holds 100 writes, one of them the run
+_MAX_CREATE_MEMOS = 99  # a transaction holds 100 writes, one of them the run
 MEMO_INDEX = "i"
-"""A memo's position among the memos of its save; no other item has this attribute, so
-template.yaml's IAM denies the api function any write of it (no forged step results)."""
+"""A memo's position among the memos of its save (memo items are the only items with it)."""
+RECORD = "rec"
+"""A memo item's copy of its step's timeline record (JSON)."""
+ACKED = "ack"
+"""On a finished run's item: the version whose outbox was applied."""
 
 
 class DynamoRunStore:
@@ -70,7 +104,7 @@ class DynamoRunStore:
         item from then too but only once it has finished (``Retention``)."""
         self._t = table
         self._retention = retention
-        self._known = _KnownMemos()
+        self._known = _KnownRuns()
         self._search = RunSearch(table, self._load_many)
 
     def create_run(self, run: Run) -> bool:
@@ -82,13 +116,28 @@ class DynamoRunStore:
             for event_id in dict.fromkeys(run.event_ids)
         ]
         self._t.batch_put(links)
-        create = self._t.put(self._run_item(run), condition="attribute_not_exists(#pk)")
-        memos = self._memo_writes(run, list(run.memos.items()))
+        if len(run.memos) > _MAX_CREATE_MEMOS:
+            raise StoreError(
+                f"run {run.id}: created with {len(run.memos)} memos; a DynamoDB transaction"
+                f" holds the run and at most {_MAX_CREATE_MEMOS} memos"
+            )
+        doc, fresh = layout.head_doc(run_to_dict(run), run.memos, stored={})
+        fresh = self._encoded(run, fresh)
+        # A new run's memos are written with it, all or nothing: no ``fresh`` list.
+        create = self._t.put(
+            self._run_item(run, {**doc, layout.FRESH_KEY: []}, memo_count=len(fresh)),
+            condition="attribute_not_exists(#pk)",
+        )
+        memos = [
+            self._t.put(self._memo_item(run, run.version, f), condition="attribute_not_exists(#pk)")
+            for f in fresh
+        ]
         try:
             self._t.write_all([create, *memos])
         except ConditionFailed:
             return False
-        self._known.put(run.id, run.version, frozenset(run.memos))
+        records = {f.step_id: f.record for f in fresh}
+        self._known.put(run.id, _Seen(run.version, records, (), run))
         return True
 
     def save_run(self, run: Run, *, expected_version: int) -> bool:
@@ -97,39 +146,73 @@ class DynamoRunStore:
                 f"run {run.id}: version {run.version} must be expected_version + 1"
                 f" ({expected_version + 1})"
             )
-        stored = self._stored_memos(run.id, expected_version)
-        if stored is None:
+        seen = self._seen(run.id, expected_version)
+        if seen is None:
             return False  # no such run, or already past expected_version
-        new = [(step, memo) for step, memo in run.memos.items() if step not in stored]
-        # Two workers loaded version 4 and both finished step "b":
-        #
-        #   A: TransactWrite[run 4->5 if ver = 4, memo b if absent]  -> committed
-        #   B: TransactWrite[run 4->5 if ver = 4, memo b if absent]  -> cancelled: False
-        #
-        # The memo rides in the run's transaction, so a loser's memo is never visible
-        # and the winner's is never overwritten (write-once even against a stale cache).
-        update = self._run_update(run, expected_version, memo_count=len(stored) + len(new))
+        seen = self._write_memo_items(run, expected_version, seen)
+        seen = self._write_events_item(run, seen)
+        doc, fresh = layout.head_doc(run_to_dict(run), run.memos, stored=seen.records)
+        del doc["events"]
+        doc[layout.EVENTS_APART] = 1
+        fresh = self._encoded(run, fresh)
+        doc[layout.FRESH_KEY] = [f.to_doc() for f in fresh]
+        update = self._run_update(
+            run, doc, expected_version, memo_count=len(seen.records) + len(fresh)
+        )
         try:
-            self._t.write_all([update, *self._memo_writes(run, new)])
+            self._t.write(update)
         except ConditionFailed:
             self._known.drop(run.id)
             return False
-        self._known.put(run.id, run.version, stored | {step for step, _ in new})
+        records = {**seen.records, **{f.step_id: f.record for f in fresh}}
+        kept = run if _keeps(seen.run, run) else None
+        saved = _Seen(run.version, records, tuple(fresh), kept, events_apart=True)
+        self._known.put(run.id, saved)
+        try:
+            self._write_memo_items(run, run.version, saved)
+        except StoreError:
+            # Committed already: the memos are in the run item, and the next save writes
+            # their items first (step 1). Failing here would report a saved step as lost.
+            log.warning("memo items of run %s left to its next save", run.id, exc_info=True)
         return True
 
     def ack_outbox(self, run: Run) -> bool:
-        """One conditional UpdateItem of the run item (its body without the outbox); a
-        finished run leaves the live-runs index with it."""
+        """A marker put and a read of the run's version; for a finished run, one update of
+        the run item that also takes it out of the live-runs index."""
         if run.outbox:
             raise ValueError(f"run {run.id}: acknowledge with the outbox emptied")
-        update = self._run_update(run, run.version, memo_count=len(run.memos))
-        try:
-            self._t.write_all([update])
-        except ConditionFailed:
-            return False
-        return True
+        version = {":v": n(run.version)}
+        if run.status.is_terminal:
+            leave = self._t.update(
+                keys.run(run.id),
+                f"SET #{ACKED} = :v REMOVE #run_live",
+                condition="#ver = :v",
+                values=version,
+            )
+            try:
+                self._t.write(leave)
+            except ConditionFailed:
+                return False
+            return True
+        marker: Item = {
+            PK: s(keys.run_ack(run.id).pk),
+            SK: s(keys.run_ack(run.id).sk),
+            "v": n(run.version),
+            **self._expiry(run),
+        }
+        newer = "attribute_not_exists(#pk) OR #v < :v"
+        # A failed condition: this version (or a later one) is acknowledged already.
+        with contextlib.suppress(ConditionFailed):
+            self._t.write(self._t.put(marker, condition=newer, values=version))
+        head = self._t.get(keys.run(run.id))
+        return head is not None and number(head, "ver") == run.version
 
     def get_run(self, run_id: str) -> Run | None:
+        known = self._known.latest(run_id)
+        if known is not None and known.run is not None:
+            current = self._current(known)
+            if current is not None:
+                return current
         partition = keys.run_partition(run_id)
         for attempt in range(_READ_RETRIES):
             try:
@@ -184,54 +267,124 @@ class DynamoRunStore:
 
     # -- reads -------------------------------------------------------------------
 
-    def _stored_memos(self, run_id: str, version: int) -> frozenset[str] | None:
-        """The step ids whose memos are stored at ``version``, or None if the run is not at
-        that version. Usually known without a read: ``get_run`` (which the engine calls
+    def _current(self, known: _Seen) -> Run | None:
+        """The run this store saved or read last, if it is still the stored version: one
+        Query of the run item and the ack marker (1 read unit, however long the run),
+        since a version is written once and its memos never change. None if it moved on.
+        """
+        assert known.run is not None
+        items = list(
+            self._t.query(
+                "#pk = :pk AND #sk >= :run",
+                {":pk": s(keys.run_partition(known.run.id)), ":run": s(keys.RUN_SK)},
+            )
+        )
+        head = next((item for item in items if text(item, SK) == keys.RUN_SK), None)
+        if head is None or number(head, "ver") != known.version:
+            return None
+        run = known.run
+        if run.outbox and self._acknowledged(head, items) >= known.version:
+            run = replace(run, outbox=Outbox())
+        return run
+
+    def _seen(self, run_id: str, version: int) -> _Seen | None:
+        """What the store holds of the run at ``version`` (None if it is not at that
+        version). Usually known without a read: ``get_run`` (which the engine calls
         before every save) and every successful write remember it."""
         known = self._known.get(run_id, version)
         if known is not None:
             return known
-        items = self._t.query(
-            "#pk = :pk", {":pk": s(keys.run_partition(run_id))}, projection="#sk, #ver, #v"
-        )
-        stored_version, memos = None, []
-        for item in items:
-            if text(item, SK) == keys.RUN_SK:
-                stored_version = number(item, "ver")
-            else:
-                memos.append(item)
-        if stored_version != version:
+        run = self.get_run(run_id)
+        if run is None or run.version != version:
             return None
-        return frozenset(keys.step_of_memo(text(m, SK)) for m in memos if number(m, "v") <= version)
+        return self._known.get(run_id, version)
 
     def _decode(self, items: list[Item]) -> Run | None:
         """The run in a partition's items (None if there is none).
 
-        A Query is not isolated from a transaction: it can see one item of a save before
-        and another after it. A memo newer than the run item is left out (its save has
-        not happened as far as this run item knows); fewer memos than the run item
-        counts raises ``_TornRead``, and the caller reads again.
+        A Query is not isolated from a save: it can see memo items from before a save and
+        the run item from after it. A memo item newer than the run item is left out (its
+        save has not happened as far as this run item knows; only layout 1 wrote one);
+        fewer memos than the run item counts raises ``_TornRead``, and the caller reads
+        again.
         """
         head = next((item for item in items if text(item, SK) == keys.RUN_SK), None)
         if head is None:
             return None
         version = number(head, "ver")
-        memos = sorted(
-            (
-                item
-                for item in items
-                if text(item, SK).startswith(keys.MEMO_PREFIX) and number(item, "v") <= version
-            ),
-            key=lambda item: (number(item, "v"), number(item, "i")),
-        )
+        memo_items = [
+            item
+            for item in items
+            if text(item, SK).startswith(keys.MEMO_PREFIX) and number(item, "v") <= version
+        ]
+        doc = self._t.decode_body(head)
+        if doc.get(layout.LAYOUT_KEY) == layout.LAYOUT:
+            events = next((i for i in items if text(i, SK) == keys.RUN_EVENTS_SK), None)
+            doc, seen = self._decode_layout2(head, doc, memo_items, events)
+        else:
+            doc, seen = self._decode_layout1(head, doc, memo_items)
+        if self._acknowledged(head, items) >= version:
+            doc["outbox"] = {}
+        run = run_from_dict(doc)
+        self._known.put(run.id, replace(seen, run=run))
+        return run
+
+    def _decode_layout2(
+        self, head: Item, doc: dict[str, Any], memo_items: list[Item], events: Item | None
+    ) -> tuple[dict[str, Any], _Seen]:
+        version = number(head, "ver")
+        written = {keys.step_of_memo(text(item, SK)) for item in memo_items}
+        fresh = [self._loaded(f) for f in layout.fresh_of(doc)]
+        stored = [
+            layout.StoredMemo(
+                keys.step_of_memo(text(item, SK)),
+                number(item, "v"),
+                number(item, MEMO_INDEX),
+                self._t.decode_body(item),
+                loads(text(item, RECORD)) if RECORD in item else None,
+            )
+            for item in memo_items
+        ]
+        stored += [layout.StoredMemo(f.step_id, version, f.index, f.memo, f.record) for f in fresh]
+        memos = layout.memo_order(stored)
         if len(memos) < number(head, "memos"):
             raise _TornRead
-        doc = self._t.decode_body(head)
-        doc["memos"] = {keys.step_of_memo(text(m, SK)): self._t.decode_body(m) for m in memos}
-        _restore_outputs(doc)
-        run = run_from_dict(doc)
-        self._known.put(run.id, run.version, frozenset(run.memos))
-        return run
+        unwritten = tuple(f for f in fresh if f.step_id not in written)
+        apart = bool(doc.get(layout.EVENTS_APART))
+        if apart:
+            if events is None:
+                raise _TornRead  # written before the run item that says so: read again
+            doc["events"] = self._t.decode_body(events)
+        seen = _Seen(version, {m.step_id: m.record for m in memos}, unwritten, events_apart=apart)
+        return layout.run_doc(doc, memos, run_id=text(head, "run_id"), version=version), seen
+
+    def _decode_layout1(
+        self, head: Item, doc: dict[str, Any], memo_items: list[Item]
+    ) -> tuple[dict[str, Any], _Seen]:
+        memo_items = sorted(memo_items, key=lambda item: (number(item, "v"), number(item, "i")))
+        if len(memo_items) < number(head, "memos"):
+            raise _TornRead
+        doc["memos"] = {keys.step_of_memo(text(m, SK)): self._t.decode_body(m) for m in memo_items}
+        layout.restore_outputs_v1(doc)
+        # No memo item carries a record: every record stays in the run item when it is
+        # next saved (in layout 2).
+        return doc, _Seen(number(head, "ver"), dict.fromkeys(doc["memos"]), ())
+
+    @staticmethod
+    def _acknowledged(head: Item, items: list[Item]) -> int:
+        """The version whose outbox was applied (-1: none)."""
+        marker = next((item for item in items if text(item, SK) == keys.RUN_ACK_SK), None)
+        return max(
+            number(head, ACKED) if ACKED in head else -1,
+            number(marker, "v") if marker is not None else -1,
+        )
+
+    def _loaded(self, fresh: layout.Fresh) -> layout.Fresh:
+        """A fresh memo with its value (fetched from S3 if it was too large to inline)."""
+        if fresh.ref is None:
+            return fresh
+        memo = self._t.decode_body({PK: s(fresh.step_id), BODY_REF: s(fresh.ref)})
+        return replace(fresh, memo=memo)
 
     def _load_many(self, run_ids: list[str]) -> list[Run]:
         """Each run by its own Query, a few at a time; runs that are gone are skipped."""
@@ -244,17 +397,74 @@ class DynamoRunStore:
 
     # -- items -------------------------------------------------------------------
 
-    def _run_item(self, run: Run) -> Item:
+    def _write_memo_items(self, run: Run, version: int, seen: _Seen) -> _Seen:
+        """Write the items of the memos committed at ``version`` that have none yet:
+        unconditional puts, since a memo item only ever holds committed content."""
+        if not seen.unwritten:
+            return seen
+        self._t.batch_put([self._memo_item(run, version, f) for f in seen.unwritten])
+        done = replace(seen, unwritten=())
+        self._known.put(run.id, done)
+        return done
+
+    def _write_events_item(self, run: Run, seen: _Seen) -> _Seen:
+        """Move the run's events (written once, with the run) out of the run item, which
+        every save rewrites: their own item is written before the first save that drops
+        them, from the committed run, so a reader always finds them in one place."""
+        if seen.events_apart:
+            return seen
+        key = keys.run_events(run.id)
+        doc = [dict(e) for e in run.events]
+        body = self._t.encode_body(
+            doc, kind="run", owner=f"{run.id}/events", what=f"events of run {run.id}"
+        )
+        self._t.write(self._t.put({PK: s(key.pk), SK: s(key.sk), **self._expiry(run), **body}))
+        done = replace(seen, events_apart=True)
+        self._known.put(run.id, done)
+        return done
+
+    def _encoded(self, run: Run, fresh: Sequence[layout.Fresh]) -> list[layout.Fresh]:
+        """``fresh`` with each memo too large for an item moved to S3 (a ``StoreError``
+        naming the run, step and size without an S3 offload)."""
+        encoded = []
+        for f in fresh:
+            body = self._t.encode_body(
+                f.memo,
+                kind="memo",
+                owner=f"{run.id}/{f.step_id}",
+                what=f"memo of run {run.id} step {f.step_id}",
+            )
+            if BODY_REF in body:
+                f = layout.Fresh(f.step_id, f.index, None, f.record, text(body, BODY_REF))
+            encoded.append(f)
+        return encoded
+
+    def _memo_item(self, run: Run, version: int, fresh: layout.Fresh) -> Item:
+        key = keys.memo(run.id, fresh.step_id)
+        body = {BODY: s(dumps(fresh.memo))} if fresh.ref is None else {BODY_REF: s(fresh.ref)}
+        item: Item = {
+            PK: s(key.pk),
+            SK: s(key.sk),
+            "v": n(version),  # committed at this version: orders memos
+            MEMO_INDEX: n(fresh.index),
+            **self._expiry(run),
+            **body,
+        }
+        if fresh.record is not None:
+            item[RECORD] = s(dumps(fresh.record))
+        return item
+
+    def _run_item(self, run: Run, doc: dict[str, Any], *, memo_count: int) -> Item:
         shard = keys.shard_of(run.id, keys.RUN_SHARDS)
         item: Item = {
             PK: s(keys.run(run.id).pk),
             SK: s(keys.RUN_SK),
             "ver": n(run.version),
-            "memos": n(len(run.memos)),
+            "memos": n(memo_count),
             "run_id": s(run.id),
             "run_shard": s(keys.runs_by_time(shard)),
             **index_attributes(run),
-            **self._body(run),
+            **self._body(run, doc),
         }
         if _needs_sweep(run):
             item["run_live"] = s(keys.live_runs(shard))
@@ -266,8 +476,10 @@ class DynamoRunStore:
         """The TTL attribute of this run's items (nothing without a retention)."""
         return self._retention.expires_at(run.created_at) if self._retention else {}
 
-    def _run_update(self, run: Run, expected_version: int, *, memo_count: int) -> Write:
-        body = self._body(run)
+    def _run_update(
+        self, run: Run, doc: dict[str, Any], expected_version: int, *, memo_count: int
+    ) -> Write:
+        body = self._body(run, doc)
         (kept,) = body
         (dropped,) = {BODY, BODY_REF} - {kept}
         removed = [dropped]
@@ -296,34 +508,7 @@ class DynamoRunStore:
             keys.run(run.id), expression, condition="#ver = :expected", values=values
         )
 
-    def _memo_writes(self, run: Run, memos: Sequence[tuple[str, JSON]]) -> list[Write]:
-        if len(memos) > _MAX_NEW_MEMOS:
-            raise StoreError(
-                f"run {run.id}: {len(memos)} new memos in one write; a DynamoDB transaction"
-                f" holds the run and at most {_MAX_NEW_MEMOS} memos"
-            )
-        writes = []
-        for index, (step_id, memo) in enumerate(memos):
-            item: Item = {
-                PK: s(keys.memo(run.id, step_id).pk),
-                SK: s(keys.memo(run.id, step_id).sk),
-                "v": n(run.version),  # written at this version: orders memos, hides torn reads
-                MEMO_INDEX: n(index),
-                **self._expiry(run),
-                **self._t.encode_body(
-                    memo,
-                    kind="memo",
-                    owner=f"{run.id}/{step_id}",
-                    what=f"memo of run {run.id} step {step_id}",
-                ),
-            }
-            writes.append(self._t.put(item, condition="attribute_not_exists(#pk)"))
-        return writes
-
-    def _body(self, run: Run) -> Item:
-        doc = run_to_dict(run)
-        del doc["memos"]  # one item per memo
-        _strip_outputs(doc, run.memos)
+    def _body(self, run: Run, doc: dict[str, Any]) -> Item:
         return self._t.encode_body(
             doc, kind="run", owner=run.id, what=f"run {run.id} (without its memos)"
         )
@@ -332,6 +517,22 @@ class DynamoRunStore:
 def _needs_sweep(run: Run) -> bool:
     """In the live-runs index: not finished, or finished with effects still to apply."""
     return not run.status.is_terminal or bool(run.outbox)
+
+
+def _keeps(before: Run | None, after: Run) -> bool:
+    """Whether ``after``, saved over ``before``, is exactly what the store now holds (so a
+    later ``get_run`` may return it): it holds every stored memo, unchanged and in the
+    stored order, first. A caller that dropped or rewrote a memo (write-once: the store
+    kept the first) or reordered them is read back from the table instead."""
+    if before is None:
+        return False
+    stored = before.memos
+    if len(after.memos) < len(stored) or len(after.steps) < len(before.steps):
+        return False  # records are only ever appended or replaced in place
+    for (step, memo), (new_step, new) in zip(stored.items(), after.memos.items(), strict=False):
+        if step != new_step or not (new is memo or new == memo):
+            return False
+    return True
 
 
 class _TornRead(Exception):  # noqa: N818 - control flow inside the store, not an error
@@ -348,52 +549,47 @@ def _link(run: Run, event_id: str) -> Item:
     }
 
 
-def _strip_outputs(doc: dict[str, Any], memos: Mapping[str, JSON]) -> None:
-    """Replace step outputs that ARE (identity, not equality) their memo's value by a
-    reference to it. Identity is exact: ``1 == True`` but ``1 is not True``; and it holds
-    on the engine's path, which builds the record from the memo object, and after a load,
-    since ``_restore_outputs`` puts the memo's object back."""
-    for step in doc.get("steps", ()):
-        memo = memos.get(step["id"])
-        if not isinstance(memo, Mapping):
-            continue
-        derived = [f for f, k in _DERIVED if step[f] is not None and step[f] is memo.get(k)]
-        for field in derived:
-            step[field] = None
-        if derived:
-            step[_FROM_MEMO] = derived
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """What the store holds of a run at one version."""
+
+    version: int
+    records: Mapping[str, dict[str, Any] | None]
+    """Every stored memo's step id -> the record its item (or fresh entry) carries."""
+    unwritten: tuple[layout.Fresh, ...]
+    """Memos committed in the run item whose own items are not written yet."""
+    run: Run | None = None
+    """The run at this version, as saved or read (a version never changes)."""
+    events_apart: bool = False
+    """The run's events are in their own item, not in the run item."""
 
 
-def _restore_outputs(doc: dict[str, Any]) -> None:
-    memo_key = dict(_DERIVED)
-    for step in doc.get("steps", ()):
-        for field in step.pop(_FROM_MEMO, ()):
-            # Memos are write-once: the stored one is what the record refers to.
-            memo = doc["memos"].get(step["id"])
-            step[field] = memo.get(memo_key[field]) if isinstance(memo, Mapping) else None
-
-
-class _KnownMemos:
-    """Which memos each recently seen run holds at a given version.
+class _KnownRuns:
+    """What each recently seen run holds at a given version.
 
     Never stale: a version is written exactly once (conditionally), so the memos stored
-    at (run, version) never change. Bounded: the oldest entries are dropped first.
+    at (run, version) never change; only whether their items are written yet does, and
+    writing them twice is harmless. Bounded: the oldest entries are dropped first.
     """
 
-    def __init__(self, size: int = 4096) -> None:
+    def __init__(self, size: int = 512) -> None:
         self._size = size
         self._lock = threading.Lock()
-        self._by_run: dict[str, tuple[int, frozenset[str]]] = {}
+        self._by_run: dict[str, _Seen] = {}
 
-    def get(self, run_id: str, version: int) -> frozenset[str] | None:
+    def latest(self, run_id: str) -> _Seen | None:
+        with self._lock:
+            return self._by_run.get(run_id)
+
+    def get(self, run_id: str, version: int) -> _Seen | None:
         with self._lock:
             entry = self._by_run.get(run_id)
-        return entry[1] if entry is not None and entry[0] == version else None
+        return entry if entry is not None and entry.version == version else None
 
-    def put(self, run_id: str, version: int, step_ids: frozenset[str]) -> None:
+    def put(self, run_id: str, seen: _Seen) -> None:
         with self._lock:
             self._by_run.pop(run_id, None)
-            self._by_run[run_id] = (version, step_ids)
+            self._by_run[run_id] = seen
             while len(self._by_run) > self._size:
                 del self._by_run[next(iter(self._by_run))]
 

@@ -14,7 +14,9 @@ definition itself is in ``dynamodb_schema``)::
                                                      run_fns=FNS#<n>#<fn_id>,
                                                      run_st=ST#<status>#<n>,
                                                      run_fst=FST#<status>#<n>#<fn_id>
-    memo          RUN#<run_id>       MEMO#<step_id>
+    memo          RUN#<run_id>       MEMO#<step_id>  (with the step's timeline record)
+    outbox ack    RUN#<run_id>       RUN#ACK
+    run's events  RUN#<run_id>       EVENTS
     run of event  EVR#<event_id>     RUN#<run_id>
     idempotency   IDEM#<key>         IDEM
     queue item    Q#<item_id>        Q               q_part=QUEUE, q_due=<due>#<item_id>
@@ -60,6 +62,10 @@ APPS_PARTITION = "APPS"
 FUNCTIONS_PARTITION = "FNS"
 QUEUE_PARTITION = "QUEUE"
 RUN_SK = "RUN"
+RUN_EVENTS_SK = "EVENTS"
+"""Sorts before the memos and the run item: a run's events, written once."""
+RUN_ACK_SK = "RUN#ACK"
+"""Sorts right after ``RUN_SK``: one Query from ``RUN`` on reads the run item and it."""
 MEMO_PREFIX = "MEMO#"
 
 _TIME_WIDTH = 16  # 2^48 ms (the ULID range) has 15 digits
@@ -138,6 +144,15 @@ def run_partition(run_id: str) -> str:
 
 def run(run_id: str) -> Key:
     return Key(run_partition(run_id), RUN_SK)
+
+
+def run_events(run_id: str) -> Key:
+    return Key(run_partition(run_id), RUN_EVENTS_SK)
+
+
+def run_ack(run_id: str) -> Key:
+    """The marker that says up to which version a run's outbox was applied."""
+    return Key(run_partition(run_id), RUN_ACK_SK)
 
 
 def memo(run_id: str, step_id: str) -> Key:
