@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from wayline.aws.invoker import HttpxTransport
-from wayline.calls.cycle import drive_sync, gateway_op
+from wayline.aws.invoker import MAX_CALL_TIMEOUT_S, HttpxTransport
+from wayline.calls.cycle import Unreachable, call_response, drive_sync, gateway_op
 from wayline.engine import gateway
 from wayline.engine.protocol import Op
 from wayline.errors import ValidationError
@@ -150,3 +150,29 @@ def test_the_aws_dispatcher_makes_an_ai_gateway_call_too(target: str) -> None:
     finally:
         transport.close()
     assert done.has_data and done.data == {"auth": "Bearer sk-t"}
+
+
+def test_a_call_that_outlasts_the_call_timeout_names_the_limit() -> None:
+    """A step longer than ``CallTimeoutSeconds`` fails with an error naming that limit,
+    not a bare ``ReadTimeout``."""
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            threading.Event().wait(2)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    transport = HttpxTransport(timeout_s=0.2, allow_private=True)
+    try:
+        with pytest.raises(Unreachable) as caught:
+            transport.send(f"http://127.0.0.1:{server.server_address[1]}/", {}, b"{}", 0.2)
+    finally:
+        transport.close()
+        server.shutdown()
+        server.server_close()
+    message = str(call_response("http://127.0.0.1/api", caught.value).transport_error)
+    assert "call timeout of 0.2 s" in message and "CallTimeoutSeconds" in message
+    assert f"at most {MAX_CALL_TIMEOUT_S} s" in message

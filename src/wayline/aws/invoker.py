@@ -62,6 +62,11 @@ def lambda_policy(*, call_timeout_s: float, allow_private: bool = False) -> Poli
     )
 
 
+MAX_CALL_TIMEOUT_S = 840
+"""``CallTimeoutSeconds``' ceiling in template.yaml: a call and its save must fit in one
+15-minute dispatch invocation."""
+
+
 class HttpxTransport:
     """One httpx client per container (keep-alive across invocations), no redirects, and
     every connection pinned to an address the SSRF rules allow (``pinning``). Thread-safe:
@@ -88,6 +93,14 @@ class HttpxTransport:
             )
         except ValidationError as exc:
             raise Unreachable(str(exc), kind="ValidationError", refused=True) from exc
+        except httpx.ReadTimeout as exc:
+            # A step must finish inside one call: say which limit it ran into.
+            reason = (
+                f"no answer within the call timeout of {timeout_s:g} s (the stack's "
+                f"CallTimeoutSeconds, at most {MAX_CALL_TIMEOUT_S} s: split longer work into "
+                "steps, or sleep and poll)"
+            )
+            raise Unreachable(reason, kind="ReadTimeout") from exc
         except httpx.HTTPError as exc:
             raise Unreachable(type(exc).__name__) from exc
         return Reply(response.status_code, dict(response.headers), response.content)
