@@ -5,13 +5,12 @@ service runs the dev server (SQLite) and the AWS handlers (DynamoDB). The SDK ca
 is made by the caller (an async worker in the dev server, a Lambda handler on AWS) between
 ``prepare_call`` and ``complete_call``.
 
-Effects are part of the save. A transition's effects (enqueue the next items, add or drop
-waits, publish events) live in records the run's conditional write cannot cover, so the
-run is saved with them in its ``outbox``; then they are applied, each idempotent by its
-id; then the outbox is acknowledged. Whoever loads the run next (``_load``: the redelivered
-item, the next transition, a duplicate ingest, ``repair`` and the AWS sweep) first applies
-an outbox it finds there, so a crash or a failed write between the save and the effects
-delays them, never loses them. A work item no longer in ``run.pending`` is a no-op.
+Effects are part of the save (``engine.outbox``): a transition's effects are saved in the
+run's ``outbox``, applied, then acknowledged. Whoever loads the run next (``_load``: the
+redelivered item, the next transition, a duplicate ingest, ``repair`` and the AWS sweep)
+first applies an outbox it finds there, so a crash or a failed write between the save and
+the effects delays them, never loses them. A work item no longer in ``run.pending`` is a
+no-op.
 """
 
 from __future__ import annotations
@@ -19,11 +18,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from contextvars import ContextVar
 from dataclasses import dataclass, replace
 
-from ..errors import StoreError, ValidationError
-from . import cron, expr, lifecycle, machine, search
+from ..errors import StoreError
+from . import cron, expr, lifecycle, machine, outbox, search
 from .bulk import BulkReruns
 from .canonical import EncodedValues
 from .decision import Decision
@@ -54,9 +52,6 @@ from .triggers import functions_for_event
 from .windows import Windows
 
 log = logging.getLogger("wayline.engine")
-
-_FLUSHING: ContextVar[frozenset[str]] = ContextVar("wayline_flushing", default=frozenset())
-"""Runs whose outbox this thread or task is applying right now (see ``Service._flush``)."""
 
 DAY_MS = 24 * 3600 * 1000
 EVENT_DEDUPE_TTL_MS = DAY_MS
@@ -618,8 +613,8 @@ class Service:
     def _save(self, run: Run, decision: Decision) -> Run | None:
         """Save ``decision`` over ``run`` (its waits first); None if the run changed."""
         # ``run.outbox`` is empty unless an outer frame is flushing it (see ``_flush``).
-        outbox = _merge(run.outbox, self._outbox(decision))
-        saved = replace(decision.run, version=run.version + 1, outbox=outbox)
+        effects = outbox.merge(run.outbox, self._outbox(decision))
+        saved = replace(decision.run, version=run.version + 1, outbox=effects)
         self._register_waits(decision.waits)
         if not self._store.runs.save_run(saved, expected_version=run.version):
             return None
@@ -639,27 +634,7 @@ class Service:
             )
 
     def _outbox(self, decision: Decision) -> Outbox:
-        """The decision's effects as saved with the run: events get their ids now, so a
-        re-publish after a crash is the same event."""
-        now, publish = self.now(), []
-        for raw in decision.publish:
-            try:
-                event = internal_event(raw).identify(
-                    self.new_id(), received_at=now, keep_internal=True
-                )
-            except ValidationError:
-                log.exception(
-                    "internal event rejected",
-                    extra={"run_id": decision.run.id, "function_id": decision.run.function_id},
-                )
-                continue
-            publish.append(event)
-        return Outbox(
-            enqueue=decision.enqueue,
-            waits=decision.waits,
-            drop_waits=decision.drop_waits,
-            publish=tuple(publish),
-        )
+        return outbox.effects_of(decision, now=self.now(), new_id=self.new_id)
 
     def _register_waits(self, waits: Sequence[Wait]) -> None:
         """Store a transition's new waits BEFORE the save that makes the run wait.
@@ -683,43 +658,18 @@ class Service:
         return self._flush(run) if run is not None and run.outbox else run
 
     def _flush(self, run: Run) -> Run:
-        """Apply ``run``'s outbox, then acknowledge it; the run as acknowledged.
+        """Apply ``run``'s outbox and acknowledge it (``engine.outbox.flush``)."""
+        return outbox.flush(run, self._store.runs, self._apply)
 
-        Every effect is idempotent, so two workers flushing one outbox, or a flush repeated
-        after a crash, change nothing twice. An error propagates with the outbox still
-        saved: the caller's item fails, is redelivered, and the next load flushes again.
-
-        Applying an outbox can lead back to the same run (it publishes ``invoked``, the
-        child's start finds the child finished and flushes the child's ``finished``, which
-        resumes this run): the inner frame then leaves the outbox to this one, which sees
-        its acknowledgement lose to the inner save and flushes the newer outbox too.
-        """
-        flushing = _FLUSHING.get()
-        if not run.outbox or run.id in flushing:
-            return run
-        token = _FLUSHING.set(flushing | {run.id})
-        try:
-            while True:
-                self._apply(run.outbox)
-                acknowledged = replace(run, outbox=Outbox())
-                if self._store.runs.ack_outbox(acknowledged):
-                    return acknowledged
-                newer = self._store.runs.get_run(run.id)
-                if newer is None or not newer.outbox:
-                    return newer or acknowledged
-                run = newer
-        finally:
-            _FLUSHING.reset(token)
-
-    def _apply(self, outbox: Outbox) -> None:
-        self._enqueue(outbox.enqueue)
+    def _apply(self, effects: Outbox) -> None:
+        self._enqueue(effects.enqueue)
         # The waits themselves were stored before the save (``_register_waits``); what
         # follows the save is a signal wait's claim on its signal.
-        for wait in outbox.waits:
+        for wait in effects.waits:
             self._claim_signal(wait)
-        for wait_id in outbox.drop_waits:
+        for wait_id in effects.drop_waits:
             self._store.waits.take_wait(wait_id)
-        for event in outbox.publish:
+        for event in effects.publish:
             self._publish(event)
 
     def _claim_signal(self, wait: Wait) -> None:
@@ -753,12 +703,3 @@ class Service:
                 self._claim_signal(wait)
             repaired += 1
         return repaired
-
-
-def _merge(first: Outbox, then: Outbox) -> Outbox:
-    return Outbox(
-        enqueue=first.enqueue + then.enqueue,
-        waits=first.waits + then.waits,
-        drop_waits=first.drop_waits + then.drop_waits,
-        publish=first.publish + then.publish,
-    )
