@@ -11,9 +11,13 @@ Answers (§1.3):
 
 * 2xx: saved; the function continues in the same request.
 * 409: this dispatch is stale (the server retried it elsewhere, or the run ended): halt.
-* anything else (5xx, 4xx, network): retried ``ATTEMPTS`` times with exponential backoff
-  plus jitter, then the SDK falls back to the classic ``206 [StepRun]`` answer; nothing is
-  lost, because the server stores the step from the 206 instead.
+* another 4xx that judges the request itself (400 bad op, 401/403 after the fallback key,
+  404 no such route, 413 over a size limit): retrying the same bytes cannot succeed, so the
+  SDK falls back at once to the classic ``206 [StepRun]`` answer (npm ``inngest`` retries
+  them; that costs ~1.7 s a step for nothing).
+* anything else (5xx, 408, 429, network): retried ``ATTEMPTS`` times with exponential
+  backoff plus jitter, then the same classic fallback; nothing is lost, because the server
+  stores the step from the 206 instead.
 
 The request flow is sans-I/O (``effects.Flow``), driven blocking for ``def`` functions and on
 the event loop for ``async def`` ones, with an injectable sleep so tests do not wait.
@@ -168,8 +172,16 @@ def checkpoint_flow(
             return Ack.SAVED, ""
         if isinstance(res, HttpResponse) and res.status == 409:
             return Ack.STALE, _reason(res)
+        if isinstance(res, HttpResponse) and _judges_the_request(res.status):
+            return Ack.FAILED, _reason(res)
         problem = res.message if isinstance(res, HttpFailure) else _reason(res)
     return Ack.FAILED, problem
+
+
+def _judges_the_request(status: int) -> bool:
+    """A 4xx about the request itself, which the same request again cannot change (not a
+    timeout, a conflict or a rate limit)."""
+    return 400 <= status < 500 and status not in (408, 409, 425, 429)
 
 
 def _reason(res: HttpResponse) -> str:

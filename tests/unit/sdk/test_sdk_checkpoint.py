@@ -191,7 +191,7 @@ def test_a_stale_dispatch_halts_with_a_non_retriable_400(local_api: LocalApi) ->
 
 
 @pytest.mark.parametrize("is_async", [True, False])
-@pytest.mark.parametrize("failure", ["500", "404", "unreachable"])
+@pytest.mark.parametrize("failure", ["500", "429", "unreachable"])
 def test_a_failing_endpoint_is_retried_then_the_step_is_answered_classically(
     local_api: LocalApi, is_async: bool, failure: str
 ) -> None:
@@ -208,6 +208,24 @@ def test_a_failing_endpoint_is_retried_then_the_step_is_answered_classically(
     assert fake.slept == pytest.approx([0.11, 0.21, 0.41, 0.81])
     if failure != "unreachable":
         assert len(local_api.seen) == 5
+
+
+@pytest.mark.parametrize("is_async", [True, False])
+@pytest.mark.parametrize("status", [400, 404, 413])
+def test_a_refused_request_falls_back_at_once_without_retries(
+    local_api: LocalApi, is_async: bool, status: int
+) -> None:
+    """The same bytes again cannot pass a 400, a missing route or a size limit: one POST,
+    no backoff, then the classic answer."""
+    local_api.routes[ROUTE] = (status, {"error": "no"})
+    ran: list[str] = []
+    client = _client(local_api.url)
+    fake = Fake()
+    response = _serve(client, _three_steps(client, ran, is_async=is_async), fake, _call())
+    assert response.status == 206
+    (op,) = json.loads(response.body)
+    assert (op["op"], op["id"], op["data"]) == ("StepRun", hash_step_id("a"), "A")
+    assert ran == ["a"] and fake.slept == [] and len(local_api.seen) == 1
 
 
 def test_a_checkpoint_recovers_within_its_retries(local_api: LocalApi) -> None:
