@@ -101,3 +101,29 @@ def test_within_the_interval_a_warm_process_reads_no_function_list(pair: Pair) -
         pair.send("e/old")
     assert calls == []
     assert pair.runs_of("app-old") == 6
+
+
+def test_a_reader_during_a_reload_never_gets_the_old_list(pair: Pair) -> None:
+    """The AWS dispatcher reads the cache from several threads. One reading while another
+    reloads (here: from inside the reload's list read) checks for itself instead of taking
+    the old list as fresh, so a just-synced function is never treated as removed."""
+    pair.ingest.function("app-old")  # loaded, generation seen
+    pair.api.sync_app(APP, [fn("old", "e/old"), fn("fresh", "e/fresh")])
+    pair.clock.now += CHECK_MS + 1
+    apps = pair.ingest.store.apps
+    list_functions = apps.list_functions
+    seen_meanwhile: list[FunctionDef | None] = []
+    entered: list[bool] = []
+
+    def interleaved(app_id: str | None = None) -> list[FunctionDef]:
+        if not entered:  # the other reader, once, between the counter read and the list
+            entered.append(True)
+            seen_meanwhile.append(pair.ingest.function("app-fresh"))
+        return list_functions(app_id)
+
+    apps.list_functions = interleaved  # type: ignore[method-assign]
+    try:
+        assert pair.ingest.function("app-fresh") is not None
+    finally:
+        apps.list_functions = list_functions  # type: ignore[method-assign]
+    assert seen_meanwhile[0] is not None and seen_meanwhile[0].id == "app-fresh"

@@ -71,9 +71,12 @@ class FunctionCache:
             return
         current = self._store.counters.get(SYNC_GENERATION_KEY, now=now)
         generation = current.version if current else 0
+        if generation != self._generation:
+            functions = self._store.apps.list_functions()
+            self._by_id = {fn.id: fn for fn in functions}
+            self._generation = generation
+        # The check time last: the AWS dispatcher runs a batch's records on threads, and a
+        # thread reading meanwhile must see an old check time (and check for itself),
+        # never a fresh one beside the old list - it would fail a new function's run as
+        # "removed".
         self._checked_at = now
-        if generation == self._generation:
-            return
-        functions = self._store.apps.list_functions()
-        self._by_id = {fn.id: fn for fn in functions}
-        self._generation = generation
