@@ -42,8 +42,9 @@ from .effects import (
     HttpFailure,
     HttpRequest,
     HttpResponse,
-    Pause,
     Transport,
+    drive,
+    drive_async,
     http,
     pause,
 )
@@ -235,37 +236,23 @@ class Checkpointer:
 
     def send(self, op: Op, body_s: float = 0.0) -> tuple[Ack, str]:
         """Checkpoint ``op`` (a step body that ran ``body_s`` seconds), blocking."""
-        flow, result = self._flow(op, body_s), None
-        while True:
-            try:
-                effect = flow.send(result)
-            except StopIteration as stop:
-                done: tuple[Ack, str] = stop.value
-                return done
-            if isinstance(effect, Pause):
-                self.clocks.sleep(effect.seconds)
-                result = None
-            elif isinstance(effect, HttpRequest):
-                result = self._transport.send_checkpoint(effect)
-            else:  # pragma: no cover - the flow only asks for HTTP and pauses
-                raise TypeError(f"unexpected effect {effect!r}")
+        transport = self._transport
+        return drive(
+            self._flow(op, body_s),
+            transport,
+            send=transport.send_checkpoint,
+            sleep=self.clocks.sleep,
+        )
 
     async def send_async(self, op: Op, body_s: float = 0.0) -> tuple[Ack, str]:
         """Checkpoint ``op`` on the running loop."""
-        flow, result = self._flow(op, body_s), None
-        while True:
-            try:
-                effect = flow.send(result)
-            except StopIteration as stop:
-                done: tuple[Ack, str] = stop.value
-                return done
-            if isinstance(effect, Pause):
-                await self.clocks.sleep_async(effect.seconds)
-                result = None
-            elif isinstance(effect, HttpRequest):
-                result = await self._transport.send_checkpoint_async(effect)
-            else:  # pragma: no cover - the flow only asks for HTTP and pauses
-                raise TypeError(f"unexpected effect {effect!r}")
+        transport = self._transport
+        return await drive_async(
+            self._flow(op, body_s),
+            transport,
+            send=transport.send_checkpoint_async,
+            sleep=self.clocks.sleep_async,
+        )
 
     async def aclose(self) -> None:
         """Nothing to close: checkpoint connections are pooled per loop and per thread

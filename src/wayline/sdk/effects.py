@@ -12,7 +12,7 @@ import json
 import ssl
 import threading
 import time
-from collections.abc import Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
 
@@ -209,8 +209,17 @@ async def _request_async(client: httpx.AsyncClient, request: HttpRequest) -> htt
     )
 
 
-def drive(flow: Flow[T], transport: Transport) -> T:
-    """Run a flow with blocking I/O (async functions get their own event loop)."""
+def drive(
+    flow: Flow[T],
+    transport: Transport,
+    *,
+    send: Callable[[HttpRequest], HttpResponse | HttpFailure] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run a flow with blocking I/O (async functions get their own event loop).
+    ``send`` and ``sleep`` replace ``transport.send`` and ``time.sleep`` (checkpoints use
+    the lean client and an injectable clock)."""
+    send = send or transport.send
     result: object = None
     while True:
         try:
@@ -219,17 +228,25 @@ def drive(flow: Flow[T], transport: Transport) -> T:
             value: T = stop.value
             return value
         if isinstance(effect, HttpRequest):
-            result = transport.send(effect)
+            result = send(effect)
         elif isinstance(effect, Pause):
-            time.sleep(effect.seconds)
+            sleep(effect.seconds)
             result = None
         else:
             call = effect.call
             result = run_blocking(call.run_async()) if call.is_async else call.run_sync()
 
 
-async def drive_async(flow: Flow[T], transport: Transport) -> T:
-    """Run a flow on the running loop (sync functions run in a worker thread)."""
+async def drive_async(
+    flow: Flow[T],
+    transport: Transport,
+    *,
+    send: Callable[[HttpRequest], Awaitable[HttpResponse | HttpFailure]] | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> T:
+    """Run a flow on the running loop (sync functions run in a worker thread). ``send``
+    and ``sleep`` as for ``drive``."""
+    send = send or transport.send_async
     result: object = None
     while True:
         try:
@@ -238,9 +255,9 @@ async def drive_async(flow: Flow[T], transport: Transport) -> T:
             value: T = stop.value
             return value
         if isinstance(effect, HttpRequest):
-            result = await transport.send_async(effect)
+            result = await send(effect)
         elif isinstance(effect, Pause):
-            await asyncio.sleep(effect.seconds)
+            await sleep(effect.seconds)
             result = None
         else:
             call = effect.call
