@@ -203,6 +203,25 @@ class ParallelGroup:
         return tuple(self.outputs)
 
 
+class _Executing:
+    """``StepCore.executing``: a plain context manager (a generator-based one cost ~2 % of
+    an app's CPU per step)."""
+
+    __slots__ = ("_clock", "_core", "_started")
+
+    def __init__(self, core: StepCore) -> None:
+        self._core = core
+        self._clock = core.checkpointer.clocks.monotonic_s if core.checkpointer else None
+
+    def __enter__(self) -> None:
+        self._core._executing = True
+        self._started = self._clock() if self._clock else 0.0
+
+    def __exit__(self, *exc: object) -> None:
+        self._core._executing = False
+        self._core.body_seconds = self._clock() - self._started if self._clock else 0.0
+
+
 class StepCore:
     """Planner state and outcome rules for one call (one request) of one function."""
 
@@ -298,18 +317,10 @@ class StepCore:
     def step_info(decided: Execute) -> StepInfo:
         return StepInfo(decided.step.user_id, decided.step.hashed)
 
-    @contextlib.contextmanager
-    def executing(self) -> Iterator[None]:
+    def executing(self) -> _Executing:
         """Mark a step body as running, so a step called inside it is caught as nested
         (and, when checkpointing, time it: the server dates the step by it)."""
-        self._executing = True
-        clock = self.checkpointer.clocks.monotonic_s if self.checkpointer else None
-        started = clock() if clock else 0.0
-        try:
-            yield
-        finally:
-            self._executing = False
-            self.body_seconds = clock() - started if clock else 0.0
+        return _Executing(self)
 
     def body_returned(
         self, decided: Execute, value: object, annotated: object | None
