@@ -133,7 +133,11 @@ def send_authed(
     refused with 401/403."""
     result: HttpResponse | HttpFailure = HttpFailure("not sent")
     for headers in variants:
-        attempt = HttpRequest(request.method, request.url, headers, request.body, request.timeout_s)
+        attempt = (
+            request
+            if headers is request.headers
+            else HttpRequest(request.method, request.url, headers, request.body, request.timeout_s)
+        )
         result = yield from http(attempt)
         if not (isinstance(result, HttpResponse) and result.status in (401, 403)):
             return result
@@ -215,7 +219,7 @@ def checkpoint_flow(
         if attempt:
             yield from pause(BASE_DELAY_S * 2 ** (attempt - 1) + jitter_s())
         payload = body_bytes(wire, op, data, now_ms(), body_s)
-        request = HttpRequest("POST", wire.url, {}, payload, timeout_s=REQUEST_TIMEOUT_S)
+        request = HttpRequest("POST", wire.url, wire.headers[0], payload, REQUEST_TIMEOUT_S)
         res = yield from send_authed(request, wire.headers)
         if isinstance(res, HttpResponse) and 200 <= res.status < 300:
             return Ack.SAVED, ""

@@ -242,7 +242,8 @@ class AsyncPool:
         reader, writer = conn
         try:
             writer.write(data)
-            await writer.drain()
+            if writer.transport.get_write_buffer_size():
+                await writer.drain()  # only when the socket did not take it all at once
             try:
                 raw = await reader.readuntil(b"\r\n\r\n")
             except asyncio.IncompleteReadError as exc:
