@@ -164,7 +164,12 @@ def validate(data: Any, model: object, *, what: str) -> Any:
 
 def dumps(value: Any) -> bytes:
     """Compact JSON bytes; refuses NaN and infinity, which JSON does not have."""
-    return json.dumps(value, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    return _ENCODER.encode(value).encode("utf-8")
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+"""What ``json.dumps(value, separators=..., allow_nan=False)`` builds on every call (a third
+of its time for a small value); ``encode`` keeps no state between calls."""
 
 
 def _type_label(annotated: object) -> str:
