@@ -8,8 +8,9 @@ halts. Failed (retries exhausted): the step is answered classically, ``206 [Step
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from . import serialize
 from .execution import HaltInterrupt, Interrupt, StepCore
 from .planner import STEP_RUN, Execute, Op, Replay
 
@@ -27,28 +28,37 @@ class Ack(enum.Enum):
     """Retries exhausted: answer the step the classic way."""
 
 
-def checkpointable(core: StepCore, outcome: BaseException) -> tuple[Checkpointer, Op] | None:
+class Pending(NamedTuple):
+    """A step result to checkpoint."""
+
+    checkpointer: Checkpointer
+    op: Op
+    data: bytes
+    """``op.data`` as JSON, encoded once: sent as is, and read back as the value the code
+    after the step gets (a JSON round trip, as a replay would see it)."""
+
+
+def checkpointable(core: StepCore, outcome: Op | BaseException) -> Pending:
     """The ``StepRun`` to checkpoint, when ``outcome`` (``core.body_returned``) is one and
-    this call checkpoints; otherwise the shell raises ``outcome`` as without checkpointing."""
-    if core.checkpointer is None or not isinstance(outcome, Interrupt):
-        return None
-    ops = outcome.ops
-    if len(ops) != 1 or ops[0].op != STEP_RUN:
-        return None
-    return core.checkpointer, ops[0]
+    this call checkpoints; otherwise raises what the shell raises without checkpointing:
+    ``outcome`` itself, or the interrupt that reports the step."""
+    if isinstance(outcome, BaseException):
+        raise outcome
+    if core.checkpointer is None or outcome.op != STEP_RUN:
+        raise Interrupt([outcome])
+    return Pending(core.checkpointer, outcome, serialize.dumps(outcome.data))
 
 
 def settle(
-    core: StepCore, decided: Execute, op: Op, ack: tuple[Ack, str], annotated: object | None
+    core: StepCore, decided: Execute, pending: Pending, ack: tuple[Ack, str], annotated: object
 ) -> Any:
     """After a checkpoint: the step's value as a replay would rebuild it (saved), or the
     interrupt that ends the call: halt (stale), or the step answered classically (failed)."""
     status, why = ack
     if status is Ack.SAVED:
-        memo = core.replayed(decided.step, op.data)
+        memo = core.replayed(decided.step, pending.data)
         return core.replay(Replay(decided.step, memo), annotated)
-    # (core.middleware.call is a placeholder when the call has no middleware)
-    run_id = core.checkpointer.target.run_id if core.checkpointer else ""
+    run_id = pending.checkpointer.target.run_id
     step = decided.step.user_id
     if status is Ack.STALE:
         core.logger.warning(
@@ -64,4 +74,4 @@ def settle(
         step,
         why,
     )
-    raise Interrupt([op])
+    raise Interrupt([pending.op])

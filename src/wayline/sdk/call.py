@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from wayline.errors import NonRetriableError
 
-from . import planner, serialize
+from . import planner
 from .context import Context, SyncContext, context_fields
-from .execution import CallResult, ControlFlow, Hooks, StepCore
+from .execution import CallResult, ControlFlow, Hooks, StepCore, memo_from_json
 from .function import Handler
 from .middleware import CallInfo, Middleware, Stack
 from .planner import Memo, StepRef
@@ -81,13 +81,15 @@ class PreparedCall:
             replayed=self._replayed(stack),
         )
 
-    def _replayed(self, stack: Stack) -> Callable[[StepRef, Any], Memo]:
-        """How a checkpointed result comes back: as the next request will carry it (through
-        JSON and the middleware's ``transform_input``, e.g. decrypted), so the code after the
-        step sees exactly the value a replay sees."""
+    def _replayed(self, stack: Stack) -> Callable[[StepRef, bytes], Memo]:
+        """How a checkpointed result (its data as JSON bytes) comes back: as the next request
+        will carry it (through JSON and the middleware's ``transform_input``, e.g.
+        decrypted), so the code after the step sees exactly the value a replay sees."""
+        if not stack:
+            return memo_from_json
 
-        def rebuild(step: StepRef, data: Any) -> Memo:
-            memo = {step.hashed: {"data": json.loads(serialize.dumps(data))}}
+        def rebuild(step: StepRef, data: bytes) -> Memo:
+            memo = {step.hashed: {"data": json.loads(data)}}
             carried = stack.transform_input(replace(self.request, steps=memo)).steps
             return planner.parse_memo(carried.get(step.hashed))
 

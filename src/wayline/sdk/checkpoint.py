@@ -29,9 +29,8 @@ import random
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from wayline import signing
 
@@ -112,49 +111,52 @@ def target_of(
     )
 
 
-def body(target: Target, op: Op, now_ms: int, body_s: float) -> dict[str, Any]:
-    """The JS v4 checkpoint body for one ``StepRun``: the op exactly as a classic 206 would
-    carry it, plus ``timing.b``, the body's duration in nanoseconds (the server dates the
-    step by it)."""
-    step = {**protocol.op_json(op), "timing": {"b": max(0, round(body_s * 1e9))}}
-    out: dict[str, Any] = {
-        "run_id": target.run_id,
-        "fn_id": target.fn_id,
-        "qi_id": target.qi_id,
-        "request_id": target.request_id,
-        "request_started_at": target.started_at_ms,
-        "steps": [step],
-        "ts": now_ms,
-    }
-    if target.generation_id is not None:
-        out["generation_id"] = target.generation_id
-    return out
+def auth_headers(headers: Mapping[str, str], keys: tuple[str, ...]) -> tuple[dict[str, str], ...]:
+    """``headers`` once per key to try, each with ``Authorization: Bearer <hashed key>``
+    (the signing key's, then the fallback's); as they are when there is no key."""
+    if not keys:
+        return (dict(headers),)
+    return tuple(
+        {**headers, "authorization": f"Bearer {signing.hash_signing_key(key)}"} for key in keys
+    )
 
 
 def authed(request: HttpRequest, keys: tuple[str, ...]) -> Flow[HttpResponse | HttpFailure]:
     """Send with ``Authorization: Bearer <hashed key>``, retrying once with the fallback key."""
+    return (yield from send_authed(request, auth_headers(request.headers, keys)))
+
+
+def send_authed(
+    request: HttpRequest, variants: tuple[Mapping[str, str], ...]
+) -> Flow[HttpResponse | HttpFailure]:
+    """Send ``request`` with each header variant (``auth_headers``) in turn until one is not
+    refused with 401/403."""
     result: HttpResponse | HttpFailure = HttpFailure("not sent")
-    for key in keys or (None,):
-        headers = dict(request.headers)
-        if key is not None:
-            headers["authorization"] = f"Bearer {signing.hash_signing_key(key)}"
-        result = yield from http(replace(request, headers=headers))
+    for headers in variants:
+        attempt = (
+            request
+            if headers is request.headers
+            else HttpRequest(request.method, request.url, headers, request.body, request.timeout_s)
+        )
+        result = yield from http(attempt)
         if not (isinstance(result, HttpResponse) and result.status in (401, 403)):
             return result
     return result
 
 
-def checkpoint_flow(
-    target: Target,
-    op: Op,
-    body_s: float,
-    *,
-    now_ms: Callable[[], int],
-    jitter_s: Callable[[], float],
-) -> Flow[tuple[Ack, str]]:
-    """POST one step, retried with backoff; the outcome and, on failure, why."""
+@dataclass(frozen=True, slots=True)
+class Wire:
+    """What every checkpoint of one call shares: where it is POSTed, the header variants to
+    send it with (``auth_headers``), and its body's bytes before the step and after ``ts``."""
+
+    url: str
+    headers: tuple[dict[str, str], ...]
+    head: bytes
+    tail: bytes
+
+
+def wire_of(target: Target) -> Wire:
     run = urllib.parse.quote(target.run_id, safe="")
-    url = f"{target.api_origin}/v1/checkpoint/{run}/async"
     headers = {
         "content-type": "application/json",
         "user-agent": protocol.SDK_NAME,
@@ -162,13 +164,63 @@ def checkpoint_flow(
     }
     if target.env:
         headers["x-inngest-env"] = target.env
+    fields = {
+        "run_id": target.run_id,
+        "fn_id": target.fn_id,
+        "qi_id": target.qi_id,
+        "request_id": target.request_id,
+        "request_started_at": target.started_at_ms,
+    }
+    tail = b"}"
+    if target.generation_id is not None:
+        tail = b',"generation_id":%d}' % target.generation_id
+    return Wire(
+        url=f"{target.api_origin}/v1/checkpoint/{run}/async",
+        headers=auth_headers(headers, target.signing_keys),
+        head=serialize.dumps(fields)[:-1] + b',"steps":[',
+        tail=tail,
+    )
+
+
+def body_bytes(wire: Wire, op: Op, data: bytes, now_ms: int, body_s: float) -> bytes:
+    """The JS v4 checkpoint body for one ``StepRun``: the op exactly as a classic 206 would
+    carry it (``data``: ``op.data`` already as JSON), plus ``timing.b``, the body's duration
+    in nanoseconds (the server dates the step by it).
+
+    Built from bytes: the call's part once (``wire``), ``op.data`` encoded once for the
+    checkpoint and for the value user code gets back. Byte for byte what ``serialize.dumps``
+    makes of ``{"run_id", "fn_id", "qi_id", "request_id", "request_started_at",
+    "steps": [step], "ts", "generation_id"?}``.
+    """
+    step = protocol.op_json(op)
+    del step["data"]
+    error = step.pop("error", None)
+    parts = [wire.head, serialize.dumps(step)[:-1], b',"data":', data]
+    if error is not None:
+        parts += [b',"error":', serialize.dumps(error)]
+    nanos = max(0, round(body_s * 1e9))
+    parts.append(b',"timing":{"b":%d}}],"ts":%d%s' % (nanos, now_ms, wire.tail))
+    return b"".join(parts)
+
+
+def checkpoint_flow(
+    wire: Wire,
+    op: Op,
+    data: bytes,
+    body_s: float,
+    *,
+    now_ms: Callable[[], int],
+    jitter_s: Callable[[], float],
+) -> Flow[tuple[Ack, str]]:
+    """POST one step (``data``: its ``op.data`` as JSON), retried with backoff; the outcome
+    and, on failure, why."""
     problem = ""
     for attempt in range(ATTEMPTS):
         if attempt:
             yield from pause(BASE_DELAY_S * 2 ** (attempt - 1) + jitter_s())
-        payload = serialize.dumps(body(target, op, now_ms(), body_s))
-        request = HttpRequest("POST", url, headers, payload, timeout_s=REQUEST_TIMEOUT_S)
-        res = yield from authed(request, target.signing_keys)
+        payload = body_bytes(wire, op, data, now_ms(), body_s)
+        request = HttpRequest("POST", wire.url, wire.headers[0], payload, REQUEST_TIMEOUT_S)
+        res = yield from send_authed(request, wire.headers)
         if isinstance(res, HttpResponse) and 200 <= res.status < 300:
             return Ack.SAVED, ""
         if isinstance(res, HttpResponse) and res.status == 409:
@@ -224,31 +276,36 @@ class Checkpointer:
         self.clocks = clocks
         self._transport = transport
         self._deadline = clocks.monotonic_s() + max_runtime_s
+        self._wire: Wire | None = None
 
     def expired(self) -> bool:
         """True once the request has run its ``max_runtime``: plan the next step, don't run it."""
         return self.clocks.monotonic_s() >= self._deadline
 
-    def _flow(self, op: Op, body_s: float) -> Flow[tuple[Ack, str]]:
+    def _flow(self, op: Op, data: bytes, body_s: float) -> Flow[tuple[Ack, str]]:
+        if self._wire is None:
+            self._wire = wire_of(self.target)
+        clocks = self.clocks
         return checkpoint_flow(
-            self.target, op, body_s, now_ms=self.clocks.now_ms, jitter_s=self.clocks.jitter_s
+            self._wire, op, data, body_s, now_ms=clocks.now_ms, jitter_s=clocks.jitter_s
         )
 
-    def send(self, op: Op, body_s: float = 0.0) -> tuple[Ack, str]:
-        """Checkpoint ``op`` (a step body that ran ``body_s`` seconds), blocking."""
+    def send(self, op: Op, data: bytes, body_s: float = 0.0) -> tuple[Ack, str]:
+        """Checkpoint ``op`` (``data``: its data as JSON; a step body that ran ``body_s``
+        seconds), blocking."""
         transport = self._transport
         return drive(
-            self._flow(op, body_s),
+            self._flow(op, data, body_s),
             transport,
             send=transport.send_checkpoint,
             sleep=self.clocks.sleep,
         )
 
-    async def send_async(self, op: Op, body_s: float = 0.0) -> tuple[Ack, str]:
+    async def send_async(self, op: Op, data: bytes, body_s: float = 0.0) -> tuple[Ack, str]:
         """Checkpoint ``op`` on the running loop."""
         transport = self._transport
         return await drive_async(
-            self._flow(op, body_s),
+            self._flow(op, data, body_s),
             transport,
             send=transport.send_checkpoint_async,
             sleep=self.clocks.sleep_async,

@@ -110,6 +110,9 @@ class Transport:
         self._proxies: dict[str, str] | None = None
         """The environment's proxies, read once as the pooled httpx client reads them (the
         per-request read was ~6 % of an app's CPU on the peer bench)."""
+        self._usable_for: Callable[[str, Mapping[str, str] | None], bool] = _never
+        """``lean_http.usable_for`` once the lean pools exist (imported late: it imports
+        this module; an import per request was ~1 % of an app's CPU)."""
 
     def _tls_context(self) -> ssl.SSLContext:
         with self._lock:
@@ -156,7 +159,8 @@ class Transport:
             return HttpFailure(f"{type(exc).__name__}: {exc}")
         return HttpResponse(res.status_code, dict(res.headers), res.content)
 
-    def _lean_pools(self) -> tuple[Any, Any] | None:
+    def _lean_for(self, url: str) -> tuple[Any, Any] | None:
+        """The lean checkpoint client's (async, sync) pools when they may send to ``url``."""
         if self._sync_transport is not None or self._async_transport is not None:
             return None  # a test or an embedder routes requests elsewhere: keep httpx
         if self._lean is None:
@@ -168,26 +172,23 @@ class Transport:
                 if self._lean is None:
                     tls = self._tls_context
                     self._proxies = urllib.request.getproxies_environment()
+                    self._usable_for = lean_http.usable_for
                     self._lean = (lean_http.AsyncPool(tls), lean_http.SyncPool(tls))
-        return self._lean
+        return self._lean if self._usable_for(url, self._proxies) else None
 
     def send_checkpoint(self, request: HttpRequest) -> HttpResponse | HttpFailure:
         """Send a checkpoint POST on a per-thread keep-alive socket (``lean_http``), or
         through httpx when a proxy is configured or requests are routed elsewhere."""
-        from .lean_http import usable_for
-
-        pools = self._lean_pools()
-        if pools is None or not usable_for(request.url, self._proxies):
+        pools = self._lean_for(request.url)
+        if pools is None:
             return self.send(request)
         result: HttpResponse | HttpFailure = pools[1].send(request)
         return result
 
     async def send_checkpoint_async(self, request: HttpRequest) -> HttpResponse | HttpFailure:
         """``send_checkpoint`` on the running loop, on that loop's keep-alive connections."""
-        from .lean_http import usable_for
-
-        pools = self._lean_pools()
-        if pools is None or not usable_for(request.url, self._proxies):
+        pools = self._lean_for(request.url)
+        if pools is None:
             return await self.send_async(request)
         result: HttpResponse | HttpFailure = await pools[0].send(request)
         return result
@@ -197,6 +198,10 @@ class Transport:
             if self._client is not None:
                 self._client.close()
                 self._client = None
+
+
+def _never(url: str, proxies: Mapping[str, str] | None) -> bool:
+    return False
 
 
 async def _request_async(client: httpx.AsyncClient, request: HttpRequest) -> httpx.Response:

@@ -67,27 +67,27 @@ class Steps(AsyncStepsIO):
         annotated = serialize.return_type(fn)
         if isinstance(decided, Replay):
             return core.replay(decided, annotated)
-        middleware, step = core.middleware, core.step_info(decided)
+        middleware = core.middleware
+        step = core.step_info(decided) if middleware else None
         try:
             with core.executing():
-                await middleware.before_step_async(step)
+                if step is not None:
+                    await middleware.before_step_async(step)
                 try:
                     value = core.execute(decided, fn, args, kwargs)
                     if inspect.isawaitable(value):
                         value = await value
                 except Exception as exc:
-                    await middleware.failed_async(exc, step)
+                    if step is not None:
+                        await middleware.failed_async(exc, step)
                     raise
-                await middleware.after_step_async(step)
+                if step is not None:
+                    await middleware.after_step_async(step)
         except BaseException as exc:
             raise core.body_raised(decided, exc)  # noqa: B904 - the same or a wrapped error
-        outcome = core.body_returned(decided, value, annotated)
-        found = acks.checkpointable(core, outcome)
-        if found is None:
-            raise outcome
-        checkpointer, op = found
-        ack = await checkpointer.send_async(op, core.body_seconds)
-        return acks.settle(core, decided, op, ack, annotated)
+        pending = acks.checkpointable(core, core.body_returned(decided, value, annotated))
+        ack = await pending.checkpointer.send_async(pending.op, pending.data, core.body_seconds)
+        return acks.settle(core, decided, pending, ack, annotated)
 
     async def sleep(self, step_id: str, duration: str | timedelta) -> None:
         """Pause the run for ``duration`` (``"48h"``, ``timedelta(days=2)``); max 366 days.
@@ -298,27 +298,27 @@ class SyncSteps(SyncStepsIO):
         if isinstance(decided, Replay):
             result: T = core.replay(decided, annotated)
             return result
-        middleware, step = core.middleware, core.step_info(decided)
+        middleware = core.middleware
+        step = core.step_info(decided) if middleware else None
         try:
             with core.executing():
-                middleware.before_step(step)
+                if step is not None:
+                    middleware.before_step(step)
                 try:
                     value = core.execute(decided, fn, args, kwargs)
                     if inspect.iscoroutine(value):
                         value = run_blocking(value)
                 except Exception as exc:
-                    middleware.failed(exc, step)
+                    if step is not None:
+                        middleware.failed(exc, step)
                     raise
-                middleware.after_step(step)
+                if step is not None:
+                    middleware.after_step(step)
         except BaseException as exc:
             raise core.body_raised(decided, exc)  # noqa: B904 - the same or a wrapped error
-        outcome = core.body_returned(decided, value, annotated)
-        found = acks.checkpointable(core, outcome)
-        if found is None:
-            raise outcome
-        checkpointer, op = found
-        ack = checkpointer.send(op, core.body_seconds)
-        checkpointed: T = acks.settle(core, decided, op, ack, annotated)
+        pending = acks.checkpointable(core, core.body_returned(decided, value, annotated))
+        ack = pending.checkpointer.send(pending.op, pending.data, core.body_seconds)
+        checkpointed: T = acks.settle(core, decided, pending, ack, annotated)
         return checkpointed
 
     def sleep(self, step_id: str, duration: str | timedelta) -> None:

@@ -10,6 +10,8 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from wayline.sdk import lean_http
 from wayline.sdk.effects import HttpFailure, HttpRequest, HttpResponse, Transport
@@ -178,3 +180,16 @@ def test_a_transport_made_under_a_proxy_sends_through_httpx_and_the_proxy(
         transport.close()
     assert isinstance(res, HttpFailure)  # the (dead) proxy was used, not the server
     assert server.connections == 0
+
+
+@given(
+    st.sampled_from(["http", "https", "HTTP", "ftp", ""]),
+    st.sampled_from(["127.0.0.1", "h", "[::1]", "user:pw@h", "", "h:bad"]),
+    st.sampled_from(["", ":8288", ":80", ":443", ":0"]),
+    st.text(alphabet="/?#;=&a %\t\r\n", max_size=8),
+)
+def test_the_origin_fast_path_splits_urls_as_urlsplit_does(
+    scheme: str, host: str, port: str, rest: str
+) -> None:
+    url = f"{scheme}://{host}{port}{rest}"
+    assert lean_http._origin(url) == lean_http._parse(url)

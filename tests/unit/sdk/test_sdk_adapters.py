@@ -12,6 +12,7 @@ import json
 import time
 from typing import Any
 
+import fastapi
 import flask
 import httpx
 import pytest
@@ -19,6 +20,7 @@ from starlette.applications import Starlette
 
 import wayline
 import wayline.aws_lambda
+import wayline.fastapi
 import wayline.flask
 import wayline.starlette
 from wayline import signing
@@ -128,6 +130,25 @@ def test_starlette_adapter() -> None:
     assert inspected.status_code == 200 and inspected.json()["mode"] == "dev"
     assert called.status_code == 200 and called.json() == "hello ada"
     assert called.headers["x-inngest-framework"] == "starlette"
+
+
+def test_fastapi_adapter_serves_outside_the_openapi_schema() -> None:
+    client = wayline.Wayline(app_id="app", is_dev=True, environ={})
+    app = fastapi.FastAPI()
+    wayline.fastapi.serve(app, client, _functions(client))
+
+    async def go() -> tuple[httpx.Response, httpx.Response, httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
+            inspected = await http.get("/api/inngest")
+            called = await http.post("/api/inngest?fnId=app-hello&stepId=step", json=NOW_BODY)
+            return inspected, called, await http.get("/openapi.json")
+
+    inspected, called, schema = asyncio.run(go())
+    assert inspected.status_code == 200 and inspected.json()["mode"] == "dev"
+    assert called.status_code == 200 and called.json() == "hello ada"
+    assert called.headers["x-inngest-framework"] == "fast_api"
+    assert "/api/inngest" not in schema.json()["paths"]
 
 
 def test_flask_adapter_serves_async_functions_without_flask_async() -> None:

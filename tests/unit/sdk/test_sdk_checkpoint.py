@@ -20,8 +20,10 @@ import wayline
 from wayline import signing
 from wayline.engine.ids import hash_step_id
 from wayline.middleware import Encryption, StaticKeys, generate_key
+from wayline.sdk import checkpoint, protocol, serialize
 from wayline.sdk.checkpoint import Clocks
 from wayline.sdk.comm import CommHandler, CommRequest, CommResponse
+from wayline.sdk.planner import STEP_RUN, Op, StepRef
 
 KEY = "signkey-test-" + "12" * 32
 FALLBACK = "signkey-test-" + "34" * 32
@@ -467,3 +469,40 @@ def test_encrypted_steps_are_checkpointed_encrypted_and_read_back_plain(
 def test_bad_checkpointing_settings_are_config_errors(make: Any, message: str) -> None:
     with pytest.raises(wayline.ConfigError, match=message):
         make()
+
+
+@pytest.mark.parametrize("generation", [3, None])
+def test_the_checkpoint_body_is_built_from_bytes_as_json_would_write_it(
+    generation: int | None,
+) -> None:
+    target = checkpoint.Target(
+        api_origin="http://127.0.0.1:8288",
+        run_id='r/1"é',
+        fn_id="fn",
+        qi_id="q\n1",
+        request_id="req",
+        generation_id=generation,
+        started_at_ms=1_764_400_000_000,
+        signing_keys=(KEY,),
+        env="branch",
+    )
+    data = {"x": [1, 2.5, None, "ü"], "s": 'a"b'}
+    step = StepRef(hash_step_id("s"), "s", 2)
+    op = Op(STEP_RUN, step, "s", opts={"parallelMode": "race"}, data=data)
+    wire = checkpoint.wire_of(target)
+    built = checkpoint.body_bytes(wire, op, serialize.dumps(data), 1_764_400_000_123, 0.0015)
+    expected: dict[str, Any] = {
+        "run_id": target.run_id,
+        "fn_id": "fn",
+        "qi_id": "q\n1",
+        "request_id": "req",
+        "request_started_at": 1_764_400_000_000,
+        "steps": [{**protocol.op_json(op), "timing": {"b": 1_500_000}}],
+        "ts": 1_764_400_000_123,
+    }
+    if generation is not None:
+        expected["generation_id"] = generation
+    assert built == serialize.dumps(expected)
+    assert wire.url == "http://127.0.0.1:8288/v1/checkpoint/r%2F1%22%C3%A9/async"
+    assert wire.headers[0]["authorization"] == f"Bearer {signing.hash_signing_key(KEY)}"
+    assert wire.headers[0]["x-inngest-env"] == "branch"

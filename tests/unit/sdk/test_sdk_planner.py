@@ -45,7 +45,7 @@ RACE = Scope(parallel=True, race=True)
 
 def plan_one(intent: Intent, scope: Scope = planner.SEQUENTIAL, **start: Any) -> planner.Plan:
     state = planner.start(start.pop("memos", {}), **start)
-    return planner.plan(state, intent, scope)[1]
+    return planner.plan(state, intent, scope)
 
 
 # ----------------------------------------------------------------------------- table tests
@@ -138,9 +138,9 @@ def test_repeated_ids_get_numbered_suffixes() -> None:
     state = planner.start({})
     refs = []
     for _ in range(3):
-        state, ref = planner.number(state, "loop")
+        ref = planner.number(state, "loop")
         refs.append(ref)
-    state, other = planner.number(state, "other")
+    other = planner.number(state, "other")
     assert refs == [
         StepRef(sha1("loop"), "loop", None),
         StepRef(sha1("loop:1"), "loop", 1),
@@ -155,16 +155,16 @@ def test_replaying_until_a_new_step_is_reached() -> None:
     memos = {sha1("a"): Memo(data=1), sha1("b"): Memo(data=2)}
     state = planner.start(memos)
     assert state.replaying
-    state, _ = planner.plan(state, Intent("a", planner.STEP_RUN))
+    planner.plan(state, Intent("a", planner.STEP_RUN))
     assert state.replaying
-    state, _ = planner.plan(state, Intent("new", planner.STEP_RUN))
+    planner.plan(state, Intent("new", planner.STEP_RUN))
     assert not state.replaying  # code after a new step runs for the first time
 
 
 def test_unmet_target_is_non_determinism() -> None:
     state = planner.start({}, target=sha1("gone"))
     assert planner.unmet_target(state) is not None
-    state, decided = planner.plan(state, Intent("gone", planner.STEP_RUN))
+    decided = planner.plan(state, Intent("gone", planner.STEP_RUN))
     assert isinstance(decided, Execute)
     assert planner.unmet_target(state) is None
     assert planner.unmet_target(planner.start({})) is None
@@ -255,7 +255,6 @@ def request(
     plans: list[planner.Plan] = []
 
     def walk(body: tuple[Any, ...] | list[Item], races: tuple[bool, ...]) -> None:
-        nonlocal state
         for item in body:
             if isinstance(item, Group):
                 ops: list[Op] = []
@@ -274,7 +273,7 @@ def request(
                 continue
             user_id, op = item
             scope = Scope(parallel=bool(races), race=any(races))
-            state, decided = planner.plan(state, Intent(user_id, op), scope)
+            decided = planner.plan(state, Intent(user_id, op), scope)
             plans.append(decided)
             if isinstance(decided, Execute):
                 opts = planner.race_opts(None, decided.race)

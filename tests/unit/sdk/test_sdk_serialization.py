@@ -205,6 +205,24 @@ def test_an_unresolvable_annotation_means_untyped() -> None:
     assert serialize.return_type(later) is None
 
 
+def test_return_types_are_cached_per_function_and_follow_redefinitions() -> None:
+    def step() -> Order:
+        raise AssertionError
+
+    assert serialize.return_type(step) is Order
+    assert serialize.return_type(step) is Order  # cached
+
+    def step() -> SignedUp:  # type: ignore[no-redef]  # a redefinition is a new function
+        raise AssertionError
+
+    assert serialize.return_type(step) is SignedUp
+    step.__annotations__ = {"return": Order}  # replaced annotations are read again
+    assert serialize.return_type(step) is Order
+    greeter = Greeter()
+    assert serialize.return_type(greeter.__call__) is SignedUp  # a new bound method each time
+    assert serialize.return_type(greeter.__call__) is SignedUp
+
+
 def test_to_json_and_back() -> None:
     order = Order(id=1, items=["x"])
     plain = serialize.to_json(order, what="step")
