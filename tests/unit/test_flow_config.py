@@ -18,8 +18,10 @@ from wayline.engine.flow.config import (
     Rate,
     Singleton,
     clamp_priority,
+    flow_config,
     parse_flow,
 )
+from wayline.engine.model import FunctionDef
 from wayline.errors import ValidationError
 
 S = 1000
@@ -167,3 +169,22 @@ def test_bad_values_name_the_field_and_limit(config: dict[str, Any], message: st
 )
 def test_priority_is_clamped(value: object, clamped: int) -> None:
     assert clamp_priority(value) == clamped
+
+
+def test_flow_config_follows_a_resync_of_the_same_function_id() -> None:
+    """The per-object cache answers for the object it saw: a function synced again under
+    the same id with another config gets its own flow control, not the cached one."""
+    limited = FunctionDef(
+        id="app-fn",
+        app_id="app",
+        name="fn",
+        url="",
+        triggers=(),
+        retries=0,
+        config={"rateLimit": {"limit": 2, "period": "1m"}},
+    )
+    plain = FunctionDef(id="app-fn", app_id="app", name="fn", url="", triggers=(), retries=0)
+    assert flow_config(limited).rate_limit == Rate(limit=2, period_ms=60 * S)
+    assert flow_config(limited) is flow_config(limited)
+    assert flow_config(plain).rate_limit is None
+    assert flow_config(limited).rate_limit == Rate(limit=2, period_ms=60 * S)

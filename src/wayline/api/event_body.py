@@ -7,6 +7,8 @@ is refused as soon as it passes the cap.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from starlette.requests import Request
 
 from ..engine.event_stream import EventStream
@@ -16,16 +18,23 @@ from ..errors import ValidationError
 
 async def read_events(request: Request) -> list[EventInput]:
     """The request's validated events; ``ValidationError`` naming the first problem."""
+    return await read_event_chunks(request.stream(), request.headers.get("content-length"))
+
+
+async def read_event_chunks(
+    chunks: AsyncIterator[bytes], content_length: str | None
+) -> list[EventInput]:
+    """The events of a body read as ``chunks`` (``Request.stream`` or a raw ASGI receive
+    loop: ``event_fastpath``), ``content_length`` its header (None if absent)."""
     stream = EventStream()
-    stream.check_declared_length(_declared_length(request))
-    async for chunk in request.stream():
+    stream.check_declared_length(_declared_length(content_length))
+    async for chunk in chunks:
         if chunk:
             stream.feed(chunk)
     return stream.finish()
 
 
-def _declared_length(request: Request) -> int | None:
-    header = request.headers.get("content-length")
+def _declared_length(header: str | None) -> int | None:
     if header is None:
         return None
     if not header.strip().isdigit():

@@ -7,7 +7,7 @@ or started when a request is rejected.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
@@ -27,11 +27,13 @@ from ..engine.registration import parse_register
 from ..engine.service import Service
 from ..engine.triggers import functions_for_event
 from ..engine.webhook_registry import WebhookRegistry, declared_webhooks
-from ..errors import ValidationError
+from ..errors import StoreError, ValidationError
 from .checkpoint_fastpath import CheckpointFastPath
 from .checkpoints import CheckpointApi
 from .dashboard import Dashboard, DashboardConfig
-from .event_body import read_events
+from .event_body import read_event_chunks
+from .event_fastpath import EventFastPath
+from .event_group import EventGroup
 from .realtime import RealtimeApi
 from .run_search import parse_run_search
 from .runops import RunOpsApi
@@ -107,6 +109,7 @@ class Api:
         self._service = service
         self._config = config
         self._on_clock_advanced = on_clock_advanced
+        self._events = EventGroup(service)
 
     # ------------------------------------------------------------ auth
 
@@ -130,17 +133,30 @@ class Api:
     # ------------------------------------------------------------ events
 
     async def send_events(self, request: Request) -> Response:
-        key = request.path_params["key"]
+        return await self.ingest(request.path_params["key"], request.headers.get, request.stream())
+
+    async def ingest(
+        self, key: str, header: Callable[[str], str | None], body: AsyncIterator[bytes]
+    ) -> JSONResponse:
+        """``POST /e/{key}``'s answer (the route's and ``event_fastpath``'s): ``header``
+        reads a request header, ``body`` yields the body's chunks. 200 once the events are
+        stored and routed (with the others of their group: ``event_group``)."""
         if self._config.event_keys and key not in self._config.event_keys:
             return JSONResponse(
                 {"ids": [], "status": 401, "error": "event key not found"}, status_code=401
             )
         try:
-            seed = events_mod.check_seed(request.headers.get(events_mod.SEED_HEADER))
-            inputs = await read_events(request)
+            seed = events_mod.check_seed(header(events_mod.SEED_HEADER))
+            inputs = await read_event_chunks(body, header("content-length"))
         except ValidationError as exc:
             return JSONResponse({"ids": [], "status": 400, "error": str(exc)}, status_code=400)
-        ids = self._service.send_events(inputs, seed=seed)
+        try:
+            ids = await self._events.send(inputs, seed=seed)
+        except StoreError as exc:
+            return JSONResponse(
+                {"ids": [], "status": 503, "error": f"the events were not stored ({exc}); retry"},
+                status_code=503,
+            )
         return JSONResponse({"ids": ids, "status": 200})
 
     async def list_events(self, request: Request) -> Response:
@@ -163,7 +179,11 @@ class Api:
         return data(event_view(event, _matched(functions, event)))
 
     async def event_runs(self, request: Request) -> Response:
-        runs = self._service.store.runs.list_runs(event_id=request.path_params["event_id"])
+        return self.runs_of_event(request.path_params["event_id"])
+
+    def runs_of_event(self, event_id: str) -> JSONResponse:
+        """``GET /v1/events/{event_id}/runs``'s answer (the route's and ``event_fastpath``'s)."""
+        runs = self._service.store.runs.list_runs(event_id=event_id)
         return data([run_summary(r) for r in runs])
 
     # ------------------------------------------------------------ runs
@@ -364,10 +384,13 @@ def create_app(
     on_clock_advanced: Callable[[], None] = lambda: None,
     dashboard: DashboardConfig | None = None,
     realtime: RealtimeApi | None = None,
+    fast_paths: bool = True,
 ) -> ASGIApp:
     """The API, plus the dashboard pages when ``dashboard`` is given (``wayline dev`` and
     ``wayline dashboard --stack``; never the public AWS api, which builds its own routes).
-    A read-only dashboard comes with the read (GET) half of the API only."""
+    A read-only dashboard comes with the read (GET) half of the API only. ``fast_paths``:
+    the raw ASGI paths in front of the hottest routes (checkpoints, event ingest and the
+    runs-by-event poll), which answer exactly as those routes do; off only to compare."""
     api = Api(service, config, on_clock_advanced)
     routes: list[BaseRoute] = list(api.routes())
     if realtime is not None:  # wayline dev (see api/realtime.py)
@@ -377,6 +400,7 @@ def create_app(
             routes = [r for r in api.routes() if r.methods and r.methods <= {"GET", "HEAD"}]
         routes += Dashboard(service, dashboard).routes()
     app = Starlette(routes=routes, lifespan=lifespan)  # type: ignore[arg-type]
-    if dashboard is not None and dashboard.read_only:
-        return ServerKindHeader(app)  # no POST routes, so no checkpoint fast path
-    return CheckpointFastPath(ServerKindHeader(app), CheckpointApi(service), api.authorized_header)
+    if not fast_paths or (dashboard is not None and dashboard.read_only):
+        return ServerKindHeader(app)  # read-only: no POST routes, so no fast paths
+    events = EventFastPath(ServerKindHeader(app), api)
+    return CheckpointFastPath(events, CheckpointApi(service), api.authorized_header)

@@ -35,11 +35,12 @@ credentials: only its redacted URL is ever logged.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, replace
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from .. import signing
 from ..engine import gateway, protocol
@@ -350,17 +351,47 @@ async def drive_async(
     transport: AsyncTransport,
     *,
     renew_every_s: float,
+    run_step: StepRunner | None = None,
 ) -> T:
-    """Run ``flow`` to its end over an asyncio transport; slots renewed by a task."""
+    """Run ``flow`` to its end over an asyncio transport; slots renewed by a task.
+
+    ``run_step`` runs each of the flow's synchronous steps (its store work between two
+    requests) and gives back what it returned: the dev worker's runs the steps of one
+    loop turn in one transaction (``devserver.turn_batch``); None runs each at once."""
+    run = run_step or _run_now
     try:
-        step = next(flow)
-        while True:
-            step = flow.send(await _send_async(transport, step, renew_every_s))
-    except StopIteration as done:
-        result: T = done.value
+        step = await run(functools.partial(_advance, flow, None))
+        while not isinstance(step, _Done):
+            reply = await _send_async(transport, step, renew_every_s)
+            step = await run(functools.partial(_advance, flow, reply))
+        result: T = step.value
         return result
     finally:
         flow.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Done:
+    """A flow's end, as a step's result (a ``StopIteration`` cannot cross a future)."""
+
+    value: Any
+
+
+StepRunner = Callable[[Callable[[], "Step | _Done"]], Awaitable["Step | _Done"]]
+
+
+def _advance(
+    flow: Generator[Step, Reply | Unreachable, Any], reply: Reply | Unreachable | None
+) -> Step | _Done:
+    """The flow's next request after ``reply`` (its first for None), or its end."""
+    try:
+        return next(flow) if reply is None else flow.send(reply)
+    except StopIteration as done:
+        return _Done(done.value)
+
+
+async def _run_now(step: Callable[[], Step | _Done]) -> Step | _Done:
+    return step()
 
 
 async def _send_async(

@@ -4,7 +4,9 @@ It is the dev driver of the call cycle (``wayline.calls.cycle``): the same flow 
 Lambda dispatcher, with the dev policy (``invoker.dev_policy``). SDK calls run
 concurrently as asyncio tasks (parallel steps really run in parallel); state transitions
 run on the event loop thread between awaits, so two results of the same run never
-interleave inside one load -> decide -> save.
+interleave inside one load -> decide -> save. The cycles' store steps that are ready in
+one loop turn (the starts of the items claimed together, the results that came back
+together) commit in one transaction (``turn_batch``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from ..engine.model import WorkItem, WorkKind
 from ..engine.ports import Clock
 from ..engine.service import Service
 from .invoker import dev_policy
+from .turn_batch import TurnBatch
 
 log = logging.getLogger("wayline.worker")
 
@@ -47,6 +50,7 @@ class Worker:
             service, clock, policy or dev_policy(), signing_key=lambda: signing_key
         )
         self._clock = clock
+        self._steps = TurnBatch(service.batch)
         self._slots = asyncio.Semaphore(max_in_flight)
         self._in_flight: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -122,7 +126,10 @@ class Worker:
         was acknowledged with the call's result (in one commit)."""
         cycle = self._cycle
         result = await drive_async(
-            cycle.flow(item), self._transport, renew_every_s=cycle.policy.renew_every_s
+            cycle.flow(item),
+            self._transport,
+            renew_every_s=cycle.policy.renew_every_s,
+            run_step=self._steps.run,  # the store steps of one loop turn: one commit
         )
         if result.blocked is not None:
             # Parked: a release of the slot it waits for wakes it (``Service.release_call``

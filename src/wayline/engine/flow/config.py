@@ -112,8 +112,24 @@ class FlowConfig:
 
 
 def flow_config(fn: FunctionDef) -> FlowConfig:
-    """The parsed flow control of ``fn`` (cached: functions are immutable once synced)."""
-    return _parse_cached(fn.id, json.dumps(fn.config, sort_keys=True, default=str))
+    """The parsed flow control of ``fn`` (cached: functions are immutable once synced).
+
+    Asked several times per run (admission, start, each call, the end: ~2 % of the dev
+    server's time per run in py-spy), so the answer is also kept per function object: the
+    function cache hands out the same ``FunctionDef`` until the next sync, and that skips
+    re-encoding its config to find the parsed one."""
+    entry = _BY_OBJECT.get(id(fn))
+    if entry is not None and entry[0] is fn and entry[1] is fn.config:
+        return entry[2]
+    parsed = _parse_cached(fn.id, json.dumps(fn.config, sort_keys=True, default=str))
+    if len(_BY_OBJECT) >= _BY_OBJECT_MAX:
+        _BY_OBJECT.pop(next(iter(_BY_OBJECT)), None)  # the oldest entry
+    _BY_OBJECT[id(fn)] = (fn, fn.config, parsed)  # holds ``fn``, so its id is not reused
+    return parsed
+
+
+_BY_OBJECT: dict[int, tuple[FunctionDef, Mapping[str, JSON], FlowConfig]] = {}
+_BY_OBJECT_MAX = 4096
 
 
 @lru_cache(maxsize=4096)
