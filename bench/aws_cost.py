@@ -18,7 +18,7 @@ computed from item sizes as DynamoDB bills them: a write is ceil(max(before, aft
 WRU for the item plus one write per index the item enters, leaves or changes in (two
 when its index key changes); a transaction costs twice that; a failed conditional write
 one unit; a strong read ceil(size / 4 KB) RRU, an eventually consistent one (every index
-query) half.
+query, and a GetItem or table Query without ``ConsistentRead``) half.
 
 Lambda duration, for EVERY invocation (moto is ~10x slower than DynamoDB, so it is
 modelled, not timed): each function's own CPU time per invocation, measured here with
@@ -326,7 +326,8 @@ class Meter:
         self.wru += units * factor
         self.wru_by_op[model.name] += units * factor
         if model.name == "GetItem":
-            self.rru += max(1, math.ceil(item_size(parsed.get("Item")) / 4096))
+            eventual = 0.5 if not params.get("ConsistentRead") else 1
+            self.rru += max(1, math.ceil(item_size(parsed.get("Item")) / 4096)) * eventual
         elif model.name == "Query":
             size = sum(item_size(i) for i in parsed.get("Items", []))
             eventual = "IndexName" in params or not params.get("ConsistentRead")

@@ -9,7 +9,8 @@ from typing import Any
 
 from botocore.exceptions import EndpointConnectionError
 
-from wayline.engine.model import Outbox, Run, RunStatus, StepRecord, StepStatus
+from wayline.engine.model import Outbox, Run, RunStatus, StepRecord, StepStatus, WorkItem, WorkKind
+from wayline.engine.ports import AppendedMemo
 from wayline.store import keys
 from wayline.store.codec import dumps, loads, run_to_dict
 from wayline.store.dynamodb_table import key_item
@@ -195,3 +196,75 @@ def test_a_finished_run_is_acknowledged_on_its_item_and_leaves_the_live_index(
     assert "run_live" not in aws.raw(keys.run(run.id))
     assert runs.list_live_runs() == []
     assert aws.store().runs.get_run(run.id) == replace(done, outbox=Outbox())
+
+
+# -- memos appended by checkpoints (``dynamodb_memo_appends``) -------------------------
+
+
+def _appended(i: int) -> AppendedMemo:
+    step_id = f"step-{i:03d}"
+    memo = {"data": {"i": i, "pad": OUTPUT_PAD}}
+    record = StepRecord(
+        step_id, f"step {i}", "StepRun", StepStatus.COMPLETED, 1, i, i + 1, memo["data"]
+    )
+    return AppendedMemo(step_id, memo, record)
+
+
+def _live(run: Run) -> Run:
+    call = WorkItem(id="call-1", run_id=run.id, kind=WorkKind.CALL, at=1)
+    return replace(run, status=RunStatus.RUNNING, pending={call.id: call})
+
+
+def test_a_checkpointed_step_is_one_read_and_one_conditional_put(aws: Aws) -> None:
+    store = aws.store()
+    run = _live(make_run())
+    store.runs.create_run(run)
+    aws.calls.clear()
+
+    head = store.appends.run_head(run.id, consistent=False)
+    assert head is not None
+    store.appends.append_memos(head, [_appended(0)], now=1_000)
+
+    assert aws.ops() == ["GetItem", "PutItem"]
+    assert aws.calls[0][1]["ConsistentRead"] is False
+    assert aws.calls[1][1]["ConditionExpression"] == "attribute_not_exists(#pk)"
+    assert aws.calls[1][1]["Item"]["sk"] == {"S": keys.memo(run.id, "step-000").sk}
+
+
+def test_saves_after_appends_do_not_grow_the_run_item(aws: Aws) -> None:
+    """An appended record keeps its position (``[records, clock]``) when a later save
+    renumbers the timeline, so no save copies it back into the run item."""
+    store = aws.store()
+    run = _live(make_run())
+    store.runs.create_run(run)
+    sizes = []
+    for i in range(0, 40, 2):
+        head = store.appends.run_head(run.id)
+        assert head is not None
+        store.appends.append_memos(head, [_appended(i)], now=1_000 + i)
+        loaded = store.runs.get_run(run.id)
+        assert loaded is not None
+        saved = _step(loaded, i + 1)
+        assert store.runs.save_run(saved, expected_version=loaded.version)
+        sizes.append(_run_item_bytes(aws, run.id))
+    assert sizes[-1] <= sizes[2] + 16
+    got = aws.store().runs.get_run(run.id)
+    assert got is not None
+    assert [s.id for s in got.steps] == list(got.stack) == [f"step-{i:03d}" for i in range(40)]
+
+
+def test_a_process_that_cached_the_run_still_loads_appended_memos(aws: Aws) -> None:
+    """No version moves on an append: a run with a discovery call pending is read whole,
+    never answered from what the process saw last."""
+    dispatcher, api = aws.store(), aws.store()
+    run = _live(make_run())
+    dispatcher.runs.create_run(run)
+    assert dispatcher.runs.get_run(run.id) == run  # cached at version 0
+    head = api.appends.run_head(run.id)
+    assert head is not None
+    api.appends.append_memos(head, [_appended(0)], now=1_000)
+
+    loaded = dispatcher.runs.get_run(run.id)
+
+    assert loaded is not None and list(loaded.memos) == ["step-000"]
+    assert loaded.version == 0

@@ -44,6 +44,12 @@ Request units (1 write unit per KB, 1 read unit per 4 KB read strongly consisten
   (one per shard), then
   one Query per run listed; the plan per filter is in ``dynamodb_run_search``.
 
+Checkpointed steps are not saves: ``dynamodb_memo_appends`` writes their memo items
+alone, without a new version (``engine.checkpoint_append`` has the races). So a run with
+a discovery call pending (one that may checkpoint) is always read whole, never answered
+from ``_KnownRuns``; the run item carries its record count and state size (``nrec``,
+``sz``) for the appends' fence read.
+
 Runs stored by the previous layout (layout 1: the whole timeline in the run item, memos
 written in a transaction) are read as they are; their next save rewrites the run item in
 layout 2, keeping their old records in it (their memo items carry none).
@@ -61,13 +67,16 @@ from itertools import islice
 from typing import Any
 
 from wayline.engine import search
+from wayline.engine.checkpoint_append import may_append
 from wayline.engine.model import Outbox, Run
 from wayline.engine.ports import RunPage, RunQuery
+from wayline.engine.protocol import state_size
 from wayline.errors import StoreError
 
 from . import dynamodb_run_layout as layout
 from . import keys
 from .codec import dumps, loads, run_from_dict, run_to_dict
+from .dynamodb_memo_appends import RECORDS, STATE_BYTES
 from .dynamodb_run_search import RunSearch, index_attributes, status_attributes
 from .dynamodb_schema import PK, SK, TTL_ATTRIBUTE, Retention
 from .dynamodb_table import (
@@ -209,7 +218,9 @@ class DynamoRunStore:
 
     def get_run(self, run_id: str) -> Run | None:
         known = self._known.latest(run_id)
-        if known is not None and known.run is not None:
+        # A run with a discovery call pending may have memos appended since, which its
+        # version does not show: read it whole.
+        if known is not None and known.run is not None and not _open_to_appends(known.run):
             current = self._current(known)
             if current is not None:
                 return current
@@ -464,6 +475,7 @@ class DynamoRunStore:
             "run_id": s(run.id),
             "run_shard": s(keys.runs_by_time(shard)),
             **index_attributes(run),
+            **_head_sizes(run),
             **self._body(run, doc),
         }
         if _needs_sweep(run):
@@ -487,7 +499,7 @@ class DynamoRunStore:
             removed.append("run_live")  # leaves the live-runs index: its one index write
         # The status keys move the run between the search indexes' status partitions;
         # rewritten with the same value (most saves) they cost the indexes nothing.
-        moved = status_attributes(run)
+        moved = {**status_attributes(run), **_head_sizes(run)}
         sets = ", ".join(f"#{name} = :{name}" for name in moved)
         expression = (
             f"SET #ver = :ver, #memos = :memos, #{kept} = :body, {sets} REMOVE "
@@ -512,6 +524,18 @@ class DynamoRunStore:
         return self._t.encode_body(
             doc, kind="run", owner=run.id, what=f"run {run.id} (without its memos)"
         )
+
+
+def _head_sizes(run: Run) -> Item:
+    """What ``DynamoMemoAppends.run_head`` reads besides the run: its record count and
+    state size at this save (two numbers, a few bytes of the run item)."""
+    return {RECORDS: n(len(run.steps)), STATE_BYTES: n(state_size(run))}
+
+
+def _open_to_appends(run: Run) -> bool:
+    """Whether memos may be appended to ``run`` without a new version
+    (``engine.checkpoint_append``): it is live with a discovery call pending."""
+    return not run.status.is_terminal and any(may_append(item) for item in run.pending.values())
 
 
 def _needs_sweep(run: Run) -> bool:

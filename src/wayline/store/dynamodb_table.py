@@ -245,11 +245,12 @@ class Table:
 
     # -- reads -------------------------------------------------------------------
 
-    def get(self, key: Key) -> Item | None:
-        """A strongly consistent read of one item."""
+    def get(self, key: Key, *, consistent: bool = True) -> Item | None:
+        """A read of one item, strongly consistent unless ``consistent=False`` (half the
+        read units; it may miss a write of the last second or so)."""
         with translate("GetItem"):
             response = self._client.get_item(
-                TableName=self.name, Key=key_item(key), ConsistentRead=True
+                TableName=self.name, Key=key_item(key), ConsistentRead=consistent
             )
         item = response.get("Item")
         return None if item is None else dict(item)
