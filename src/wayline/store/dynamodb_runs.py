@@ -87,6 +87,7 @@ from .dynamodb_table import (
     Table,
     Write,
     backoff,
+    item_bytes,
     merge_iter,
     n,
     number,
@@ -159,15 +160,15 @@ class DynamoRunStore:
         if seen is None:
             return False  # no such run, or already past expected_version
         seen = self._write_memo_items(run, expected_version, seen)
-        seen = self._write_events_item(run, seen)
         doc, fresh = layout.head_doc(run_to_dict(run), run.memos, stored=seen.records)
-        del doc["events"]
-        doc[layout.EVENTS_APART] = 1
         fresh = self._encoded(run, fresh)
         doc[layout.FRESH_KEY] = [f.to_doc() for f in fresh]
-        update = self._run_update(
-            run, doc, expected_version, memo_count=len(seen.records) + len(fresh)
-        )
+        memo_count = len(seen.records) + len(fresh)
+        if seen.events_apart or self._events_cost_a_unit(run, doc, memo_count):
+            seen = self._write_events_item(run, seen)
+            del doc["events"]
+            doc[layout.EVENTS_APART] = 1
+        update = self._run_update(run, doc, expected_version, memo_count=memo_count)
         try:
             self._t.write(update)
         except ConditionFailed:
@@ -175,7 +176,7 @@ class DynamoRunStore:
             return False
         records = {**seen.records, **{f.step_id: f.record for f in fresh}}
         kept = run if _keeps(seen.run, run) else None
-        saved = _Seen(run.version, records, tuple(fresh), kept, events_apart=True)
+        saved = _Seen(run.version, records, tuple(fresh), kept, events_apart=seen.events_apart)
         self._known.put(run.id, saved)
         try:
             self._write_memo_items(run, run.version, saved)
@@ -418,10 +419,21 @@ class DynamoRunStore:
         self._known.put(run.id, done)
         return done
 
+    def _events_cost_a_unit(self, run: Run, doc: dict[str, Any], memo_count: int) -> bool:
+        """Whether the run's events, kept in the run item, would make this save cost one
+        more write unit (the item crosses a KB boundary with them): only then are they
+        moved to their own item (a write unit once). Small events of a short run (the
+        usual case: two or three saves) stay where ``create_run`` put them."""
+        events = len(dumps(doc.get("events", ()))) + len(',"events":')
+        head = item_bytes(self._run_attributes(run, memo_count=memo_count))
+        body = len(BODY) + len(dumps(doc).encode())
+        return -(-(head + body) // 1024) > -(-(head + body - events) // 1024)
+
     def _write_events_item(self, run: Run, seen: _Seen) -> _Seen:
         """Move the run's events (written once, with the run) out of the run item, which
-        every save rewrites: their own item is written before the first save that drops
-        them, from the committed run, so a reader always finds them in one place."""
+        every save rewrites, once they cost write units there (``_events_cost_a_unit``):
+        their own item is written before the first save that drops them, from the
+        committed run, so a reader always finds them in one place."""
         if seen.events_apart:
             return seen
         key = keys.run_events(run.id)
@@ -466,6 +478,10 @@ class DynamoRunStore:
         return item
 
     def _run_item(self, run: Run, doc: dict[str, Any], *, memo_count: int) -> Item:
+        return {**self._run_attributes(run, memo_count=memo_count), **self._body(run, doc)}
+
+    def _run_attributes(self, run: Run, *, memo_count: int) -> Item:
+        """The run item without its body."""
         shard = keys.shard_of(run.id, keys.RUN_SHARDS)
         item: Item = {
             PK: s(keys.run(run.id).pk),
@@ -476,7 +492,6 @@ class DynamoRunStore:
             "run_shard": s(keys.runs_by_time(shard)),
             **index_attributes(run),
             **_head_sizes(run),
-            **self._body(run, doc),
         }
         if _needs_sweep(run):
             item["run_live"] = s(keys.live_runs(shard))

@@ -113,6 +113,21 @@ def _with_expressions(params: dict[str, Any], values: Item | None) -> dict[str, 
     return params
 
 
+def item_bytes(item: Mapping[str, Any]) -> int:
+    """An item's size as DynamoDB bills it (attribute names and values; numbers roughly)."""
+    size = 0
+    for name, value in item.items():
+        ((kind, v),) = value.items()
+        size += len(name.encode())
+        if kind == "S":
+            size += len(str(v).encode())
+        elif kind == "N":
+            size += len(str(v).lstrip("-").replace(".", "")) // 2 + 1
+        else:
+            size += len(dumps(v))
+    return size
+
+
 class ConditionFailed(Exception):  # noqa: N818 - control flow inside the store, not an error
     """A conditional write did not apply: a lost race.
 
