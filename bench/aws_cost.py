@@ -202,6 +202,9 @@ class Meter:
         """Thread CPU seconds of each function's own code (its AWS requests, served by moto
         in this thread, taken out): a check of ``ENGINE_BASE_MS``, not an input."""
         self._local = threading.local()
+        self.stopped = False
+        """Counting is over, on every thread (``paused`` is this thread's alone: the
+        store reads a page of runs on a thread pool)."""
         self.reader: Any = None
 
     @property
@@ -223,7 +226,7 @@ class Meter:
             self._local.paused = False
 
     def _on(self) -> bool:
-        return not getattr(self._local, "paused", False)
+        return not self.stopped and not getattr(self._local, "paused", False)
 
     def install(self) -> None:
         add_event_hook("provide-client-params", self._request_starts)
@@ -570,6 +573,7 @@ def measure(runs: int, steps: int, sdk: str) -> dict[str, Any]:
                     meter.requests["SQS.SendMessage (rule target)"] += 1
                     drain(driver, empty)
             wall = time.perf_counter() - started
+            meter.stopped = True
             with meter.paused():
                 done = driver.runtime.store.runs.list_runs(
                     function_id=f"bench-steps-{steps}", limit=runs
