@@ -9,6 +9,8 @@ from typing import Any
 
 from botocore.exceptions import EndpointConnectionError
 
+from wayline.engine.events import internal_event
+from wayline.engine.lifecycle import finish_events
 from wayline.engine.model import Outbox, Run, RunStatus, StepRecord, StepStatus, WorkItem, WorkKind
 from wayline.engine.ports import AppendedMemo
 from wayline.store import keys
@@ -268,3 +270,28 @@ def test_a_process_that_cached_the_run_still_loads_appended_memos(aws: Aws) -> N
 
     assert loaded is not None and list(loaded.memos) == ["step-000"]
     assert loaded.version == 0
+
+
+def test_a_finished_runs_lifecycle_events_are_stored_as_references(aws: Aws) -> None:
+    """``inngest/function.finished`` in the finishing save's outbox is rebuilt from the run
+    (``dynamodb_lifecycle_refs``): the run item stays small, and reads give it back whole."""
+    runs = aws.store().runs
+    run = make_run(events=({"name": "shop/order.created", "data": {"pad": "x" * 300}},))
+    runs.create_run(run)
+    done = replace(run, version=1, status=RunStatus.COMPLETED, output={"total": 3})
+    published = tuple(
+        internal_event(raw).identify(
+            f"01HEVT00000000000000000F{i}X", received_at=7 + i, keep_internal=True
+        )
+        for i, raw in enumerate(finish_events(done))
+    )
+    done = replace(done, outbox=Outbox(publish=published))
+    assert runs.save_run(done, expected_version=0)
+    assert "function.finished" not in aws.raw(keys.run(run.id))["body"]["S"]
+    assert aws.store().runs.get_run(run.id) == done
+
+    edited = replace(published[0], data={**published[0].data, "result": "not the run's"})
+    other = replace(done, version=2, outbox=Outbox(publish=(edited,)))
+    assert runs.save_run(other, expected_version=1)
+    assert "not the run's" in aws.raw(keys.run(run.id))["body"]["S"]  # stored whole
+    assert aws.store().runs.get_run(run.id) == other

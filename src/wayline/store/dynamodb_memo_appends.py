@@ -66,6 +66,7 @@ class DynamoMemoAppends:
             return None
         if doc.get(layout.EVENTS_APART):
             doc["events"] = []  # in their own item: not needed to fence a checkpoint
+        doc["outbox"] = {}  # nor is what the last save left to apply
         version = number(item, "ver")
         run = run_from_dict(layout.run_doc(doc, [], run_id=text(item, "run_id"), version=version))
         return RunHead(run, number(item, STATE_BYTES), number(item, RECORDS))

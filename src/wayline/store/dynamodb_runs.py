@@ -73,6 +73,7 @@ from wayline.engine.ports import RunPage, RunQuery
 from wayline.engine.protocol import state_size
 from wayline.errors import StoreError
 
+from . import dynamodb_lifecycle_refs as lifecycle_refs
 from . import dynamodb_run_layout as layout
 from . import keys
 from .codec import dumps, loads, run_from_dict, run_to_dict
@@ -163,6 +164,7 @@ class DynamoRunStore:
         doc, fresh = layout.head_doc(run_to_dict(run), run.memos, stored=seen.records)
         fresh = self._encoded(run, fresh)
         doc[layout.FRESH_KEY] = [f.to_doc() for f in fresh]
+        lifecycle_refs.refer(doc, run)
         memo_count = len(seen.records) + len(fresh)
         if seen.events_apart or self._events_cost_a_unit(run, doc, memo_count):
             seen = self._write_events_item(run, seen)
@@ -337,6 +339,7 @@ class DynamoRunStore:
             doc, seen = self._decode_layout1(head, doc, memo_items)
         if self._acknowledged(head, items) >= version:
             doc["outbox"] = {}
+        lifecycle_refs.restore(doc, run_from_dict)
         run = run_from_dict(doc)
         self._known.put(run.id, replace(seen, run=run))
         return run
