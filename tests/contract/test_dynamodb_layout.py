@@ -218,19 +218,32 @@ def _live(run: Run) -> Run:
 
 
 def test_a_checkpointed_step_is_one_read_and_one_conditional_put(aws: Aws) -> None:
+    """The run's first appended memo also marks its run item (once)."""
     store = aws.store()
     run = _live(make_run())
     store.runs.create_run(run)
+    for i, expected in enumerate([["GetItem", "UpdateItem", "PutItem"], ["GetItem", "PutItem"]]):
+        aws.calls.clear()
+        head = store.appends.run_head(run.id, consistent=False)
+        assert head is not None
+        store.appends.append_memos(head, [_appended(i)], now=1_000 + i)
+        assert aws.ops() == expected
+        get, *_, put = (params for _, params in aws.calls)
+        assert get["ConsistentRead"] is False
+        assert put["ConditionExpression"] == "attribute_not_exists(#pk)"
+        assert put["Item"]["sk"] == {"S": keys.memo(run.id, f"step-{i:03d}").sk}
+
+
+def test_a_cached_run_never_appended_to_is_checked_in_one_read(aws: Aws) -> None:
+    """A run whose SDK does not checkpoint (no mark on its item) keeps the 1-unit check of
+    a run this process holds, even with a call pending."""
+    runs = aws.store().runs
+    run = _live(make_run())
+    runs.create_run(run)
     aws.calls.clear()
-
-    head = store.appends.run_head(run.id, consistent=False)
-    assert head is not None
-    store.appends.append_memos(head, [_appended(0)], now=1_000)
-
-    assert aws.ops() == ["GetItem", "PutItem"]
-    assert aws.calls[0][1]["ConsistentRead"] is False
-    assert aws.calls[1][1]["ConditionExpression"] == "attribute_not_exists(#pk)"
-    assert aws.calls[1][1]["Item"]["sk"] == {"S": keys.memo(run.id, "step-000").sk}
+    assert runs.get_run(run.id) == run
+    (query,) = [params for op, params in aws.calls]
+    assert query["ExpressionAttributeValues"][":run"] == {"S": keys.RUN_SK}
 
 
 def test_saves_after_appends_do_not_grow_the_run_item(aws: Aws) -> None:

@@ -23,6 +23,12 @@ consecutive checkpoints) it follows the wall clock: each checkpoint is sent only
 the previous one was acknowledged, a round trip of milliseconds, far above the skew of
 Lambda hosts' synchronised clocks.
 
+The first append to a run also sets ``apd`` on its run item (1 write unit, once per run):
+the memo items are invisible to the 1-unit check a process makes of a run it holds
+cached (``DynamoRunStore._current``: the run item and its ack marker), so that check
+reads the run whole when the run item says memos were appended and a call may be open.
+A run whose SDK never checkpoints (the official Python SDK) keeps the cheap check.
+
 A run saved before the head carried its record count (``nrec``) or in layout 1 has no
 head here (``None``): its checkpoints take the transition path, and its next save
 writes the count.
@@ -31,6 +37,7 @@ writes the count.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 
 from wayline.engine.model import JSON
@@ -46,8 +53,11 @@ RECORDS = "nrec"
 """On the run item: how many step records the run had at its save."""
 STATE_BYTES = "sz"
 """On the run item: the run's state size (``protocol.state_size``) at its save."""
+APPENDED = "apd"
+"""On the run item: memos have been appended to this run (set once, before the first)."""
 MEMO_INDEX = "i"
 RECORD = "rec"
+_REMEMBERED = 4096
 
 
 class DynamoMemoAppends:
@@ -56,11 +66,15 @@ class DynamoMemoAppends:
         self._retention = retention
         self._lock = threading.Lock()
         self._last = 0
+        self._marked: OrderedDict[str, None] = OrderedDict()
+        """Runs whose item is known to carry ``APPENDED`` (most recent last)."""
 
     def run_head(self, run_id: str, *, consistent: bool = True) -> RunHead | None:
         item = self._t.get(keys.run(run_id), consistent=consistent)
         if item is None or RECORDS not in item:
             return None
+        if APPENDED in item:
+            self._remember(run_id)
         doc = self._t.decode_body(item)
         if doc.get(layout.LAYOUT_KEY) != layout.LAYOUT:
             return None
@@ -72,7 +86,31 @@ class DynamoMemoAppends:
         return RunHead(run, number(item, STATE_BYTES), number(item, RECORDS))
 
     def append_memos(self, head: RunHead, memos: Sequence[AppendedMemo], *, now: int) -> list[JSON]:
+        if memos and head.run.id not in self._marked:
+            self._mark(head.run.id)
         return [self._append(head, memo, now) for memo in memos]
+
+    def _mark(self, run_id: str) -> None:
+        """Set ``APPENDED`` on the run item before its first appended memo: readers that
+        hold the run cached see it in their 1-unit check of the run item and read the run
+        whole (``DynamoRunStore._current``); a run never appended to (an SDK that does not
+        checkpoint) keeps that cheap check. Once per run and process; 1 write unit."""
+        self._t.write(
+            self._t.update(
+                keys.run(run_id),
+                f"SET #{APPENDED} = :one",
+                condition="attribute_exists(#pk)",
+                values={":one": n(1)},
+            )
+        )
+        self._remember(run_id)
+
+    def _remember(self, run_id: str) -> None:
+        with self._lock:
+            self._marked[run_id] = None
+            self._marked.move_to_end(run_id)
+            while len(self._marked) > _REMEMBERED:
+                self._marked.popitem(last=False)
 
     def _append(self, head: RunHead, memo: AppendedMemo, now: int) -> JSON:
         run = head.run

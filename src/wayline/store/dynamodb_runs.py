@@ -45,9 +45,10 @@ Request units (1 write unit per KB, 1 read unit per 4 KB read strongly consisten
   one Query per run listed; the plan per filter is in ``dynamodb_run_search``.
 
 Checkpointed steps are not saves: ``dynamodb_memo_appends`` writes their memo items
-alone, without a new version (``engine.checkpoint_append`` has the races). So a run with
-a discovery call pending (one that may checkpoint) is always read whole, never answered
-from ``_KnownRuns``; the run item carries its record count and state size (``nrec``,
+alone, without a new version (``engine.checkpoint_append`` has the races). So a run whose
+item says memos were appended (``apd``, set before the first) and that has a discovery
+call pending (one that may checkpoint) is read whole, never answered from
+``_KnownRuns``; the run item carries its record count and state size (``nrec``,
 ``sz``) for the appends' fence read.
 
 Runs stored by the previous layout (layout 1: the whole timeline in the run item, memos
@@ -77,7 +78,7 @@ from . import dynamodb_lifecycle_refs as lifecycle_refs
 from . import dynamodb_run_layout as layout
 from . import keys
 from .codec import dumps, loads, run_from_dict, run_to_dict
-from .dynamodb_memo_appends import RECORDS, STATE_BYTES
+from .dynamodb_memo_appends import APPENDED, RECORDS, STATE_BYTES
 from .dynamodb_run_search import RunSearch, index_attributes, status_attributes
 from .dynamodb_schema import PK, SK, TTL_ATTRIBUTE, Retention
 from .dynamodb_table import (
@@ -221,9 +222,7 @@ class DynamoRunStore:
 
     def get_run(self, run_id: str) -> Run | None:
         known = self._known.latest(run_id)
-        # A run with a discovery call pending may have memos appended since, which its
-        # version does not show: read it whole.
-        if known is not None and known.run is not None and not _open_to_appends(known.run):
+        if known is not None and known.run is not None:
             current = self._current(known)
             if current is not None:
                 return current
@@ -297,6 +296,8 @@ class DynamoRunStore:
         if head is None or number(head, "ver") != known.version:
             return None
         run = known.run
+        if APPENDED in head and _open_to_appends(run):
+            return None  # memos may have been appended since, which ``ver`` does not show
         if run.outbox and self._acknowledged(head, items) >= known.version:
             run = replace(run, outbox=Outbox())
         return run
