@@ -17,6 +17,16 @@ it right:
   later save's (a higher ``v``), and after the memos appended before it;
 - its record's ``at`` is ``[records, clock]`` (``appended_record``).
 
+The head may be read eventually consistently (a moment old): its record count is still
+the right one, because a head that shows the call's item pending is no older than the
+save that created the item (the previous call's answer, the last save to add records;
+while the call is open, other saves only change records in place: a cancel closes open
+steps, a parallel wait resolves its own). Its state size may miss that save's memos:
+the 413 check is the approximation ``engine.checkpoint_append`` describes.
+
+A checkpoint of several steps writes them one by one: a conflict on a later step (409)
+leaves the earlier ones written (each is a valid, write-once result).
+
 The append clock is this process's: ``max(now_ms * 1000, last + 1)``, strictly rising
 in one process. Between two processes (two api containers serving one call's
 consecutive checkpoints) it follows the wall clock: each checkpoint is sent only after
