@@ -18,7 +18,7 @@ computed from item sizes as DynamoDB bills them: a write is ceil(max(before, aft
 WRU for the item plus one write per index the item enters, leaves or changes in (two
 when its index key changes); a transaction costs twice that; a failed conditional write
 one unit; a strong read ceil(size / 4 KB) RRU, an eventually consistent one (every index
-query) half.
+query, and a GetItem or table Query without ``ConsistentRead``) half.
 
 Lambda duration, for EVERY invocation (moto is ~10x slower than DynamoDB, so it is
 modelled, not timed): each function's own CPU time per invocation, measured here with
@@ -88,6 +88,9 @@ from wayline import signing  # noqa: E402
 from wayline.aws.clients import add_event_hook  # noqa: E402
 from wayline.aws.eventbridge import EventBus  # noqa: E402
 from wayline.engine.model import RunStatus  # noqa: E402
+from wayline.sdk.acks import Ack  # noqa: E402
+from wayline.sdk.checkpoint import Checkpointer  # noqa: E402
+from wayline.sdk.planner import Op  # noqa: E402
 from wayline.store.dynamodb_schema import INDEXES, PK, SK  # noqa: E402
 
 PRICE = {
@@ -199,6 +202,9 @@ class Meter:
         """Thread CPU seconds of each function's own code (its AWS requests, served by moto
         in this thread, taken out): a check of ``ENGINE_BASE_MS``, not an input."""
         self._local = threading.local()
+        self.stopped = False
+        """Counting is over, on every thread (``paused`` is this thread's alone: the
+        store reads a page of runs on a thread pool)."""
         self.reader: Any = None
 
     @property
@@ -220,7 +226,7 @@ class Meter:
             self._local.paused = False
 
     def _on(self) -> bool:
-        return not getattr(self._local, "paused", False)
+        return not self.stopped and not getattr(self._local, "paused", False)
 
     def install(self) -> None:
         add_event_hook("provide-client-params", self._request_starts)
@@ -326,7 +332,8 @@ class Meter:
         self.wru += units * factor
         self.wru_by_op[model.name] += units * factor
         if model.name == "GetItem":
-            self.rru += max(1, math.ceil(item_size(parsed.get("Item")) / 4096))
+            eventual = 0.5 if not params.get("ConsistentRead") else 1
+            self.rru += max(1, math.ceil(item_size(parsed.get("Item")) / 4096)) * eventual
         elif model.name == "Query":
             size = sum(item_size(i) for i in parsed.get("Items", []))
             eventual = "IndexName" in params or not params.get("ConsistentRead")
@@ -410,6 +417,52 @@ class AppTime:
         finally:
             self.calls += 1
             self.seconds += time.perf_counter() - started
+
+
+class CheckpointWaits:
+    """How long the app waited on its checkpoints, as the SDK's client sees each one
+    (``Checkpointer.send``: the request, the api function, the answer): the part of
+    the app's time that is not its own. Measured client side, not in the api function,
+    because on this one machine the loopback HTTP and the thread hand-offs around the
+    handler take longer than the handler (tens of ms per checkpoint): that stands for
+    the network path, which ``costs`` models as ``APP_RTT_MS``; left in the app's own
+    time, it was counted twice."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.calls = 0
+
+    @contextlib.contextmanager
+    def counting(self) -> Iterator[None]:
+        sync, async_ = Checkpointer.send, Checkpointer.send_async
+
+        def send(checkpointer: Checkpointer, op: Op, body_s: float = 0.0) -> tuple[Ack, str]:
+            started = time.perf_counter()
+            try:
+                return sync(checkpointer, op, body_s)
+            finally:
+                self._add(time.perf_counter() - started)
+
+        async def send_async(
+            checkpointer: Checkpointer, op: Op, body_s: float = 0.0
+        ) -> tuple[Ack, str]:
+            started = time.perf_counter()
+            try:
+                return await async_(checkpointer, op, body_s)
+            finally:
+                self._add(time.perf_counter() - started)
+
+        Checkpointer.send = send  # type: ignore[method-assign,assignment]
+        Checkpointer.send_async = send_async  # type: ignore[method-assign,assignment]
+        try:
+            yield
+        finally:
+            Checkpointer.send = sync  # type: ignore[method-assign]
+            Checkpointer.send_async = async_  # type: ignore[method-assign]
+
+    def _add(self, seconds: float) -> None:
+        self.seconds += seconds
+        self.calls += 1
 
 
 def wayline_app(steps: int, api_url: str) -> fastapi.FastAPI:
@@ -510,15 +563,17 @@ def measure(runs: int, steps: int, sdk: str) -> dict[str, Any]:
             meter.reset()
             app.calls, app.seconds = 0, 0.0
             url.calls, url.seconds = 0, 0.0
+            waits = CheckpointWaits()
             driver.invocations = dict.fromkeys(driver.invocations, 0)
             empty: Counter[str] = Counter()
             started = time.perf_counter()
-            with logs_counted(meter):
+            with logs_counted(meter), waits.counting():
                 for _ in range(runs):
                     bus.publish([{"name": f"bench/{steps}", "data": {}}])
                     meter.requests["SQS.SendMessage (rule target)"] += 1
                     drain(driver, empty)
             wall = time.perf_counter() - started
+            meter.stopped = True
             with meter.paused():
                 done = driver.runtime.store.runs.list_runs(
                     function_id=f"bench-steps-{steps}", limit=runs
@@ -548,6 +603,7 @@ def measure(runs: int, steps: int, sdk: str) -> dict[str, Any]:
         "app_s": app.seconds,
         "checkpoints": url.calls,
         "checkpoint_s": url.seconds,
+        "checkpoint_wait_s": waits.seconds,
         "wall_s": wall,
     }
 
@@ -574,13 +630,13 @@ def costs(result: Mapping[str, Any]) -> dict[str, float]:
     own = own_ms(result)
     engine_ms = sum(n * own.get(name, ENGINE_BASE_MS) for name, n in inv.items())
     engine_ms += sum(result["requests_in"].values()) * AWS_REQUEST_MS
-    # The dispatcher waits for the whole call: the app's own time (less the checkpoints it
-    # made, timed here on moto), each checkpoint as the api function takes it on AWS, and
-    # a round trip per call and per checkpoint.
+    # The dispatcher waits for the whole call: the app's own time (less its waits on the
+    # checkpoints it made, timed by its client here: ``CheckpointWaits``), each checkpoint
+    # as the api function takes it on AWS, and a round trip per call and per checkpoint.
     api_calls = inv.get("api", 0)
     api_requests = result["requests_in"].get("api", 0) / max(1, api_calls)
     api_ms = own.get("api", ENGINE_BASE_MS) + AWS_REQUEST_MS * api_requests
-    engine_ms += (result["app_s"] - result["checkpoint_s"]) * 1000
+    engine_ms += (result["app_s"] - result["checkpoint_wait_s"]) * 1000
     engine_ms += result["checkpoints"] * (api_ms + APP_RTT_MS) + result["app_calls"] * APP_RTT_MS
     log_bytes = sum(result["log_bytes"].values()) + invocations * platform_log_bytes()
     cost = {
@@ -615,6 +671,13 @@ def report(result: Mapping[str, Any]) -> float:
         f"  app calls per step: {result['app_calls'] / steps:.2f},"
         f" app time per call {1000 * result['app_s'] / max(1, result['app_calls']):.1f} ms"
     )
+    if result["checkpoints"]:
+        per = 1000 / result["checkpoints"]
+        print(
+            f"  per checkpoint: the app waited {result['checkpoint_wait_s'] * per:.1f} ms,"
+            f" the api handler took {result['checkpoint_s'] * per:.1f} ms (on moto; billed as"
+            f" modelled, with {APP_RTT_MS} ms of round trip)"
+        )
     print("Own CPU per invocation, ms of this machine's core (moto's share taken out;")
     share = f"x{LAMBDA_CPU_SLOWDOWN:.1f} for 256 MB's CPU share"
     print(f"  billed: {share}, at least {ENGINE_BASE_MS} ms)")

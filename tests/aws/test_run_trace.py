@@ -15,6 +15,7 @@ import json
 import re
 import socket
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import fastapi
@@ -27,7 +28,7 @@ from wayline import signing
 from wayline.aws.eventbridge import EventBus
 from wayline.aws.run_trace import DAEMON_HEADER, DaemonSender, RunSegments
 from wayline.aws.runtime import Runtime
-from wayline.engine.model import Run, RunStatus
+from wayline.engine.model import Run, RunStatus, StepRecord, StepStatus
 from wayline.engine.tracecontext import traceparent, xray_trace_id
 
 from .conftest import Stack, VirtualClock
@@ -160,3 +161,25 @@ def test_segments_reach_the_daemon_as_udp_datagrams() -> None:
         "name": "wayline-dispatch",
         "id": "0" * 16,
     }
+
+
+def test_a_checkpoint_appended_without_a_version_gets_a_segment_of_its_own() -> None:
+    run = Run(
+        id="01M8K5WQRMW8AH65GNSY011A98",
+        function_id="f",
+        app_id="a",
+        status=RunStatus.RUNNING,
+        events=(),
+        event_ids=(),
+        created_at=0,
+        version=3,
+    )
+    segments = RunSegments(lambda doc: None, now_ms=lambda: 10)
+    ids = set()
+    for step_id in ("a", "b"):
+        step = StepRecord(step_id, step_id, "StepRun", StepStatus.COMPLETED, 1, 1, 2, 1)
+        after = replace(run, steps=(*run.steps, step))
+        ids.add(segments.segment(run, after)["id"])
+        run = after
+    ids.add(segments.segment(None, run)["id"])
+    assert len(ids) == 3

@@ -97,9 +97,8 @@ def test_sequential_step_save_is_one_update_then_the_memo_item_and_no_transactio
     aws.calls.clear()
     first = replace(loaded, version=1, status=RunStatus.RUNNING)
     assert runs.save_run(first, expected_version=0)
-    # Once per run: the events move out of the run item, into an item written once.
-    assert aws.ops() == ["PutItem", "UpdateItem"]
-    assert aws.calls[0][1]["Item"]["sk"] == {"S": keys.RUN_EVENTS_SK}
+    # Small events stay in the run item (their own item would cost a unit to save none).
+    assert aws.ops() == ["UpdateItem"]
     aws.calls.clear()
     step = replace(first, version=2, memos={**first.memos, "s2": {"data": 2}})
     assert runs.save_run(step, expected_version=1)
@@ -115,13 +114,32 @@ def test_sequential_step_save_is_one_update_then_the_memo_item_and_no_transactio
     assert aws.ops() == ["UpdateItem"]
 
 
+def test_events_move_to_their_own_item_only_once_they_cost_a_write_unit(aws: Aws) -> None:
+    runs = aws.store().runs
+    small = make_run()
+    large = make_run(
+        "01HRUN0000000000000000000B", events=({"name": "big", "data": {"pad": "x" * 900}},)
+    )
+    for run in (small, large):
+        runs.create_run(run)
+        aws.calls.clear()
+        saved = replace(run, version=1, status=RunStatus.RUNNING)
+        assert runs.save_run(saved, expected_version=0)
+        written = [p["Item"]["sk"]["S"] for op, p in aws.calls if op == "PutItem"]
+        assert written == ([] if run is small else [keys.RUN_EVENTS_SK])
+        assert aws.store().runs.get_run(run.id) == saved  # another process reads it whole
+        later = replace(saved, version=2)
+        assert runs.save_run(later, expected_version=1)
+        assert aws.store().runs.get_run(run.id) == later
+
+
 def test_save_without_a_prior_load_reads_the_partition_once(aws: Aws) -> None:
     run = make_run(memos={"s1": {"data": 1}})
     aws.store().runs.create_run(run)
     aws.calls.clear()
     cold = aws.store().runs  # another process: it has not seen this run
     assert cold.save_run(replace(run, version=1, memos={"s2": None}), expected_version=0)
-    assert aws.ops() == ["Query", "PutItem", "UpdateItem", "BatchWriteItem"]
+    assert aws.ops() == ["Query", "UpdateItem", "BatchWriteItem"]
     got = cold.get_run(run.id)
     assert got is not None and dict(got.memos) == {"s1": {"data": 1}, "s2": None}
 

@@ -9,7 +9,10 @@ from typing import Any
 
 from botocore.exceptions import EndpointConnectionError
 
-from wayline.engine.model import Outbox, Run, RunStatus, StepRecord, StepStatus
+from wayline.engine.events import internal_event
+from wayline.engine.lifecycle import finish_events
+from wayline.engine.model import Outbox, Run, RunStatus, StepRecord, StepStatus, WorkItem, WorkKind
+from wayline.engine.ports import AppendedMemo
 from wayline.store import keys
 from wayline.store.codec import dumps, loads, run_to_dict
 from wayline.store.dynamodb_table import key_item
@@ -195,3 +198,113 @@ def test_a_finished_run_is_acknowledged_on_its_item_and_leaves_the_live_index(
     assert "run_live" not in aws.raw(keys.run(run.id))
     assert runs.list_live_runs() == []
     assert aws.store().runs.get_run(run.id) == replace(done, outbox=Outbox())
+
+
+# -- memos appended by checkpoints (``dynamodb_memo_appends``) -------------------------
+
+
+def _appended(i: int) -> AppendedMemo:
+    step_id = f"step-{i:03d}"
+    memo = {"data": {"i": i, "pad": OUTPUT_PAD}}
+    record = StepRecord(
+        step_id, f"step {i}", "StepRun", StepStatus.COMPLETED, 1, i, i + 1, memo["data"]
+    )
+    return AppendedMemo(step_id, memo, record)
+
+
+def _live(run: Run) -> Run:
+    call = WorkItem(id="call-1", run_id=run.id, kind=WorkKind.CALL, at=1)
+    return replace(run, status=RunStatus.RUNNING, pending={call.id: call})
+
+
+def test_a_checkpointed_step_is_one_read_and_one_conditional_put(aws: Aws) -> None:
+    """The run's first appended memo also marks its run item (once)."""
+    store = aws.store()
+    run = _live(make_run())
+    store.runs.create_run(run)
+    for i, expected in enumerate([["GetItem", "UpdateItem", "PutItem"], ["GetItem", "PutItem"]]):
+        aws.calls.clear()
+        head = store.appends.run_head(run.id, consistent=False)
+        assert head is not None
+        store.appends.append_memos(head, [_appended(i)], now=1_000 + i)
+        assert aws.ops() == expected
+        get, *_, put = (params for _, params in aws.calls)
+        assert get["ConsistentRead"] is False
+        assert put["ConditionExpression"] == "attribute_not_exists(#pk)"
+        assert put["Item"]["sk"] == {"S": keys.memo(run.id, f"step-{i:03d}").sk}
+
+
+def test_a_cached_run_never_appended_to_is_checked_in_one_read(aws: Aws) -> None:
+    """A run whose SDK does not checkpoint (no mark on its item) keeps the 1-unit check of
+    a run this process holds, even with a call pending."""
+    runs = aws.store().runs
+    run = _live(make_run())
+    runs.create_run(run)
+    aws.calls.clear()
+    assert runs.get_run(run.id) == run
+    (query,) = [params for op, params in aws.calls]
+    assert query["ExpressionAttributeValues"][":run"] == {"S": keys.RUN_SK}
+
+
+def test_saves_after_appends_do_not_grow_the_run_item(aws: Aws) -> None:
+    """An appended record keeps its position (``[records, clock]``) when a later save
+    renumbers the timeline, so no save copies it back into the run item."""
+    store = aws.store()
+    run = _live(make_run())
+    store.runs.create_run(run)
+    sizes = []
+    for i in range(0, 40, 2):
+        head = store.appends.run_head(run.id)
+        assert head is not None
+        store.appends.append_memos(head, [_appended(i)], now=1_000 + i)
+        loaded = store.runs.get_run(run.id)
+        assert loaded is not None
+        saved = _step(loaded, i + 1)
+        assert store.runs.save_run(saved, expected_version=loaded.version)
+        sizes.append(_run_item_bytes(aws, run.id))
+    assert sizes[-1] <= sizes[2] + 16
+    got = aws.store().runs.get_run(run.id)
+    assert got is not None
+    assert [s.id for s in got.steps] == list(got.stack) == [f"step-{i:03d}" for i in range(40)]
+
+
+def test_a_process_that_cached_the_run_still_loads_appended_memos(aws: Aws) -> None:
+    """No version moves on an append: a run with a discovery call pending is read whole,
+    never answered from what the process saw last."""
+    dispatcher, api = aws.store(), aws.store()
+    run = _live(make_run())
+    dispatcher.runs.create_run(run)
+    assert dispatcher.runs.get_run(run.id) == run  # cached at version 0
+    head = api.appends.run_head(run.id)
+    assert head is not None
+    api.appends.append_memos(head, [_appended(0)], now=1_000)
+
+    loaded = dispatcher.runs.get_run(run.id)
+
+    assert loaded is not None and list(loaded.memos) == ["step-000"]
+    assert loaded.version == 0
+
+
+def test_a_finished_runs_lifecycle_events_are_stored_as_references(aws: Aws) -> None:
+    """``inngest/function.finished`` in the finishing save's outbox is rebuilt from the run
+    (``dynamodb_lifecycle_refs``): the run item stays small, and reads give it back whole."""
+    runs = aws.store().runs
+    run = make_run(events=({"name": "shop/order.created", "data": {"pad": "x" * 300}},))
+    runs.create_run(run)
+    done = replace(run, version=1, status=RunStatus.COMPLETED, output={"total": 3})
+    published = tuple(
+        internal_event(raw).identify(
+            f"01HEVT00000000000000000F{i}X", received_at=7 + i, keep_internal=True
+        )
+        for i, raw in enumerate(finish_events(done))
+    )
+    done = replace(done, outbox=Outbox(publish=published))
+    assert runs.save_run(done, expected_version=0)
+    assert "function.finished" not in aws.raw(keys.run(run.id))["body"]["S"]
+    assert aws.store().runs.get_run(run.id) == done
+
+    edited = replace(published[0], data={**published[0].data, "result": "not the run's"})
+    other = replace(done, version=2, outbox=Outbox(publish=(edited,)))
+    assert runs.save_run(other, expected_version=1)
+    assert "not the run's" in aws.raw(keys.run(run.id))["body"]["S"]  # stored whole
+    assert aws.store().runs.get_run(run.id) == other

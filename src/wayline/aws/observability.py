@@ -13,9 +13,17 @@ metric             unit          when
 ``RunsCompleted``  Count         a run reaches Completed
 ``RunsFailed``     Count         a run reaches Failed
 ``RunsCancelled``  Count         a run reaches Cancelled
-``StepDuration``   Milliseconds  a step ended (its ``ended_at - started_at``)
+``StepDuration``   Milliseconds  a run finished: one value per step of it that ended
+                                 (``ended_at - started_at``), in one line per run
 ``StepRetries``    Count         a step failed and will be attempted again
 =================  ============  =====================================================
+
+``StepDuration`` is written once per run, when it finishes, with all its steps' values in
+one EMF line (up to 100 per line), not one line per step as each ends: a checkpointed
+step is saved by an api invocation of its own (``engine.checkpoint_append``), and a line
+per step there was ~280 bytes of CloudWatch Logs per step, about as much as the step's
+Lambda request. The values are the same; they are timestamped at the run's end (a run
+that sleeps for days reports its steps' durations when it finishes).
 
 ``ItemsBlocked`` (a concurrency limit held an item back) and ``ItemsSkipped`` (a
 duplicate or stale work item) come from the dispatch handler, per record.
@@ -37,7 +45,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit, single_metric
 
 from wayline.engine.model import Run, RunStatus, StepRecord, StepStatus
 
@@ -92,10 +100,11 @@ class RunMetrics:
         for step in after.steps:
             old = earlier.get(step.id)
             if step.ended_at is not None and (old is None or old.ended_at is None):
-                emit("StepDuration", MetricUnit.Milliseconds, step.ended_at - step.started_at)
                 self._trace_step(after, step)
             if _retried(old, step):
                 emit("StepRetries", MetricUnit.Count, 1)
+        if before is not None and after.status is not before.status and after.status.is_terminal:
+            _step_durations(after)
         if self._tracer is not None:
             self._tracer.put_annotation("run_id", after.id)
             self._tracer.put_annotation("function_id", after.function_id)
@@ -127,6 +136,23 @@ class RunMetrics:
                 metric.add_metadata(key="run_id", value=run.id)
 
         return emit
+
+
+_MAX_VALUES = 100
+"""Values of one metric in one EMF line (CloudWatch's limit)."""
+
+
+def _step_durations(run: Run) -> None:
+    """One ``StepDuration`` line per 100 steps of ``run`` that ended."""
+    durations = [s.ended_at - s.started_at for s in run.steps if s.ended_at is not None]
+    for start in range(0, len(durations), _MAX_VALUES):
+        metrics = EphemeralMetrics(namespace=NAMESPACE)
+        metrics.add_dimension(name="service", value=SERVICE)
+        metrics.add_dimension(name="function", value=run.function_id)
+        for value in durations[start : start + _MAX_VALUES]:
+            metrics.add_metric(name="StepDuration", unit=MetricUnit.Milliseconds, value=value)
+        metrics.add_metadata(key="run_id", value=run.id)
+        metrics.flush_metrics()
 
 
 def _retried(old: StepRecord | None, new: StepRecord) -> bool:

@@ -17,7 +17,8 @@ Each segment covers the steps that ended in that change (a subsegment per step, 
 start to its end) up to the time of the save, and carries the invocation's own trace id
 (``metadata.wayline.invocation_trace``); the invocation's segment is annotated with the
 run's trace id (``run_trace_id``), so each leads to the other. Segment ids are derived
-from (run id, run version): a change is saved once, so its segment is sent once per save.
+from (run id, run version): a change is saved once, so its segment is sent once per save;
+a checkpoint's memos, appended without a new version, add the first step's id.
 
 Segments go to the X-Ray daemon Lambda runs beside each function (UDP,
 ``AWS_XRAY_DAEMON_ADDRESS``): no API call, no added latency. Limits: X-Ray keeps traces
@@ -102,7 +103,7 @@ class RunSegments:
             metadata["steps_omitted"] = len(ended) - MAX_STEPS_PER_SEGMENT
         return {
             "name": self._name[:200],
-            "id": _segment_id(after.id, after.version, ""),
+            "id": _segment_id(after.id, after.version, _appended(before, after, ended)),
             "trace_id": trace_id,
             "start_time": start / 1000,
             "end_time": max(now, start) / 1000,
@@ -113,6 +114,15 @@ class RunSegments:
                 _step_subsegment(after, step) for step in ended[:MAX_STEPS_PER_SEGMENT]
             ],
         }
+
+
+def _appended(before: Run | None, after: Run, ended: list[StepRecord]) -> str:
+    """What tells this change's segment apart from the save of the same version: nothing
+    for a save; for memos a checkpoint appended without a new version
+    (``engine.checkpoint_append``), the first step it added."""
+    if before is None or before.version != after.version or not ended:
+        return ""
+    return f"append:{ended[0].id}"
 
 
 def _change(before: Run | None, after: Run) -> str:

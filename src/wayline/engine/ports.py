@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from .model import JSON, App, Event, FunctionDef, Run, RunStatus, Wait, WorkItem
+from .model import JSON, App, Event, FunctionDef, Run, RunStatus, StepRecord, Wait, WorkItem
 
 
 class Clock(Protocol):
@@ -124,6 +124,56 @@ class RunStore(Protocol):
         """Runs matching ``query``, newest first by ``created_at`` then id, at most
         ``query.limit`` of them (a page may hold fewer and still have a cursor: an
         index may list a run whose status has just changed, and it is left out)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunHead:
+    """What one cheap read of a run says: its status, version, pending work, waits and
+    flow state as of its last save. ``run.memos`` and ``run.steps`` are NOT the run's:
+    they may miss any memo and record (``get_run`` has them all)."""
+
+    run: Run
+    state_bytes: int
+    """The run's ``protocol.state_size`` at that save (memos appended since not counted)."""
+    records: int
+    """How many step records the run had at that save."""
+
+
+@dataclass(frozen=True, slots=True)
+class AppendedMemo:
+    """A step result appended to a run without a transition (an SDK checkpoint)."""
+
+    step_id: str
+    memo: JSON
+    record: StepRecord
+    """The step's timeline record, built by the engine from the memo."""
+
+
+class MemoAppends(Protocol):
+    """Checkpointed step results written without a version bump of the run: a store
+    that offers it (``Store.appends``) saves a checkpoint as the memo alone, fenced by
+    ``run_head``'s read instead of a conditional write of the whole run
+    (``engine.checkpoint_append``).
+
+    The rules every implementation keeps (``tests/contract/test_memo_appends.py``):
+
+    * Write-once: a step that has a memo keeps it; ``append_memos`` reports it.
+    * Seen by every later ``get_run``: the memo, at the end of the stack in append
+      order, and its record at the end of the timeline, both after what the run held
+      at the head's save and before anything a later save adds.
+    * Kept by every later save made from a ``get_run`` view (which holds it).
+    * No promise about ``run.version``: a store may leave it (DynamoDB) or bump it.
+    """
+
+    def run_head(self, run_id: str, *, consistent: bool = True) -> RunHead | None:
+        """The run's head (None: no such run, or one this store cannot append to; the
+        caller then takes the transition path). ``consistent=False`` may read a
+        slightly older save (cheaper on DynamoDB)."""
+
+    def append_memos(self, head: RunHead, memos: Sequence[AppendedMemo], *, now: int) -> list[JSON]:
+        """Write each memo whose step has none; per memo, the memo its step holds after
+        the call: the very object passed in when it was written, the earlier one when
+        not."""
 
 
 class Idempotency(Protocol):
@@ -251,3 +301,6 @@ class Store:
     leases: Leases
     counters: Counters
     parked: Parking
+    appends: MemoAppends | None = None
+    """Where checkpoints are saved as memos alone (see ``MemoAppends``); None: each is a
+    run transition."""

@@ -21,7 +21,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 
 from ..errors import StoreError
-from . import cron, expr, lifecycle, machine, outbox, search
+from . import checkpoint_append, cron, expr, lifecycle, machine, outbox, search
 from .bulk import BulkReruns
 from .canonical import EncodedValues
 from .decision import Decision
@@ -45,7 +45,7 @@ from .model import (
     WorkKind,
 )
 from .pause import PAUSED_RETRY_MS, Pauses
-from .ports import Clock, IdSource, RunQuery, Store
+from .ports import Clock, IdSource, MemoAppends, RunHead, RunQuery, Store
 from .protocol import CallResponse, build_request, call_url, encode_request
 from .signal_board import SignalBoard
 from .triggers import functions_for_event
@@ -499,6 +499,8 @@ class Service:
         the run as ``prepare_call`` loaded it (``PreparedCall.run``); the save is
         conditional on its version, so a run changed meanwhile costs one reload, never a
         decision on stale state."""
+        if self._store.appends is not None and checkpoint_append.may_append(item):
+            run = None  # memos may have been appended to it since, without a new version
         decision = self._transition(
             item.run_id,
             lambda run, env: machine.apply_call(run, item, response, env, started_at=started_at),
@@ -511,6 +513,10 @@ class Service:
 
         Durable before ack: the verdict is 200 only once the run is saved. It enqueues
         nothing (the open call owns the run's progress); a refusal writes nothing."""
+        if self._store.appends is not None:
+            appended = self._append_checkpoint(self._store.appends, checkpoint)
+            if appended is not None:
+                return appended
         verdicts: list[machine.Verdict] = []
 
         def decide(run: Run, env: Env) -> Decision:
@@ -520,6 +526,41 @@ class Service:
         if self._transition(checkpoint.run_id, decide) is None:
             return machine.Verdict(409, f"run {checkpoint.run_id!r} not found")
         return verdicts[-1]
+
+    def _append_checkpoint(
+        self, appends: MemoAppends, checkpoint: machine.Checkpoint
+    ) -> machine.Verdict | None:
+        """A checkpoint saved as its memos alone (``engine.checkpoint_append``), or None
+        when it needs a transition. The head is read eventually consistently; a refusal
+        is only given on a strongly consistent read."""
+        head = appends.run_head(checkpoint.run_id, consistent=False)
+        planned = self._plan_append(head, checkpoint)
+        if isinstance(planned, machine.Verdict) and not planned.accepted:
+            head = appends.run_head(checkpoint.run_id, consistent=True)
+            planned = self._plan_append(head, checkpoint)
+        if not isinstance(planned, checkpoint_append.Append):
+            return planned
+        if head is None:  # never: a plan is made from a head
+            return None
+        stored = appends.append_memos(head, planned.memos, now=self.now())
+        for memo, kept in zip(planned.memos, stored, strict=True):
+            if kept != memo.memo:
+                message = (
+                    f"step {memo.record.name!r} ({memo.step_id}) already has a different"
+                    " saved result: another call of this run reported it first"
+                )
+                return machine.Verdict(409, message)
+        if not any(kept is memo.memo for memo, kept in zip(planned.memos, stored, strict=True)):
+            return machine.Verdict(200, "already saved")  # a re-send: nothing written
+        self._observer(head.run, planned.after)
+        return machine.Verdict(200, "saved")
+
+    def _plan_append(
+        self, head: RunHead | None, checkpoint: machine.Checkpoint
+    ) -> machine.Verdict | checkpoint_append.Append | None:
+        if head is None:
+            return None
+        return checkpoint_append.plan(head, checkpoint, self._env(head.run))
 
     def batch(self) -> AbstractContextManager[object]:
         """Commit the store writes made inside together (where the store can)."""

@@ -31,6 +31,7 @@ from wayline.engine.ports import Store
 from .dynamodb_apps import DynamoAppStore
 from .dynamodb_events import DynamoEventStore
 from .dynamodb_flow import DynamoCounters, DynamoLeases, DynamoParking
+from .dynamodb_memo_appends import DynamoMemoAppends
 from .dynamodb_queue import DynamoIdempotency, DynamoWorkQueue
 from .dynamodb_runs import DynamoRunStore
 from .dynamodb_schema import Retention, create_table
@@ -67,6 +68,7 @@ class DynamoStore:
         self.events = DynamoEventStore(table, retention)
         self.apps = DynamoAppStore(table)
         self.runs = DynamoRunStore(table, retention)
+        self.appends = DynamoMemoAppends(table, retention)
         self.queue = DynamoWorkQueue(table)
         self.waits = DynamoWaitStore(table)
         self.idempotency = DynamoIdempotency(table)
@@ -85,4 +87,5 @@ class DynamoStore:
             leases=self.leases,
             counters=self.counters,
             parked=self.parked,
+            appends=self.appends,
         )

@@ -122,7 +122,10 @@ def head_doc(
     (step id -> the record its memo item carries) is what the store holds already."""
     doc = dict(run_doc)
     doc.pop("memos", None)
-    records = [_with_ref(step, memos, at) for at, step in enumerate(doc.pop("steps", ()))]
+    records = [
+        _with_ref(step, memos, _stored_at(stored.get(step["id"]), at))
+        for at, step in enumerate(doc.pop("steps", ()))
+    ]
     by_id = {r["id"]: r for r in records}
     fresh = [
         Fresh(step_id, index, memos[step_id], by_id.get(step_id))
@@ -157,7 +160,7 @@ def run_doc(
     overrides = {r["id"] for r in doc.get("steps", ())}
     records = [*doc.get("steps", ())]
     records += [m.record for m in memos if m.record is not None and m.step_id not in overrides]
-    records.sort(key=lambda r: r[AT])
+    records.sort(key=lambda r: at_key(r[AT]))
     doc["steps"] = [_restored(r, doc["memos"]) for r in records]
     if "stack" not in doc:
         doc["stack"] = [m.step_id for m in memos]
@@ -177,7 +180,36 @@ def memo_order(memos: Iterable[StoredMemo]) -> list[StoredMemo]:
 # -- step records --------------------------------------------------------------------
 
 
-def _with_ref(step: Mapping[str, Any], memos: Mapping[str, Any], at: int) -> dict[str, Any]:
+def appended_record(
+    step: Mapping[str, Any], memo: Any, *, records: int, order: int
+) -> dict[str, Any]:
+    """The record of a memo appended without a save (``ports.MemoAppends``), as its memo
+    item carries it: its position is ``[records, order]`` (the head's record count, the
+    append clock), which sorts after the head's records, before any record a later save
+    adds (at a position >= the count then, which includes this one), and among appends
+    by their clock."""
+    return _with_ref(step, {step["id"]: memo}, [records, order])
+
+
+def at_key(at: int | Sequence[int]) -> tuple[int, int]:
+    """A record position as a sort key: a save's ``n`` is ``(n, 0)``; an append's
+    ``[records, order]`` is itself (``order`` > 0)."""
+    if isinstance(at, int):
+        return (at, 0)
+    first, second = at
+    return (first, second)
+
+
+def _stored_at(stored: Mapping[str, Any] | None, at: int) -> Any:
+    """A record's position: the one its memo item's copy has, if any (a position is
+    given once and never changes: an appended record keeps its ``[records, order]``,
+    so a save rewrites no record for it), else ``at``, its index in the timeline."""
+    if stored is not None and AT in stored:
+        return stored[AT]
+    return at
+
+
+def _with_ref(step: Mapping[str, Any], memos: Mapping[str, Any], at: Any) -> dict[str, Any]:
     """The record with its position, and each output that IS (identity, not equality) its
     memo's value replaced by a reference: an output is stored once, in its memo. Identity
     is exact (``1 == True`` but ``1 is not True``) and holds on the engine's path, which

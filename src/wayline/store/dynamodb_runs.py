@@ -44,6 +44,13 @@ Request units (1 write unit per KB, 1 read unit per 4 KB read strongly consisten
   (one per shard), then
   one Query per run listed; the plan per filter is in ``dynamodb_run_search``.
 
+Checkpointed steps are not saves: ``dynamodb_memo_appends`` writes their memo items
+alone, without a new version (``engine.checkpoint_append`` has the races). So a run whose
+item says memos were appended (``apd``, set before the first) and that has a discovery
+call pending (one that may checkpoint) is read whole, never answered from
+``_KnownRuns``; the run item carries its record count and state size (``nrec``,
+``sz``) for the appends' fence read.
+
 Runs stored by the previous layout (layout 1: the whole timeline in the run item, memos
 written in a transaction) are read as they are; their next save rewrites the run item in
 layout 2, keeping their old records in it (their memo items carry none).
@@ -61,13 +68,17 @@ from itertools import islice
 from typing import Any
 
 from wayline.engine import search
+from wayline.engine.checkpoint_append import may_append
 from wayline.engine.model import Outbox, Run
 from wayline.engine.ports import RunPage, RunQuery
+from wayline.engine.protocol import state_size
 from wayline.errors import StoreError
 
+from . import dynamodb_lifecycle_refs as lifecycle_refs
 from . import dynamodb_run_layout as layout
 from . import keys
 from .codec import dumps, loads, run_from_dict, run_to_dict
+from .dynamodb_memo_appends import APPENDED, RECORDS, STATE_BYTES
 from .dynamodb_run_search import RunSearch, index_attributes, status_attributes
 from .dynamodb_schema import PK, SK, TTL_ATTRIBUTE, Retention
 from .dynamodb_table import (
@@ -78,6 +89,7 @@ from .dynamodb_table import (
     Table,
     Write,
     backoff,
+    item_bytes,
     merge_iter,
     n,
     number,
@@ -150,15 +162,16 @@ class DynamoRunStore:
         if seen is None:
             return False  # no such run, or already past expected_version
         seen = self._write_memo_items(run, expected_version, seen)
-        seen = self._write_events_item(run, seen)
         doc, fresh = layout.head_doc(run_to_dict(run), run.memos, stored=seen.records)
-        del doc["events"]
-        doc[layout.EVENTS_APART] = 1
         fresh = self._encoded(run, fresh)
         doc[layout.FRESH_KEY] = [f.to_doc() for f in fresh]
-        update = self._run_update(
-            run, doc, expected_version, memo_count=len(seen.records) + len(fresh)
-        )
+        lifecycle_refs.refer(doc, run)
+        memo_count = len(seen.records) + len(fresh)
+        if seen.events_apart or self._events_cost_a_unit(run, doc, memo_count):
+            seen = self._write_events_item(run, seen)
+            del doc["events"]
+            doc[layout.EVENTS_APART] = 1
+        update = self._run_update(run, doc, expected_version, memo_count=memo_count)
         try:
             self._t.write(update)
         except ConditionFailed:
@@ -166,7 +179,7 @@ class DynamoRunStore:
             return False
         records = {**seen.records, **{f.step_id: f.record for f in fresh}}
         kept = run if _keeps(seen.run, run) else None
-        saved = _Seen(run.version, records, tuple(fresh), kept, events_apart=True)
+        saved = _Seen(run.version, records, tuple(fresh), kept, events_apart=seen.events_apart)
         self._known.put(run.id, saved)
         try:
             self._write_memo_items(run, run.version, saved)
@@ -283,6 +296,8 @@ class DynamoRunStore:
         if head is None or number(head, "ver") != known.version:
             return None
         run = known.run
+        if APPENDED in head and _open_to_appends(run):
+            return None  # memos may have been appended since, which ``ver`` does not show
         if run.outbox and self._acknowledged(head, items) >= known.version:
             run = replace(run, outbox=Outbox())
         return run
@@ -325,6 +340,7 @@ class DynamoRunStore:
             doc, seen = self._decode_layout1(head, doc, memo_items)
         if self._acknowledged(head, items) >= version:
             doc["outbox"] = {}
+        lifecycle_refs.restore(doc, run_from_dict)
         run = run_from_dict(doc)
         self._known.put(run.id, replace(seen, run=run))
         return run
@@ -407,10 +423,21 @@ class DynamoRunStore:
         self._known.put(run.id, done)
         return done
 
+    def _events_cost_a_unit(self, run: Run, doc: dict[str, Any], memo_count: int) -> bool:
+        """Whether the run's events, kept in the run item, would make this save cost one
+        more write unit (the item crosses a KB boundary with them): only then are they
+        moved to their own item (a write unit once). Small events of a short run (the
+        usual case: two or three saves) stay where ``create_run`` put them."""
+        events = len(dumps(doc.get("events", ()))) + len(',"events":')
+        head = item_bytes(self._run_attributes(run, memo_count=memo_count))
+        body = len(BODY) + len(dumps(doc).encode())
+        return -(-(head + body) // 1024) > -(-(head + body - events) // 1024)
+
     def _write_events_item(self, run: Run, seen: _Seen) -> _Seen:
         """Move the run's events (written once, with the run) out of the run item, which
-        every save rewrites: their own item is written before the first save that drops
-        them, from the committed run, so a reader always finds them in one place."""
+        every save rewrites, once they cost write units there (``_events_cost_a_unit``):
+        their own item is written before the first save that drops them, from the
+        committed run, so a reader always finds them in one place."""
         if seen.events_apart:
             return seen
         key = keys.run_events(run.id)
@@ -455,6 +482,10 @@ class DynamoRunStore:
         return item
 
     def _run_item(self, run: Run, doc: dict[str, Any], *, memo_count: int) -> Item:
+        return {**self._run_attributes(run, memo_count=memo_count), **self._body(run, doc)}
+
+    def _run_attributes(self, run: Run, *, memo_count: int) -> Item:
+        """The run item without its body."""
         shard = keys.shard_of(run.id, keys.RUN_SHARDS)
         item: Item = {
             PK: s(keys.run(run.id).pk),
@@ -464,7 +495,7 @@ class DynamoRunStore:
             "run_id": s(run.id),
             "run_shard": s(keys.runs_by_time(shard)),
             **index_attributes(run),
-            **self._body(run, doc),
+            **_head_sizes(run),
         }
         if _needs_sweep(run):
             item["run_live"] = s(keys.live_runs(shard))
@@ -487,7 +518,7 @@ class DynamoRunStore:
             removed.append("run_live")  # leaves the live-runs index: its one index write
         # The status keys move the run between the search indexes' status partitions;
         # rewritten with the same value (most saves) they cost the indexes nothing.
-        moved = status_attributes(run)
+        moved = {**status_attributes(run), **_head_sizes(run)}
         sets = ", ".join(f"#{name} = :{name}" for name in moved)
         expression = (
             f"SET #ver = :ver, #memos = :memos, #{kept} = :body, {sets} REMOVE "
@@ -512,6 +543,18 @@ class DynamoRunStore:
         return self._t.encode_body(
             doc, kind="run", owner=run.id, what=f"run {run.id} (without its memos)"
         )
+
+
+def _head_sizes(run: Run) -> Item:
+    """What ``DynamoMemoAppends.run_head`` reads besides the run: its record count and
+    state size at this save (two numbers, a few bytes of the run item)."""
+    return {RECORDS: n(len(run.steps)), STATE_BYTES: n(state_size(run))}
+
+
+def _open_to_appends(run: Run) -> bool:
+    """Whether memos may be appended to ``run`` without a new version
+    (``engine.checkpoint_append``): it is live with a discovery call pending."""
+    return not run.status.is_terminal and any(may_append(item) for item in run.pending.values())
 
 
 def _needs_sweep(run: Run) -> bool:

@@ -113,6 +113,21 @@ def _with_expressions(params: dict[str, Any], values: Item | None) -> dict[str, 
     return params
 
 
+def item_bytes(item: Mapping[str, Any]) -> int:
+    """An item's size as DynamoDB bills it (attribute names and values; numbers roughly)."""
+    size = 0
+    for name, value in item.items():
+        ((kind, v),) = value.items()
+        size += len(name.encode())
+        if kind == "S":
+            size += len(str(v).encode())
+        elif kind == "N":
+            size += len(str(v).lstrip("-").replace(".", "")) // 2 + 1
+        else:
+            size += len(dumps(v))
+    return size
+
+
 class ConditionFailed(Exception):  # noqa: N818 - control flow inside the store, not an error
     """A conditional write did not apply: a lost race.
 
@@ -245,11 +260,12 @@ class Table:
 
     # -- reads -------------------------------------------------------------------
 
-    def get(self, key: Key) -> Item | None:
-        """A strongly consistent read of one item."""
+    def get(self, key: Key, *, consistent: bool = True) -> Item | None:
+        """A read of one item, strongly consistent unless ``consistent=False`` (half the
+        read units; it may miss a write of the last second or so)."""
         with translate("GetItem"):
             response = self._client.get_item(
-                TableName=self.name, Key=key_item(key), ConsistentRead=True
+                TableName=self.name, Key=key_item(key), ConsistentRead=consistent
             )
         item = response.get("Item")
         return None if item is None else dict(item)
