@@ -436,19 +436,21 @@ class CheckpointWaits:
     def counting(self) -> Iterator[None]:
         sync, async_ = Checkpointer.send, Checkpointer.send_async
 
-        def send(checkpointer: Checkpointer, op: Op, body_s: float = 0.0) -> tuple[Ack, str]:
+        def send(
+            checkpointer: Checkpointer, op: Op, data: bytes, body_s: float = 0.0
+        ) -> tuple[Ack, str]:
             started = time.perf_counter()
             try:
-                return sync(checkpointer, op, body_s)
+                return sync(checkpointer, op, data, body_s)
             finally:
                 self._add(time.perf_counter() - started)
 
         async def send_async(
-            checkpointer: Checkpointer, op: Op, body_s: float = 0.0
+            checkpointer: Checkpointer, op: Op, data: bytes, body_s: float = 0.0
         ) -> tuple[Ack, str]:
             started = time.perf_counter()
             try:
-                return await async_(checkpointer, op, body_s)
+                return await async_(checkpointer, op, data, body_s)
             finally:
                 self._add(time.perf_counter() - started)
 
