@@ -6,7 +6,8 @@ of the server's time in the middleware stack and routing around it (server-kind 
 error and exception middleware, the router's regex walk, a ``Request`` object). This raw
 ASGI app sits in front of the API, answers exactly those two paths for ``POST`` with the
 same rules as ``checkpoints.CheckpointApi`` — the ``/v0`` guard's auth, the body limit
-before reading, ``json_input`` and ``checkpoint.parse``, the service's verdict — and the
+before reading, ``json_input`` and ``checkpoint.parse``, the service's verdict given by
+its group commit (``checkpoint_group``) — and the
 same responses (``JSONResponse`` bodies, ``x-inngest-server-kind: dev``), and passes every
 other request, method or ``root_path`` through untouched. An unexpected error answers the
 same ``500 Internal Server Error`` Starlette's error middleware does, then propagates.
@@ -71,7 +72,7 @@ class CheckpointFastPath:
             parsed = checkpoint.parse(body, run_id=run_id)
         except ValidationError as exc:
             return _error(400, str(exc))
-        verdict = self._api.service.checkpoint(parsed)
+        verdict = await self._api.verdict(parsed)
         if not verdict.accepted:
             return _error(verdict.status, verdict.message)
         return JSONResponse({})
