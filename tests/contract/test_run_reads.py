@@ -157,7 +157,21 @@ def test_sqlite_body_pieces_encode_what_run_to_dict_does() -> None:
         steps=(replace(run.steps[0], attempts=2), *run.steps[1:]),
         events=(*run.events, {"name": "c", "data": {}}),
     )
-    for version in (run, run, changed, changed):
+    grown = _advanced(_advanced(changed, "s10", {"k": 1}), "s11", 2)
+    unmemoized = replace(grown, memos={k: v for k, v in grown.memos.items() if k != "s10"})
+    versions = (
+        run,
+        run,
+        changed,
+        changed,
+        _advanced(changed, "s10", {"k": 1}),  # steps added at the end: spliced on
+        grown,
+        unmemoized,  # the same records, one memo fewer: its output is no longer a reference
+        grown,
+        replace(grown, steps=grown.steps[:2]),  # fewer steps than last time
+        grown,
+    )
+    for version in versions:
         expected = run_to_dict(version)
         del expected["memos"]
         expected["outbox"] = None
