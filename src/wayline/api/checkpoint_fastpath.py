@@ -30,6 +30,8 @@ _PATH = re.compile(r"/v1/(?:checkpoint|http/runs)/([^/]+)/async")
 """``checkpoints.PATHS``; ``{run_id}`` is Starlette's default ``str`` convertor, ``[^/]+``."""
 _SERVER_KIND = (wire.SERVER_KIND.encode("latin-1"), b"dev")
 _UNAUTHORIZED = "missing or invalid signing key in the Authorization header"
+_SAVED = JSONResponse({})
+"""The answer to every saved checkpoint, rendered once (``_send`` only reads it)."""
 
 
 class CheckpointFastPath:
@@ -75,7 +77,7 @@ class CheckpointFastPath:
         verdict = await self._api.verdict(parsed)
         if not verdict.accepted:
             return _error(verdict.status, verdict.message)
-        return JSONResponse({})
+        return _SAVED
 
 
 def _headers(scope: Scope) -> dict[str, str]:

@@ -183,23 +183,22 @@ _ABSENT = object()
 def _refusal(run: Run, checkpoint: Checkpoint) -> Verdict | None:
     """409 for a call that no longer owns the run, 400 for an op a checkpoint cannot
     carry, 413 over the size limits; None when the checkpoint may be saved."""
-    unchanged = Decision.unchanged(run)
     if run.status.is_terminal:
-        return Verdict(409, f"run {run.id} is {run.status.value.lower()}", unchanged)
+        return Verdict(409, f"run {run.id} is {run.status.value.lower()}", Decision.unchanged(run))
     item = run.pending.get(checkpoint.qi_id)
     if item is None or item.kind is not WorkKind.CALL:
         message = (
             f"work item {checkpoint.qi_id!r} is not in flight for run {run.id} "
             "(a stale dispatch: the call was already answered, retried or cancelled)"
         )
-        return Verdict(409, message, unchanged)
+        return Verdict(409, message, Decision.unchanged(run))
     for index, op in enumerate(checkpoint.steps):
         if op.op not in _ACCEPTED:
             message = (
                 f"steps[{index}].op: {op.op!r} cannot be checkpointed; "
                 "only StepRun (and StepPlanned) can, the rest end the call"
             )
-            return Verdict(400, message, unchanged)
+            return Verdict(400, message, Decision.unchanged(run))
     outputs = 0
     for index, op in enumerate(checkpoint.steps):
         size = json_size(op.data) if op.op in STEP_RESULTS else 0
@@ -208,12 +207,12 @@ def _refusal(run: Run, checkpoint: Checkpoint) -> Verdict | None:
                 f"steps[{index}].data is {size} bytes; the limit is "
                 f"{MAX_STEP_OUTPUT_BYTES} bytes per step"
             )
-            return Verdict(413, message, unchanged)
+            return Verdict(413, message, Decision.unchanged(run))
         outputs += size
     total = state_size(run) + outputs
     if total > MAX_STATE_BYTES:
         message = f"the run's state would be {total} bytes; the limit is {MAX_STATE_BYTES}"
-        return Verdict(413, message, unchanged)
+        return Verdict(413, message, Decision.unchanged(run))
     return None
 
 
