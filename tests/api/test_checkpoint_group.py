@@ -174,3 +174,18 @@ def test_a_failed_commit_answers_every_checkpoint_503_and_saves_none(
     retried = group.send(checkpoints)  # the SDKs retry: saved now, and new
     assert [(v.status, v.message) for v in retried] == [(200, "saved")] * RUNS
     assert group.commits() == 1
+
+
+def test_a_group_decides_on_what_another_connection_committed(group: Group, tmp_path: Path) -> None:
+    """The run this process has in memory is stale once another connection saved it: the
+    group's checkpoint is decided on the stored run (here: cancelled, so refused)."""
+    (first, qi_first), (second, qi_second), *_ = group.calls.items()
+    assert group.service.store.runs.get_run(first) is not None  # cached here
+    with SqliteStore(tmp_path / "wayline.db") as other:
+        assert Service(other.store(), FixedClock(), CountingEntropy()).cancel(first, reason="x")
+    verdicts = group.send(
+        [ckpt(first, qi_first, step("a", 1)), ckpt(second, qi_second, step("a", 2))]
+    )
+    assert [v.status for v in verdicts] == [409, 200]
+    assert "cancelled" in verdicts[0].message
+    assert memos(tmp_path / "wayline.db", first) == {}
