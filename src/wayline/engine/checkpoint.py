@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from ..errors import ValidationError
 from .decision import Decision, Env
 from .model import JSON, Attempt, Run, StepRecord, StepStatus, WorkKind
-from .protocol import Op, json_size, parse_op, state_size, state_size_with
+from .protocol import Op, parse_op, remembered_size, state_size, state_size_with
 from .steps import recorded
 from .wire import STEP_RESULTS, Opcode
 
@@ -112,16 +112,18 @@ def apply_checkpoint(run: Run, checkpoint: Checkpoint, env: Env) -> Verdict:
     What ``steps.save_memo`` does for each result (memo, stack, timeline record), built
     up step by step and made into the new run with one copy: a checkpoint comes once per
     step, and copying the whole run for each part of the change was most of its cost."""
-    refused = _refusal(run, checkpoint)
+    # Each result as its memo, made once: its size (for the limits, remembered per object)
+    # is then known when the new state size is counted.
+    made = [{"data": op.data} if op.op in STEP_RESULTS else None for op in checkpoint.steps]
+    refused = _refusal(run, checkpoint, made)
     if refused is not None:
         return refused
     item = run.pending[checkpoint.qi_id]
     memos: dict[str, JSON] | None = None  # a copy of ``run.memos``, once one is new
     stack, steps, planned = run.stack, run.steps, run.planned
-    for op in checkpoint.steps:
-        if op.op not in STEP_RESULTS:
+    for op, memo in zip(checkpoint.steps, made, strict=True):
+        if memo is None:
             continue  # StepPlanned: Inngest opens a span, Wayline has nothing to store
-        memo = {"data": op.data}
         existing = (memos or run.memos).get(op.id, _ABSENT)
         if existing == memo:
             continue
@@ -178,11 +180,14 @@ def _with_step(steps: tuple[StepRecord, ...], record: StepRecord) -> tuple[StepR
 
 
 _ABSENT = object()
+_MEMO_WRAPPING = len('{"data":}')
+"""What a memo's JSON adds to its result's."""
 
 
-def _refusal(run: Run, checkpoint: Checkpoint) -> Verdict | None:
+def _refusal(run: Run, checkpoint: Checkpoint, made: list[JSON]) -> Verdict | None:
     """409 for a call that no longer owns the run, 400 for an op a checkpoint cannot
-    carry, 413 over the size limits; None when the checkpoint may be saved."""
+    carry, 413 over the size limits; None when the checkpoint may be saved. ``made``:
+    the memo of each step result (None for the rest)."""
     if run.status.is_terminal:
         return Verdict(409, f"run {run.id} is {run.status.value.lower()}", Decision.unchanged(run))
     item = run.pending.get(checkpoint.qi_id)
@@ -200,8 +205,8 @@ def _refusal(run: Run, checkpoint: Checkpoint) -> Verdict | None:
             )
             return Verdict(400, message, Decision.unchanged(run))
     outputs = 0
-    for index, op in enumerate(checkpoint.steps):
-        size = json_size(op.data) if op.op in STEP_RESULTS else 0
+    for index, memo in enumerate(made):
+        size = 0 if memo is None else remembered_size(memo) - _MEMO_WRAPPING
         if size > MAX_STEP_OUTPUT_BYTES:
             message = (
                 f"steps[{index}].data is {size} bytes; the limit is "

@@ -264,6 +264,12 @@ _SIZES_MAX_BYTES = 64 * 1024 * 1024
 _sizes_bytes = 0
 
 
+def remembered_size(value: object) -> int:
+    """``json_size(value)``, remembered per object (``_json_size``): for a value that
+    stays in a run, so that ``state_size`` finds it."""
+    return _json_size(value)
+
+
 def _json_size(value: object) -> int:
     """``len(json.dumps(value, separators=(",", ":")))``, remembered per object: events and
     memos are never mutated once in a run, and live runs keep the same objects between
