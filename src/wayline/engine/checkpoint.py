@@ -124,7 +124,7 @@ def apply_checkpoint(run: Run, checkpoint: Checkpoint, env: Env) -> Verdict:
     for op, memo in zip(checkpoint.steps, made, strict=True):
         if memo is None:
             continue  # StepPlanned: Inngest opens a span, Wayline has nothing to store
-        existing = (memos or run.memos).get(op.id, _ABSENT)
+        existing = (run.memos if memos is None else memos).get(op.id, _ABSENT)
         if existing == memo:
             continue
         if existing is not _ABSENT:
@@ -206,7 +206,8 @@ def _refusal(run: Run, checkpoint: Checkpoint, made: list[JSON]) -> Verdict | No
             return Verdict(400, message, Decision.unchanged(run))
     outputs = 0
     for index, memo in enumerate(made):
-        size = 0 if memo is None else remembered_size(memo) - _MEMO_WRAPPING
+        kept = MAX_STEP_OUTPUT_BYTES + _MEMO_WRAPPING
+        size = 0 if memo is None else remembered_size(memo, keep_up_to=kept) - _MEMO_WRAPPING
         if size > MAX_STEP_OUTPUT_BYTES:
             message = (
                 f"steps[{index}].data is {size} bytes; the limit is "

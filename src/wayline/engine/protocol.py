@@ -264,10 +264,17 @@ _SIZES_MAX_BYTES = 64 * 1024 * 1024
 _sizes_bytes = 0
 
 
-def remembered_size(value: object) -> int:
-    """``json_size(value)``, remembered per object (``_json_size``): for a value that
-    stays in a run, so that ``state_size`` finds it."""
-    return _json_size(value)
+def remembered_size(value: object, *, keep_up_to: int) -> int:
+    """``json_size(value)``, remembered per object (``_json_size``) when it is at most
+    ``keep_up_to`` bytes: for a value about to be kept in a run, so that ``state_size``
+    finds it (and not a payload about to be refused for its size)."""
+    hit = _SIZES.get(id(value))
+    if hit is not None and hit[0] is value:
+        return hit[1]
+    size = json_size(value)
+    if size <= keep_up_to:
+        _keep_size(value, size)
+    return size
 
 
 def _json_size(value: object) -> int:
@@ -276,7 +283,6 @@ def _json_size(value: object) -> int:
     calls. The entry holds the object, so its ``id`` cannot be reused while cached; the
     cache is dropped whole past ``_SIZES_MAX_BYTES`` of remembered values (a pure memo: it
     changes no result)."""
-    global _sizes_bytes
     hit = _SIZES.get(id(value))
     if hit is not None and hit[0] is value:
         return hit[1]
@@ -286,12 +292,17 @@ def _json_size(value: object) -> int:
         plain = value.isascii() and value.isprintable() and '"' not in value
         return len(value) + 2 if plain and "\\" not in value else json_size(value)
     size = json_size(value)
+    _keep_size(value, size)
+    return size
+
+
+def _keep_size(value: object, size: int) -> None:
+    global _sizes_bytes
     if _sizes_bytes + size > _SIZES_MAX_BYTES:
         _SIZES.clear()
         _sizes_bytes = 0
     _SIZES[id(value)] = (value, size)
     _sizes_bytes += size
-    return size
 
 
 def _request(
