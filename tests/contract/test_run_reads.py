@@ -157,9 +157,39 @@ def test_sqlite_body_pieces_encode_what_run_to_dict_does() -> None:
         steps=(replace(run.steps[0], attempts=2), *run.steps[1:]),
         events=(*run.events, {"name": "c", "data": {}}),
     )
-    for version in (run, run, changed, changed):
+    grown = _advanced(_advanced(changed, "s10", {"k": 1}), "s11", 2)
+    unmemoized = replace(grown, memos={k: v for k, v in grown.memos.items() if k != "s10"})
+    versions = (
+        run,
+        run,
+        changed,
+        changed,
+        _advanced(changed, "s10", {"k": 1}),  # steps added at the end: spliced on
+        grown,
+        unmemoized,  # the same records, one memo fewer: its output is no longer a reference
+        grown,
+        replace(grown, steps=grown.steps[:2]),  # fewer steps than last time
+        grown,
+    )
+    for version in versions:
         expected = run_to_dict(version)
         del expected["memos"]
         expected["outbox"] = None
         strip_outputs(expected, version.memos)
         assert loads(encoder.body(version)) == expected
+
+
+def test_sqlite_caches_a_saved_run_only_if_its_memos_are_what_is_stored(tmp_path: Path) -> None:
+    """A save whose memos do not extend the stored ones key by key and object by object
+    (here: one stored memo missing, its value under another key) is not served from
+    memory: the next read has what the file holds."""
+    sqlite = SqliteStore(tmp_path / "w.db")
+    value = {"data": 1}
+    run = replace(make_run(), memos={"a": value}, stack=("a",))
+    sqlite.runs.create_run(run)
+    assert sqlite.runs.get_run(run.id) == run
+    odd = replace(run, version=1, memos={"b": value}, stack=("b",))
+    assert sqlite.runs.save_run(odd, expected_version=0)
+    stored = sqlite.runs.get_run(run.id)
+    assert stored is not None and dict(stored.memos) == {"a": value, "b": value}
+    sqlite.close()

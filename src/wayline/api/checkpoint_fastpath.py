@@ -6,7 +6,8 @@ of the server's time in the middleware stack and routing around it (server-kind 
 error and exception middleware, the router's regex walk, a ``Request`` object). This raw
 ASGI app sits in front of the API, answers exactly those two paths for ``POST`` with the
 same rules as ``checkpoints.CheckpointApi`` — the ``/v0`` guard's auth, the body limit
-before reading, ``json_input`` and ``checkpoint.parse``, the service's verdict — and the
+before reading, ``json_input`` and ``checkpoint.parse``, the service's verdict given by
+its group commit (``checkpoint_group``) — and the
 same responses (``JSONResponse`` bodies, ``x-inngest-server-kind: dev``), and passes every
 other request, method or ``root_path`` through untouched. An unexpected error answers the
 same ``500 Internal Server Error`` Starlette's error middleware does, then propagates.
@@ -29,6 +30,8 @@ _PATH = re.compile(r"/v1/(?:checkpoint|http/runs)/([^/]+)/async")
 """``checkpoints.PATHS``; ``{run_id}`` is Starlette's default ``str`` convertor, ``[^/]+``."""
 _SERVER_KIND = (wire.SERVER_KIND.encode("latin-1"), b"dev")
 _UNAUTHORIZED = "missing or invalid signing key in the Authorization header"
+_SAVED = JSONResponse({})
+"""The answer to every saved checkpoint, rendered once (``_send`` only reads it)."""
 
 
 class CheckpointFastPath:
@@ -71,10 +74,10 @@ class CheckpointFastPath:
             parsed = checkpoint.parse(body, run_id=run_id)
         except ValidationError as exc:
             return _error(400, str(exc))
-        verdict = self._api.service.checkpoint(parsed)
+        verdict = await self._api.verdict(parsed)
         if not verdict.accepted:
             return _error(verdict.status, verdict.message)
-        return JSONResponse({})
+        return _SAVED
 
 
 def _headers(scope: Scope) -> dict[str, str]:

@@ -6,7 +6,9 @@ whose request carried ``ctx.fn_id`` / ``ctx.qi_id``, authenticated like ``/v0/ru
 SDK's bare ``Bearer ``). Also mounted under the older ``/v1/http/runs`` prefix, as the
 Inngest server does. Answers: 200 ``{}`` once saved; 400 bad body (naming the field) or
 an op a checkpoint cannot carry; 409 a call that no longer owns the run (the SDK stops);
-413 over the size limits. See ``engine.checkpoint`` for the rules.
+413 over the size limits; 503 when the store could not save it (the SDK retries). See
+``engine.checkpoint`` for the rules; the checkpoints that arrive together are saved in
+one transaction (``checkpoint_group``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from starlette.routing import Route
 from ..engine import checkpoint, json_input
 from ..engine.service import Service
 from ..errors import ValidationError
+from .checkpoint_group import CheckpointGroup
 
 Handler = Callable[[Request], Awaitable[Response]]
 Guard = Callable[[Handler], Handler]
@@ -36,10 +39,16 @@ def _error(status: int, message: str) -> JSONResponse:
 class CheckpointApi:
     def __init__(self, service: Service) -> None:
         self._service = service
+        self._group = CheckpointGroup(service)
 
     @property
     def service(self) -> Service:
         return self._service
+
+    async def verdict(self, parsed: checkpoint.Checkpoint) -> checkpoint.Verdict:
+        """The service's verdict on ``parsed``, given once it is committed (with the
+        others of its group)."""
+        return await self._group.verdict(parsed)
 
     async def checkpoint(self, request: Request) -> Response:
         declared = request.headers.get("content-length", "")
@@ -53,7 +62,7 @@ class CheckpointApi:
             parsed = checkpoint.parse(body, run_id=request.path_params["run_id"])
         except ValidationError as exc:
             return _error(400, str(exc))
-        verdict = self._service.checkpoint(parsed)
+        verdict = await self.verdict(parsed)
         if not verdict.accepted:
             return _error(verdict.status, verdict.message)
         return JSONResponse({})

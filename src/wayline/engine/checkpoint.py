@@ -19,15 +19,14 @@ after each one ``POST /v1/checkpoint/{run}/async`` with the result (research not
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from ..errors import ValidationError
 from .decision import Decision, Env
-from .model import JSON, Attempt, Run, StepStatus, WorkKind
-from .protocol import Op, parse_op, state_size
-from .steps import save_memo
+from .model import JSON, Attempt, Run, StepRecord, StepStatus, WorkKind
+from .protocol import Op, parse_op, remembered_size, state_size, state_size_with
+from .steps import recorded
 from .wire import STEP_RESULTS, Opcode
 
 MAX_STEP_OUTPUT_BYTES = 4 * 1024 * 1024
@@ -108,77 +107,118 @@ def _step(raw: JSON, index: int) -> Op:
 
 
 def apply_checkpoint(run: Run, checkpoint: Checkpoint, env: Env) -> Verdict:
-    """Save the checkpoint's step results into ``run``, or say why not (nothing written)."""
-    refused = _refusal(run, checkpoint)
+    """Save the checkpoint's step results into ``run``, or say why not (nothing written).
+
+    What ``steps.save_memo`` does for each result (memo, stack, timeline record), built
+    up step by step and made into the new run with one copy: a checkpoint comes once per
+    step, and copying the whole run for each part of the change was most of its cost."""
+    # Each result as its memo, made once: its size (for the limits, remembered per object)
+    # is then known when the new state size is counted.
+    made = [{"data": op.data} if op.op in STEP_RESULTS else None for op in checkpoint.steps]
+    refused = _refusal(run, checkpoint, made)
     if refused is not None:
         return refused
     item = run.pending[checkpoint.qi_id]
-    saved = run
-    for op in checkpoint.steps:
-        if op.op not in STEP_RESULTS:
+    memos: dict[str, JSON] | None = None  # a copy of ``run.memos``, once one is new
+    stack, steps, planned = run.stack, run.steps, run.planned
+    for op, memo in zip(checkpoint.steps, made, strict=True):
+        if memo is None:
             continue  # StepPlanned: Inngest opens a span, Wayline has nothing to store
-        memo = {"data": op.data}
-        existing = saved.memos.get(op.id, _ABSENT)
+        existing = (run.memos if memos is None else memos).get(op.id, _ABSENT)
         if existing == memo:
             continue
         if existing is not _ABSENT:
             return _conflict(run, op)
-        started = _started_at(op, env.now)
-        attempt = Attempt(item.attempt + 1, started, env.now, StepStatus.COMPLETED, None, None)
-        saved = save_memo(
-            saved,
-            op,
-            memo,
-            StepStatus.COMPLETED,
-            item.attempt + 1,
-            started,
-            env.now,
-            attempt=attempt,
-        )
+        if memos is None:
+            memos = dict(run.memos)
+        memos[op.id] = memo
+        stack = (*stack, op.id)
+        if op.id in planned:
+            planned = planned - {op.id}
+        steps = _with_step(steps, _completed(steps, op, item.attempt + 1, env.now))
+    pending = run.pending
     if item.attempt:
-        saved = replace(saved, pending={**saved.pending, item.id: replace(item, attempt=0)})
-    if saved is run:
+        pending = {**pending, item.id: replace(item, attempt=0)}
+    if memos is None and pending is run.pending:
         return Verdict(200, "already saved", Decision.unchanged(run))
+    if memos is not None:
+        state_size_with(run, memos)  # remembered: the next checkpoint's limit check is O(1)
+    saved = replace(
+        run,
+        memos=run.memos if memos is None else memos,
+        stack=stack,
+        steps=steps,
+        planned=planned,
+        pending=pending,
+    )
     return Verdict(200, "saved", Decision(run=saved))
 
 
+def _completed(steps: tuple[StepRecord, ...], op: Op, tries: int, now: int) -> StepRecord:
+    """The timeline record of ``op``'s step once its result is saved (``steps.record``)."""
+    started = _started_at(op, now)
+    old = next((s for s in steps if s.id == op.id), None)
+    return recorded(
+        old,
+        op.id,
+        name=op.label,
+        op=Opcode.STEP_RUN,
+        status=StepStatus.COMPLETED,
+        attempts=tries,
+        started_at=started,
+        ended_at=now,
+        output=op.data,
+        attempt=Attempt(tries, started, now, StepStatus.COMPLETED, None, None),
+    )
+
+
+def _with_step(steps: tuple[StepRecord, ...], record: StepRecord) -> tuple[StepRecord, ...]:
+    """``steps`` with ``record`` in place of its step's entry, or appended (``Run.with_step``)."""
+    if any(s.id == record.id for s in steps):
+        return tuple(record if s.id == record.id else s for s in steps)
+    return (*steps, record)
+
+
 _ABSENT = object()
+_MEMO_WRAPPING = len('{"data":}')
+"""What a memo's JSON adds to its result's."""
 
 
-def _refusal(run: Run, checkpoint: Checkpoint) -> Verdict | None:
+def _refusal(run: Run, checkpoint: Checkpoint, made: list[JSON]) -> Verdict | None:
     """409 for a call that no longer owns the run, 400 for an op a checkpoint cannot
-    carry, 413 over the size limits; None when the checkpoint may be saved."""
-    unchanged = Decision.unchanged(run)
+    carry, 413 over the size limits; None when the checkpoint may be saved. ``made``:
+    the memo of each step result (None for the rest)."""
     if run.status.is_terminal:
-        return Verdict(409, f"run {run.id} is {run.status.value.lower()}", unchanged)
+        return Verdict(409, f"run {run.id} is {run.status.value.lower()}", Decision.unchanged(run))
     item = run.pending.get(checkpoint.qi_id)
     if item is None or item.kind is not WorkKind.CALL:
         message = (
             f"work item {checkpoint.qi_id!r} is not in flight for run {run.id} "
             "(a stale dispatch: the call was already answered, retried or cancelled)"
         )
-        return Verdict(409, message, unchanged)
+        return Verdict(409, message, Decision.unchanged(run))
     for index, op in enumerate(checkpoint.steps):
         if op.op not in _ACCEPTED:
             message = (
                 f"steps[{index}].op: {op.op!r} cannot be checkpointed; "
                 "only StepRun (and StepPlanned) can, the rest end the call"
             )
-            return Verdict(400, message, unchanged)
+            return Verdict(400, message, Decision.unchanged(run))
     outputs = 0
-    for index, op in enumerate(checkpoint.steps):
-        size = len(json.dumps(op.data, separators=(",", ":"))) if op.op in STEP_RESULTS else 0
+    for index, memo in enumerate(made):
+        kept = MAX_STEP_OUTPUT_BYTES + _MEMO_WRAPPING
+        size = 0 if memo is None else remembered_size(memo, keep_up_to=kept) - _MEMO_WRAPPING
         if size > MAX_STEP_OUTPUT_BYTES:
             message = (
                 f"steps[{index}].data is {size} bytes; the limit is "
                 f"{MAX_STEP_OUTPUT_BYTES} bytes per step"
             )
-            return Verdict(413, message, unchanged)
+            return Verdict(413, message, Decision.unchanged(run))
         outputs += size
     total = state_size(run) + outputs
     if total > MAX_STATE_BYTES:
         message = f"the run's state would be {total} bytes; the limit is {MAX_STATE_BYTES}"
-        return Verdict(413, message, unchanged)
+        return Verdict(413, message, Decision.unchanged(run))
     return None
 
 

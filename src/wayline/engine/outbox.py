@@ -27,9 +27,14 @@ _FLUSHING: ContextVar[frozenset[str]] = ContextVar("wayline_flushing", default=f
 """Runs whose outbox this thread or task is applying right now (see ``flush``)."""
 
 
+_NOTHING = Outbox()
+
+
 def effects_of(decision: Decision, *, now: int, new_id: Callable[[], str]) -> Outbox:
     """The decision's effects as saved with the run: events get their ids now, so a
     re-publish after a crash is the same event."""
+    if not (decision.enqueue or decision.waits or decision.drop_waits or decision.publish):
+        return _NOTHING  # most transitions of a checkpointed run (a step saved) have none
     publish = []
     for raw in decision.publish:
         try:
@@ -52,6 +57,10 @@ def effects_of(decision: Decision, *, now: int, new_id: Callable[[], str]) -> Ou
 def merge(first: Outbox, then: Outbox) -> Outbox:
     """``first``'s effects followed by ``then``'s (an outer frame's unapplied outbox and a
     new transition's)."""
+    if not first:
+        return then
+    if not then:
+        return first
     return Outbox(
         enqueue=first.enqueue + then.enqueue,
         waits=first.waits + then.waits,

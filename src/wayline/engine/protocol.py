@@ -215,15 +215,66 @@ def state_size(run: Run) -> int:
     Exact, and incremental in practice: ``json.dumps`` of the memos map is ``{`` + the
     ``"key":value`` pairs joined by ``,`` + ``}``, so it is summed from each event's and memo's
     own size, which ``_json_size`` remembers. Every checkpoint checks the state limit, and
-    encoding the whole run each time made a checkpoint O(run length)."""
+    encoding the whole run each time made a checkpoint O(run length); the total is also
+    remembered per memos map (``state_size_with`` gives a checkpoint's new one from the
+    old by its new memos alone), so summing is O(1) for a run a checkpoint saved."""
+    known = _STATE_SIZES.get(id(run.memos))
+    if known is not None and known[0] is run.memos and known[1] is run.events:
+        return known[2]
     events = sum(_json_size(e) for e in run.events)
     pairs = sum(_json_size(k) + 1 + _json_size(v) for k, v in run.memos.items())
-    return events * 2 + 2 + pairs + max(len(run.memos) - 1, 0)
+    return _remember_state(run, run.memos, events * 2 + 2 + pairs + max(len(run.memos) - 1, 0))
+
+
+def state_size_with(run: Run, memos: Mapping[str, JSON]) -> int:
+    """``state_size`` of ``run`` with ``memos`` in place of its memos, where ``memos`` is
+    ``run.memos`` with new entries added at its end: counted from ``run``'s size and the
+    new entries only, and remembered for ``memos``."""
+    added = len(memos) - len(run.memos)
+    new = list(memos.items())[len(run.memos) :] if added > 0 else []
+    pairs = sum(_json_size(k) + 1 + _json_size(v) for k, v in new)
+    commas = added if run.memos else max(added - 1, 0)
+    return _remember_state(run, memos, state_size(run) + pairs + commas)
+
+
+_STATE_SIZES: dict[int, tuple[Mapping[str, JSON], tuple[object, ...], int]] = {}
+_STATE_SIZES_MAX = 8192
+"""Runs' memos maps whose state size is remembered (each entry holds its map, so its
+``id`` is not reused while remembered); dropped whole when full."""
+
+
+def _remember_state(run: Run, memos: Mapping[str, JSON], size: int) -> int:
+    if len(_STATE_SIZES) >= _STATE_SIZES_MAX:
+        _STATE_SIZES.clear()  # a pure memo: dropping it changes no result
+    _STATE_SIZES[id(memos)] = (memos, run.events, size)
+    return size
+
+
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+"""``json.dumps(value, separators=(",", ":"))`` without building an encoder per call."""
+
+
+def json_size(value: object) -> int:
+    """``len(json.dumps(value, separators=(",", ":")))``: the size the limits count."""
+    return len(_COMPACT.encode(value))
 
 
 _SIZES: dict[int, tuple[object, int]] = {}
 _SIZES_MAX_BYTES = 64 * 1024 * 1024
 _sizes_bytes = 0
+
+
+def remembered_size(value: object, *, keep_up_to: int) -> int:
+    """``json_size(value)``, remembered per object (``_json_size``) when it is at most
+    ``keep_up_to`` bytes: for a value about to be kept in a run, so that ``state_size``
+    finds it (and not a payload about to be refused for its size)."""
+    hit = _SIZES.get(id(value))
+    if hit is not None and hit[0] is value:
+        return hit[1]
+    size = json_size(value)
+    if size <= keep_up_to:
+        _keep_size(value, size)
+    return size
 
 
 def _json_size(value: object) -> int:
@@ -232,19 +283,26 @@ def _json_size(value: object) -> int:
     calls. The entry holds the object, so its ``id`` cannot be reused while cached; the
     cache is dropped whole past ``_SIZES_MAX_BYTES`` of remembered values (a pure memo: it
     changes no result)."""
-    global _sizes_bytes
     hit = _SIZES.get(id(value))
     if hit is not None and hit[0] is value:
         return hit[1]
-    size = len(json.dumps(value, separators=(",", ":")))
-    if isinstance(value, str) and size < 256:
-        return size  # keys: cheaper to encode than to remember
+    if isinstance(value, str) and len(value) < 256:
+        # Keys (hashed step ids): counted, not remembered. Printable ASCII with no quote
+        # or backslash is encoded as itself between quotes; anything else is encoded.
+        plain = value.isascii() and value.isprintable() and '"' not in value
+        return len(value) + 2 if plain and "\\" not in value else json_size(value)
+    size = json_size(value)
+    _keep_size(value, size)
+    return size
+
+
+def _keep_size(value: object, size: int) -> None:
+    global _sizes_bytes
     if _sizes_bytes + size > _SIZES_MAX_BYTES:
         _SIZES.clear()
         _sizes_bytes = 0
     _SIZES[id(value)] = (value, size)
     _sizes_bytes += size
-    return size
 
 
 def _request(

@@ -132,22 +132,62 @@ def record(
 ) -> Run:
     """Upsert the timeline entry of a step, keeping fields that are not given; ``attempt``
     is added to the step's history."""
-    old = run.step(step_id) or StepRecord(
-        id=step_id, name=name or step_id, op=op or Opcode.STEP_RUN, status=status
-    )
     return run.with_step(
-        replace(
-            old,
-            name=name or old.name,
-            op=op or old.op,
+        recorded(
+            run.step(step_id),
+            step_id,
             status=status,
-            attempts=old.attempts if attempts is None else attempts,
-            started_at=old.started_at if started_at is None else started_at,
+            name=name,
+            op=op,
+            attempts=attempts,
+            started_at=started_at,
             ended_at=ended_at,
-            output=old.output if output is None else output,
+            output=output,
             error=error,
-            history=_history(old.history, attempt),
+            attempt=attempt,
         )
+    )
+
+
+def recorded(
+    old: StepRecord | None,
+    step_id: str,
+    *,
+    status: StepStatus,
+    name: str | None = None,
+    op: str | None = None,
+    attempts: int | None = None,
+    started_at: int | None = None,
+    ended_at: int | None = None,
+    output: JSON = None,
+    error: JSON = None,
+    attempt: Attempt | None = None,
+) -> StepRecord:
+    """``old`` (the step's timeline entry, None if it has none yet) as ``record`` updates it."""
+    if old is None:  # made at once: no blank record to copy (a step saved per checkpoint)
+        return StepRecord(
+            id=step_id,
+            name=name or step_id,
+            op=op or Opcode.STEP_RUN,
+            status=status,
+            attempts=0 if attempts is None else attempts,
+            started_at=0 if started_at is None else started_at,
+            ended_at=ended_at,
+            output=output,
+            error=error,
+            history=_history((), attempt),
+        )
+    return replace(
+        old,
+        name=name or old.name,
+        op=op or old.op,
+        status=status,
+        attempts=old.attempts if attempts is None else attempts,
+        started_at=old.started_at if started_at is None else started_at,
+        ended_at=ended_at,
+        output=old.output if output is None else output,
+        error=error,
+        history=_history(old.history, attempt),
     )
 
 

@@ -41,9 +41,13 @@ Doc = Mapping[str, Any]
 """A decoded body, as ``loads`` or a backend hands it back."""
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+"""One encoder for every ``dumps``: ``json.dumps`` with options builds a new one per call."""
+
+
 def dumps(value: JSON) -> str:
     """Compact JSON text; non-ASCII kept as is (the stores hold UTF-8)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _COMPACT.encode(value)
 
 
 def loads(text: str | bytes) -> JSON:

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from wayline.errors import StoreError
@@ -202,65 +202,17 @@ class Database:
             self._conn.execute("ROLLBACK")
             raise
 
-    @contextmanager
-    def autocommit(self) -> Iterator[sqlite3.Connection]:
+    def autocommit(self) -> AbstractContextManager[sqlite3.Connection]:
         """Run statements under the lock, each in its own autocommit transaction."""
-        with self._lock:
-            try:
-                yield self._conn
-            except sqlite3.Error as exc:
-                raise StoreError(f"SQLite store failed: {exc}") from exc
+        return _Autocommit(self)
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         """Run statements in one ``BEGIN IMMEDIATE`` transaction; roll back on any error.
         Inside another transaction, a savepoint of it (see the module's docstring)."""
-        with self.autocommit() as conn:
-            if self._depth:
-                with self._savepoint(conn):
-                    yield conn
-                return
-            conn.execute("BEGIN IMMEDIATE")
-            self._depth = 1
-            committed = False
-            try:
-                yield conn
-                conn.execute("COMMIT")
-                committed = True
-            finally:
-                self._depth = 0
-                callbacks, self._after_commit = self._after_commit, []
-                # The body or COMMIT failed. SQLite may already have rolled back (then a
-                # ROLLBACK would fail and hide the real error); if it has not, a dangling
-                # transaction would make every later BEGIN on this connection fail.
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-            if committed:
-                for _depth, callback in callbacks:
-                    callback()
+        return _Transaction(self)
 
     batch = transaction
     """Several operations committed together (each still atomic on its own)."""
-
-    @contextmanager
-    def _savepoint(self, conn: sqlite3.Connection) -> Iterator[None]:
-        self._depth += 1
-        level = self._depth
-        name = f"wayline_{level}"
-        conn.execute(f"SAVEPOINT {name}")
-        try:
-            yield
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute(f"ROLLBACK TO {name}")
-                conn.execute(f"RELEASE {name}")
-            # What this savepoint's writes would have told a cache is void now.
-            self._after_commit = [(d, cb) for d, cb in self._after_commit if d < level]
-            raise
-        else:
-            conn.execute(f"RELEASE {name}")
-        finally:
-            self._depth = level - 1
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once what was written so far is committed: now, outside a
@@ -274,3 +226,103 @@ class Database:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def _store_error(exc: sqlite3.Error) -> StoreError:
+    return StoreError(f"SQLite store failed: {exc}")
+
+
+# The context managers are classes, not ``@contextmanager`` generators: every store call
+# opens one and a save opens two (its transaction in the service's batch), and the
+# generator machinery cost several times the SQLite statements they wrap.
+
+
+class _Autocommit:
+    __slots__ = ("_db",)
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._db._lock.acquire()
+        return self._db._conn
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        self._db._lock.release()
+        if isinstance(exc, sqlite3.Error):
+            raise _store_error(exc) from exc
+
+
+class _Transaction:
+    """``Database.transaction``: a ``BEGIN IMMEDIATE`` ... ``COMMIT`` at depth 1, a
+    savepoint deeper; any SQLite error, of the body or of the statements here, is raised
+    as ``StoreError``."""
+
+    __slots__ = ("_db", "_level")
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._level = 0
+
+    def __enter__(self) -> sqlite3.Connection:
+        db = self._db
+        db._lock.acquire()
+        level = db._depth + 1
+        try:
+            db._conn.execute("BEGIN IMMEDIATE" if level == 1 else f"SAVEPOINT wayline_{level}")
+        except BaseException as exc:
+            db._lock.release()
+            if isinstance(exc, sqlite3.Error):
+                raise _store_error(exc) from exc
+            raise
+        db._depth = self._level = level
+        return db._conn
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        db = self._db
+        try:
+            if self._level == 1:
+                self._commit(db, failed=exc is not None)
+            else:
+                self._release(db, failed=exc is not None)
+        except sqlite3.Error as error:
+            raise _store_error(error) from error
+        finally:
+            db._lock.release()
+        if isinstance(exc, sqlite3.Error):
+            raise _store_error(exc) from exc
+
+    @staticmethod
+    def _commit(db: Database, *, failed: bool) -> None:
+        conn = db._conn
+        committed = False
+        try:
+            if not failed:
+                conn.execute("COMMIT")
+                committed = True
+        finally:
+            db._depth = 0
+            callbacks, db._after_commit = db._after_commit, []
+            # The body or COMMIT failed. SQLite may already have rolled back (then a
+            # ROLLBACK would fail and hide the real error); if it has not, a dangling
+            # transaction would make every later BEGIN on this connection fail.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        if committed:
+            for _depth, callback in callbacks:
+                callback()
+
+    def _release(self, db: Database, *, failed: bool) -> None:
+        level = self._level
+        conn = db._conn
+        try:
+            if not failed:
+                conn.execute(f"RELEASE wayline_{level}")
+                return
+            if conn.in_transaction:
+                conn.execute(f"ROLLBACK TO wayline_{level}")
+                conn.execute(f"RELEASE wayline_{level}")
+            # What this savepoint's writes would have told a cache is void now.
+            db._after_commit = [(d, cb) for d, cb in db._after_commit if d < level]
+        finally:
+            db._depth = level - 1

@@ -6,6 +6,9 @@ The parts are encoded once and their text kept, keyed by run and step and checke
 identity (the engine carries unchanged step records, memos and events over from one run
 version to the next as the same objects; an entry holds its objects, so their ids are
 never reused): a save encodes the small head, the steps that changed and nothing else.
+The joined text of a run's timeline is kept too, so a save that adds steps at its end
+(a checkpoint) splices the new steps onto it after an identity check made in C, instead
+of a Python call per step of the run.
 
 The text is the same JSON object ``run_to_dict`` gives (less the memos, stored apart,
 and the outbox, in ``effects``), with step outputs that are their memo's value stored as
@@ -16,12 +19,18 @@ Used under the database's lock, by one thread at a time.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
+from operator import is_
 from typing import Any
 
 from wayline.engine.model import JSON, Run, StepRecord
 
 from .codec import dumps, run_head_to_dict, step_to_dict, strip_step_outputs
 
+Ids = tuple[str, ...]
+Memos = tuple[JSON, ...]
+
+MAX_TIMELINES = 2048
+"""Timelines kept (as many as the run cache holds runs)."""
 MAX_ENTRIES = 20_000
 """About as many steps as the run cache holds runs of ten steps (``sqlite_run_cache``):
 an entry holds its step record, and so its output."""
@@ -31,16 +40,46 @@ class BodyEncoder:
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
         self._max_entries = max_entries
         self._texts: dict[Hashable, tuple[object, JSON, str]] = {}
+        self._timelines: dict[str, tuple[tuple[StepRecord, ...], Ids, Memos, str]] = {}
+        """Run id -> its last encoded timeline: step records, their ids and memos, text."""
 
     def body(self, run: Run) -> str:
         head = run_head_to_dict(run)
         head["outbox"] = None  # stored in ``effects``
         events = self._text(("events", run.id), run.events, None, _events_text)
-        steps = ",".join(
-            self._text(("step", run.id, step.id), step, run.memos.get(step.id), _step_text)
-            for step in run.steps
-        )
-        return f'{{"events":{events},"steps":[{steps}],{dumps(head)[1:]}'
+        return f'{{"events":{events},"steps":[{self._steps(run)}],{dumps(head)[1:]}'
+
+    def _steps(self, run: Run) -> str:
+        """The timeline's text: the text of the run's last saved timeline when that is a
+        prefix of this one (same step records, same memos: checked in C, by identity),
+        with the steps after it added; else step by step from ``_text``. A save that
+        adds one step then encodes that step, not the run's length in Python calls."""
+        known = self._timelines.get(run.id)
+        memo = run.memos.get
+        start, text = 0, ""
+        ids: Ids = ()
+        memos: Memos = ()
+        if known is not None:
+            steps, ids, memos, text = known
+            start = len(steps)
+            same = (
+                start <= len(run.steps)
+                and all(map(is_, run.steps, steps))
+                and all(map(is_, map(memo, ids), memos))
+            )
+            if not same:
+                start, ids, memos, text = 0, (), (), ""
+        added = run.steps[start:]
+        if added or not start:
+            parts = [self._text(("step", run.id, s.id), s, memo(s.id), _step_text) for s in added]
+            text = ",".join([text, *parts] if start else parts)
+            ids += tuple(s.id for s in added)
+            memos += tuple(memo(s.id) for s in added)
+            self._timelines.pop(run.id, None)
+            self._timelines[run.id] = (run.steps, ids, memos, text)
+            if len(self._timelines) > MAX_TIMELINES:
+                del self._timelines[next(iter(self._timelines))]  # the oldest entry
+        return text
 
     def _text(
         self, key: Hashable, value: Any, memo: JSON, encode: Callable[[Any, JSON], str]

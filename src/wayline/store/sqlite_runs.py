@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Collection, Iterable
+from operator import eq, is_
 
 from wayline.engine import search
 from wayline.engine.model import JSON, Run, RunStatus
@@ -82,25 +83,47 @@ class SqliteRunStore:
                 f" ({expected_version + 1})"
             )
         with self._db.transaction() as conn:
-            updated = conn.execute(
-                "UPDATE runs SET version = ?, status = ?, body = ?, outbox = ?, effects = ?"
-                " WHERE id = ? AND version = ?",
-                (
-                    run.version,
-                    run.status.value,
-                    self._bodies.body(run),
-                    bool(run.outbox),
-                    _effects(run),
-                    run.id,
-                    expected_version,
-                ),
-            ).rowcount
+            if self._body_only(run, expected_version):
+                updated = conn.execute(
+                    "UPDATE runs SET version = ?, body = ? WHERE id = ? AND version = ?",
+                    (run.version, self._bodies.body(run), run.id, expected_version),
+                ).rowcount
+            else:
+                updated = conn.execute(
+                    "UPDATE runs SET version = ?, status = ?, body = ?, outbox = ?, effects = ?"
+                    " WHERE id = ? AND version = ?",
+                    (
+                        run.version,
+                        run.status.value,
+                        self._bodies.body(run),
+                        bool(run.outbox),
+                        _effects(run),
+                        run.id,
+                        expected_version,
+                    ),
+                ).rowcount
             if not updated:
                 return False  # lost the race (or no such run): the transaction wrote nothing
             stored = self._stored_memos(conn, run.id, expected_version)
             _insert_memos(conn, run.id, ((k, v) for k, v in run.memos.items() if k not in stored))
         self._remember(run, stored_at=expected_version)
         return True
+
+    def _body_only(self, run: Run, expected_version: int) -> bool:
+        """Whether saving ``run`` over ``expected_version`` changes only the version and
+        the body: the cached run is that stored version (a version is written once, and an
+        outbox only ever becomes non-empty with a new one), with ``run``'s status and no
+        outbox, and ``run`` has none. Then the status and outbox columns, and the indexes
+        on them, are left alone: a checkpoint saves a step and nothing else, and writing
+        those index entries was ~half the cost of its UPDATE."""
+        previous = self._cache.latest(run.id)
+        return (
+            previous is not None
+            and previous.version == expected_version
+            and previous.status is run.status
+            and not previous.outbox
+            and not run.outbox
+        )
 
     def _remember(self, run: Run, *, stored_at: int) -> None:
         """Once committed, cache ``run`` if it is exactly what is stored: its memos start
@@ -116,12 +139,9 @@ class SqliteRunStore:
                 previous is not None
                 and previous.version == stored_at
                 and len(run.memos) >= len(previous.memos)
-                and all(
-                    new_key == old_key and new is old
-                    for (new_key, new), (old_key, old) in zip(
-                        run.memos.items(), previous.memos.items(), strict=False
-                    )
-                )
+                # Pairwise up to the shorter (the previous), in C: a save per checkpoint.
+                and all(map(eq, run.memos, previous.memos))
+                and all(map(is_, run.memos.values(), previous.memos.values()))
             )
             if exact:
                 self._cache.put(run)
