@@ -51,6 +51,16 @@ class HttpRuntime:
             return runner.run(main)
 
 
+def uvicorn_http(parser: HttpParser) -> type[asyncio.Protocol] | str:
+    """uvicorn's ``http=`` for ``parser``: httptools writing one segment per response
+    (``coalesce.py``), or h11 as uvicorn has it."""
+    if parser == "h11":
+        return parser
+    from .coalesce import CoalescingHttpToolsProtocol  # imports httptools
+
+    return CoalescingHttpToolsProtocol
+
+
 def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 

@@ -29,7 +29,7 @@ from ..otel import traces_from_env
 from ..store.sqlite import SqliteStore
 from .claim import DatabaseLock, bind_port
 from .discovery import discover_forever
-from .http_runtime import HttpParser, runtime_from_env
+from .http_runtime import HttpParser, runtime_from_env, uvicorn_http
 from .invoker import AiohttpTransport
 from .worker import Worker
 
@@ -151,7 +151,7 @@ async def _serve(config: DevConfig, sock: socket.socket) -> None:
             api,
             host=config.host,
             port=config.port,
-            http=config.http,
+            http=uvicorn_http(config.http),
             log_level="warning",
             access_log=False,
         )
@@ -194,7 +194,11 @@ def _user_app_server(config: DevConfig) -> uvicorn.Server:
     module = importlib.import_module(module_name)
     app = getattr(module, attr or "app")
     uv_config = uvicorn.Config(
-        app, host="127.0.0.1", port=config.app_port, http=config.http, log_level="warning"
+        app,
+        host="127.0.0.1",
+        port=config.app_port,
+        http=uvicorn_http(config.http),
+        log_level="warning",
     )
     server = uvicorn.Server(uv_config)
     return server
