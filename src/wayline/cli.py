@@ -17,7 +17,7 @@ from . import __version__, cli_client, cli_runops
 from .cli_client import Api, CliError, UsageError
 from .devserver import logs
 from .devserver.claim import StartupError
-from .devserver.http_runtime import runtime_from_env
+from .devserver.http_runtime import runtime_from_env, uvicorn_http
 from .devserver.server import DevConfig, serve
 from .engine.model import RunStatus
 from .engine.urls import check_app_url
@@ -123,7 +123,7 @@ def _dashboard(args: argparse.Namespace) -> int:
         app,
         host="127.0.0.1",
         port=args.port,
-        http=runtime.http,
+        http=uvicorn_http(runtime.http),
         loop=runtime.loop,
         log_level="warning",
     )

@@ -21,8 +21,9 @@ import pytest
 
 from compat.harness import free_port
 from wayline.cli import main
+from wayline.devserver import http_runtime
 from wayline.devserver.claim import StartupError
-from wayline.devserver.http_runtime import HttpRuntime, runtime_from_env
+from wayline.devserver.http_runtime import HttpRuntime, runtime_from_env, uvicorn_http
 
 PLAIN = {"WAYLINE_HTTP": "h11", "WAYLINE_LOOP": "asyncio"}
 EXIT_AFTER = {signal.SIGINT: 0, signal.SIGTERM: -signal.SIGTERM}
@@ -56,6 +57,22 @@ def test_the_fast_stack_is_the_default_where_installed() -> None:
         http="httptools", loop="uvloop"
     )
     assert runtime_from_env(PLAIN) == HttpRuntime(http="h11", loop="asyncio")
+
+
+def test_without_uvloop_or_httptools_the_servers_fall_back_to_asyncio_and_h11(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As on Windows or PyPy (no uvloop build); asking for the missing one says so."""
+    monkeypatch.setattr(http_runtime, "_installed", lambda module: False)
+    plain = runtime_from_env({})
+    assert plain == HttpRuntime(http="h11", loop="asyncio")
+    assert plain.loop_factory() is None
+    assert uvicorn_http(plain.http) == "h11"
+    with pytest.raises(StartupError) as caught:
+        runtime_from_env({"WAYLINE_LOOP": "uvloop"})
+    assert str(caught.value) == (
+        "WAYLINE_LOOP=uvloop but uvloop is not installed (pip install uvloop)"
+    )
 
 
 @pytest.mark.parametrize(
