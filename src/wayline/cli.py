@@ -8,7 +8,6 @@ the command line is wrong.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
@@ -18,6 +17,7 @@ from . import __version__, cli_client, cli_runops
 from .cli_client import Api, CliError, UsageError
 from .devserver import logs
 from .devserver.claim import StartupError
+from .devserver.http_runtime import runtime_from_env, uvicorn_http
 from .devserver.server import DevConfig, serve
 from .engine.model import RunStatus
 from .engine.urls import check_app_url
@@ -108,8 +108,9 @@ def _dashboard(args: argparse.Namespace) -> int:
     from .errors import WaylineError
 
     try:
+        runtime = runtime_from_env(os.environ)
         app, found = dashboard_app(args.stack, region=args.region, endpoint_url=args.endpoint_url)
-    except WaylineError as exc:
+    except (WaylineError, StartupError) as exc:
         sys.stderr.write(f"wayline dashboard: {exc}\n")
         return 1
     logging.getLogger("wayline.dashboard").info(
@@ -118,7 +119,14 @@ def _dashboard(args: argparse.Namespace) -> int:
         found.table,
         args.port,
     )
-    config = uvicorn.Config(app, host="127.0.0.1", port=args.port, log_level="warning")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=args.port,
+        http=uvicorn_http(runtime.http),
+        loop=runtime.loop,
+        log_level="warning",
+    )
     try:
         uvicorn.Server(config).run()
     except KeyboardInterrupt:
@@ -230,6 +238,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "dashboard":
         return _dashboard(args)
     if args.command == "dev":
+        return _dev(args)
+    return 0
+
+
+def _dev(args: argparse.Namespace) -> int:
+    try:
+        runtime = runtime_from_env(os.environ)
         config = DevConfig(
             host=args.host,
             port=args.port,
@@ -242,12 +257,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             test_api=args.test_api,
             app=args.app,
             app_port=args.app_port,
+            http=runtime.http,
         )
-        try:
-            asyncio.run(serve(config))
-        except KeyboardInterrupt:
-            return 0
-        except StartupError as exc:
-            sys.stderr.write(f"wayline dev: {exc}\n")
-            return 1
+        runtime.run(serve(config))
+    except KeyboardInterrupt:
+        return 0
+    except StartupError as exc:
+        sys.stderr.write(f"wayline dev: {exc}\n")
+        return 1
     return 0

@@ -118,11 +118,12 @@ def test_the_four_functions_share_one_dependency_layer(translated: Mapping[str, 
 
 
 def test_the_layer_installs_every_runtime_dependency_of_wayline() -> None:
-    """infra/lambda-requirements.txt = pyproject's dependencies (but uvicorn, which only
-    `wayline dev` uses) + the [aws] extra: a dependency added to one and not the other
-    would be an ImportError in Lambda only."""
+    """infra/lambda-requirements.txt = pyproject's dependencies (but uvicorn and its
+    httptools and uvloop, which only `wayline dev` uses) + the [aws] extra: a dependency added
+    to one and not the other would be an ImportError in Lambda only."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = {r for r in project["dependencies"] if not r.startswith("uvicorn")}
+    dev_server_only = ("uvicorn", "httptools", "uvloop")
+    wanted = {r for r in project["dependencies"] if not r.startswith(dev_server_only)}
     wanted |= set(project["optional-dependencies"]["aws"])
     lines = (ROOT / "infra" / "lambda-requirements.txt").read_text().splitlines()
     listed = {line.strip() for line in lines if line.strip() and not line.startswith("#")}

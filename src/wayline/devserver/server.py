@@ -29,6 +29,7 @@ from ..otel import traces_from_env
 from ..store.sqlite import SqliteStore
 from .claim import DatabaseLock, bind_port
 from .discovery import discover_forever
+from .http_runtime import HttpParser, runtime_from_env, uvicorn_http
 from .invoker import AiohttpTransport
 from .worker import Worker
 
@@ -49,6 +50,8 @@ class DevConfig:
     app: str | None = None
     app_port: int = 3000
     extra_env: dict[str, str] = field(default_factory=dict)
+    http: HttpParser = field(default_factory=lambda: runtime_from_env({}).http)
+    """uvicorn's HTTP parser for the API and ``--app`` (the CLI passes WAYLINE_HTTP's choice)."""
 
 
 def _open_store(db: str) -> SqliteStore:
@@ -145,7 +148,12 @@ async def _serve(config: DevConfig, sock: socket.socket) -> None:
     )
     server = uvicorn.Server(
         uvicorn.Config(
-            api, host=config.host, port=config.port, log_level="warning", access_log=False
+            api,
+            host=config.host,
+            port=config.port,
+            http=uvicorn_http(config.http),
+            log_level="warning",
+            access_log=False,
         )
     )
     realtime.stopping = lambda: server.should_exit  # open SSE streams end on Ctrl-C
@@ -185,6 +193,12 @@ def _user_app_server(config: DevConfig) -> uvicorn.Server:
         sys.path.insert(0, cwd)
     module = importlib.import_module(module_name)
     app = getattr(module, attr or "app")
-    uv_config = uvicorn.Config(app, host="127.0.0.1", port=config.app_port, log_level="warning")
+    uv_config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=config.app_port,
+        http=uvicorn_http(config.http),
+        log_level="warning",
+    )
     server = uvicorn.Server(uv_config)
     return server
