@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 
 from ..errors import ValidationError
 from .decision import Decision, Env
+from .evolve import evolve
 from .model import JSON, Attempt, Run, StepRecord, StepStatus, WorkKind
 from .protocol import Op, parse_op, remembered_size, state_size, state_size_with
 from .steps import recorded
@@ -143,7 +144,7 @@ def apply_checkpoint(run: Run, checkpoint: Checkpoint, env: Env) -> Verdict:
         return Verdict(200, "already saved", Decision.unchanged(run))
     if memos is not None:
         state_size_with(run, memos)  # remembered: the next checkpoint's limit check is O(1)
-    saved = replace(
+    saved = evolve(
         run,
         memos=run.memos if memos is None else memos,
         stack=stack,

@@ -26,6 +26,7 @@ from .bulk import BulkReruns
 from .canonical import EncodedValues
 from .decision import Decision
 from .events import EventInput, dedupe_key, internal_event
+from .evolve import evolve
 from .flow.config import flow_config
 from .functions import DEFAULT_CHECK_EVERY_MS, FunctionCache
 from .gate import FlowGate, Slots
@@ -647,7 +648,7 @@ class Service:
                 with self._batch():
                     saved = self._save(run, decision)
                     if saved is not None:
-                        return replace(decision, run=self._flush(saved))
+                        return evolve(decision, run=self._flush(saved))
             known = None
         raise StoreError(f"run {run_id}: gave up after {MAX_SAVE_ATTEMPTS} conflicting writes")
 
@@ -655,7 +656,7 @@ class Service:
         """Save ``decision`` over ``run`` (its waits first); None if the run changed."""
         # ``run.outbox`` is empty unless an outer frame is flushing it (see ``_flush``).
         effects = outbox.merge(run.outbox, self._outbox(decision))
-        saved = replace(decision.run, version=run.version + 1, outbox=effects)
+        saved = evolve(decision.run, version=run.version + 1, outbox=effects)
         self._register_waits(decision.waits)
         if not self._store.runs.save_run(saved, expected_version=run.version):
             return None
