@@ -149,7 +149,8 @@ def test_sqlite_reads_and_acknowledges_an_outbox_stored_in_the_body(tmp_path: Pa
 
 def test_sqlite_body_pieces_encode_what_run_to_dict_does() -> None:
     """The body spliced from cached pieces is ``run_to_dict``'s object, outputs stripped,
-    however the run changes between saves (a step replaced, a memo added, new events)."""
+    however the run changes between saves (a step replaced, a memo added, new events,
+    only the version and stack, other head fields)."""
     run = _advanced(_advanced(make_full_run(), "s8", [1, "ü"]), "s9", None)
     encoder = BodyEncoder()
     changed = replace(
@@ -169,6 +170,9 @@ def test_sqlite_body_pieces_encode_what_run_to_dict_does() -> None:
         unmemoized,  # the same records, one memo fewer: its output is no longer a reference
         grown,
         replace(grown, steps=grown.steps[:2]),  # fewer steps than last time
+        grown,
+        replace(grown, version=9, stack=(*grown.stack, "x")),  # the same head fields
+        replace(grown, seq=grown.seq + 1, pending={}, cancel_reason="c"),  # a new head
         grown,
     )
     for version in versions:

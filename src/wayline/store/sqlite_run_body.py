@@ -5,7 +5,8 @@ or stay as they were, so re-encoding them made each save cost more as the run we
 The parts are encoded once and their text kept, keyed by run and step and checked by
 identity (the engine carries unchanged step records, memos and events over from one run
 version to the next as the same objects; an entry holds its objects, so their ids are
-never reused): a save encodes the small head, the steps that changed and nothing else.
+never reused): a save encodes the version, the stack, the steps that changed and the
+rest of the head only if one of its fields is a new object (a checkpoint's is not).
 The joined text of a run's timeline is kept too, so a save that adds steps at its end
 (a checkpoint) splices the new steps onto it after an identity check made in C, instead
 of a Python call per step of the run.
@@ -19,7 +20,8 @@ Used under the database's lock, by one thread at a time.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from operator import is_
+from dataclasses import fields
+from operator import attrgetter, is_
 from typing import Any
 
 from wayline.engine.model import JSON, Run, StepRecord
@@ -29,11 +31,17 @@ from .codec import dumps, run_head_to_dict, step_to_dict, strip_step_outputs
 Ids = tuple[str, ...]
 Memos = tuple[JSON, ...]
 
+_NOT_IN_HEAD = frozenset({"events", "memos", "steps", "outbox", "version", "stack"})
+"""Encoded apart (the outbox is stored in ``effects``)."""
 MAX_TIMELINES = 2048
 """Timelines kept (as many as the run cache holds runs)."""
 MAX_ENTRIES = 20_000
 """About as many steps as the run cache holds runs of ten steps (``sqlite_run_cache``):
 an entry holds its step record, and so its output."""
+
+
+_HEAD_FIELDS = attrgetter(*(f.name for f in fields(Run) if f.name not in _NOT_IN_HEAD))
+"""The run's fields the head text (``BodyEncoder._head``) is made of."""
 
 
 class BodyEncoder:
@@ -42,12 +50,34 @@ class BodyEncoder:
         self._texts: dict[Hashable, tuple[object, JSON, str]] = {}
         self._timelines: dict[str, tuple[tuple[StepRecord, ...], Ids, Memos, str]] = {}
         """Run id -> its last encoded timeline: step records, their ids and memos, text."""
+        self._heads: dict[str, tuple[tuple[object, ...], str]] = {}
+        """Run id -> its last encoded head (``_head``): the fields it was made of, text."""
 
     def body(self, run: Run) -> str:
-        head = run_head_to_dict(run)
-        head["outbox"] = None  # stored in ``effects``
         events = self._text(("events", run.id), run.events, None, _events_text)
-        return f'{{"events":{events},"steps":[{self._steps(run)}],{dumps(head)[1:]}'
+        return (
+            f'{{"events":{events},"steps":[{self._steps(run)}],"version":{run.version},'
+            f'"stack":{dumps(run.stack)},{self._head(run)[1:]}'
+        )
+
+    def _head(self, run: Run) -> str:
+        """The text of the head less ``version`` and ``stack``: the last one encoded for
+        the run when its fields are the same objects (checked in C), else encoded. A
+        checkpoint changes the version, the stack and the timeline, so its save encodes
+        no head at all."""
+        parts = _HEAD_FIELDS(run)
+        known = self._heads.get(run.id)
+        if known is not None and all(map(is_, parts, known[0])):
+            return known[1]
+        head = run_head_to_dict(run)
+        del head["version"], head["stack"]
+        head["outbox"] = None  # stored in ``effects``
+        text = dumps(head)
+        self._heads.pop(run.id, None)
+        self._heads[run.id] = (parts, text)
+        if len(self._heads) > MAX_TIMELINES:
+            del self._heads[next(iter(self._heads))]  # the oldest entry
+        return text
 
     def _steps(self, run: Run) -> str:
         """The timeline's text: the text of the run's last saved timeline when that is a
