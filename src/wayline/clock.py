@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-import weakref
 
 
 class SystemClock:
@@ -36,43 +35,6 @@ class OffsetClock:
         return self.now_ms()
 
 
-ENTROPY_BUFFER_BYTES = 4096
-
-
 class OsEntropy:
-    """``os.urandom`` read a page at a time: a run takes a few bytes a dozen times (ids,
-    retry jitter), and one system call each was ~2 % of the dev server's CPU in the W2
-    bench. The bytes are the same kernel CSPRNG's; each is handed out once. A forked
-    child starts with an empty buffer, so parent and child never share bytes."""
-
-    def __init__(self) -> None:
-        self._buffer = b""
-        self._used = 0
-        self._lock = threading.Lock()
-        _instances.add(self)
-
     def entropy(self, n: int) -> bytes:
-        if n > ENTROPY_BUFFER_BYTES:
-            return os.urandom(n)
-        with self._lock:
-            start = self._used
-            if start + n > len(self._buffer):
-                self._buffer, start = os.urandom(ENTROPY_BUFFER_BYTES), 0
-            self._used = start + n
-            return self._buffer[start : start + n]
-
-    def _forget(self) -> None:
-        self._buffer, self._used = b"", 0
-        self._lock = threading.Lock()
-
-
-_instances: weakref.WeakSet[OsEntropy] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for source in list(_instances):
-        source._forget()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+        return os.urandom(n)
