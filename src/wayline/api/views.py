@@ -6,6 +6,7 @@ Every time the API returns is one format: ISO 8601 in UTC with milliseconds
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 
 from ..engine.model import JSON, Attempt, Event, FunctionDef, Run, StepRecord, WorkKind
@@ -18,8 +19,15 @@ def iso_ms(ms: int | None) -> str | None:
     """Epoch milliseconds as ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (None stays None)."""
     if ms is None:
         return None
-    moment = _EPOCH + timedelta(milliseconds=ms)  # exact: no float rounding of the ms
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    return _iso_second(ms // 1000) + f"{ms % 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=1024)
+def _iso_second(seconds: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.`` of an epoch second. Cached: the run lists that clients poll
+    show the same few seconds over and over, and ``strftime`` was most of their cost."""
+    moment = _EPOCH + timedelta(seconds=seconds)  # exact: no float rounding
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.")
 
 
 def event_view(event: Event, matched: list[str] | None = None) -> dict[str, JSON]:

@@ -42,6 +42,11 @@ class _LenientResponseHandler(ResponseHandler):
         self._held = b""
         self._first_head_seen = False
 
+    @property
+    def served(self) -> bool:
+        """A response has come on this connection: handed out again, it is a reused one."""
+        return self._first_head_seen
+
     def data_received(self, data: bytes) -> None:
         if self._first_head_seen or not data:
             super().data_received(data)
@@ -64,11 +69,14 @@ class _LenientResponseHandler(ResponseHandler):
         super().connection_lost(exc)
 
 
-def lenient_connector(**kwargs: Any) -> aiohttp.TCPConnector:
-    """An ``aiohttp.TCPConnector`` whose connections read HTTP/1.0 heads leniently.
+def lenient_connector(
+    connector_class: type[aiohttp.TCPConnector] = aiohttp.TCPConnector, **kwargs: Any
+) -> aiohttp.TCPConnector:
+    """An ``aiohttp.TCPConnector`` (or ``connector_class``) whose connections read HTTP/1.0
+    heads leniently.
 
     Must be called with a running event loop (as ``TCPConnector`` itself must)."""
-    connector = aiohttp.TCPConnector(**kwargs)
+    connector = connector_class(**kwargs)
     # aiohttp has no public hook for the protocol class; a test pins this behaviour.
     lenient: Any = functools.partial(_LenientResponseHandler, loop=asyncio.get_running_loop())
     connector._factory = lenient

@@ -63,6 +63,8 @@ class Reachability:
 
     def reached(self, url: str) -> None:
         """A call to the app at ``url`` was answered."""
+        if not self._down:  # every call says this: no URL to redact when no app is down
+            return
         outage = self._down.pop(redact_url(url), None)
         if outage is not None:
             self._log.info(
