@@ -16,7 +16,6 @@ with the checkpoints of one event-loop turn). Prints CPU microseconds per checkp
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import tempfile
 import time
 from collections.abc import Callable
@@ -61,13 +60,14 @@ def step(index: int, run_id: str) -> Op:
 
 
 def grouped(service: Service) -> Callable[[list[Checkpoint]], list[object]]:
-    """``CheckpointGroup.save``; imported late, so that ``--group 1`` also measures a
-    checkout without it (``PYTHONPATH=<checkout>/src``)."""
-    if importlib.util.find_spec("wayline.api.checkpoint_group") is None:
-        return lambda chunk: [service.checkpoint(c) for c in chunk]  # no group commit
-    from wayline.api.checkpoint_group import CheckpointGroup
+    """What ``CheckpointGroup`` does with one loop turn's checkpoints, without the futures:
+    decide and save them in one batch (one transaction on SQLite)."""
 
-    return CheckpointGroup(service).save  # type: ignore[return-value]
+    def save(chunk: list[Checkpoint]) -> list[object]:
+        with service.batch():
+            return [service.checkpoint(c) for c in chunk]
+
+    return save
 
 
 def measure(runs: int, steps: int, group: int) -> float:

@@ -1,4 +1,4 @@
-"""The dev worker's group commit (``devserver.turn_batch``) on a real SQLite file: the call
+"""The dev worker's group commit (``turn_batch``) on a real SQLite file: the call
 cycles' store steps of one loop turn share one transaction, every call goes out only once
 its run's ``started`` save is committed (seen from another connection), a failing step
 fails only its own cycle, and a failed commit fails them all and stores none of them."""
@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from wayline.calls.cycle import Reply
-from wayline.devserver.turn_batch import TurnBatch
 from wayline.devserver.worker import Worker
 from wayline.engine import machine
 from wayline.engine.events import validate_event
@@ -23,6 +22,7 @@ from wayline.engine.model import App, FunctionDef, RunStatus, Trigger
 from wayline.engine.service import Service
 from wayline.errors import StoreError
 from wayline.store.sqlite import SqliteStore
+from wayline.turn_batch import TurnBatch
 
 from .test_windows import Clock, Entropy
 

@@ -21,17 +21,16 @@ from collections.abc import Callable
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..engine import checkpoint, json_input, wire
+from ..engine import checkpoint, json_input
 from ..errors import ValidationError
 from . import checkpoints
 from .checkpoints import CheckpointApi
+from .raw_asgi import UNAUTHORIZED, first_headers, send_response
 
 _PATH = re.compile(r"/v1/(?:checkpoint|http/runs)/([^/]+)/async")
 """``checkpoints.PATHS``; ``{run_id}`` is Starlette's default ``str`` convertor, ``[^/]+``."""
-_SERVER_KIND = (wire.SERVER_KIND.encode("latin-1"), b"dev")
-_UNAUTHORIZED = "missing or invalid signing key in the Authorization header"
 _SAVED = JSONResponse({})
-"""The answer to every saved checkpoint, rendered once (``_send`` only reads it)."""
+"""The answer to every saved checkpoint, rendered once (``send_response`` only reads it)."""
 
 
 class CheckpointFastPath:
@@ -54,14 +53,14 @@ class CheckpointFastPath:
         try:
             response = await self._answer(run_id, scope, receive)
         except Exception:
-            await _send(send, PlainTextResponse("Internal Server Error", status_code=500))
+            await send_response(send, PlainTextResponse("Internal Server Error", status_code=500))
             raise
-        await _send(send, response)
+        await send_response(send, response)
 
     async def _answer(self, run_id: str, scope: Scope, receive: Receive) -> Response:
-        headers = _headers(scope)
+        headers = first_headers(scope)
         if not self._authorized(headers.get("authorization")):
-            return _error(401, _UNAUTHORIZED)
+            return _error(401, UNAUTHORIZED)
         limit = checkpoints.MAX_BODY_BYTES
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
@@ -78,16 +77,6 @@ class CheckpointFastPath:
         if not verdict.accepted:
             return _error(verdict.status, verdict.message)
         return _SAVED
-
-
-def _headers(scope: Scope) -> dict[str, str]:
-    """The first value of each header, as Starlette's ``Headers.get`` gives it."""
-    out: dict[str, str] = {}
-    for name, value in scope["headers"]:
-        key = name.decode("latin-1")
-        if key not in out:
-            out[key] = value.decode("latin-1")
-    return out
 
 
 async def _body(receive: Receive, limit: int) -> bytes:
@@ -108,14 +97,3 @@ async def _body(receive: Receive, limit: int) -> bytes:
 
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
-
-
-async def _send(send: Send, response: Response) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": response.status_code,
-            "headers": [*response.raw_headers, _SERVER_KIND],
-        }
-    )
-    await send({"type": "http.response.body", "body": response.body})

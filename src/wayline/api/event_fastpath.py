@@ -25,7 +25,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..engine import wire
+from .raw_asgi import UNAUTHORIZED, first_headers, send_response
 
 if TYPE_CHECKING:
     from .rest import Api
@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 _INGEST = re.compile(r"/e/([^/]+)")
 """``/e/{key}``: Starlette's default ``str`` convertor is ``[^/]+``."""
 _EVENT_RUNS = re.compile(r"/v1/events/([^/]+)/runs")
-_SERVER_KIND = (wire.SERVER_KIND.encode("latin-1"), b"dev")
-_UNAUTHORIZED = "missing or invalid signing key in the Authorization header"
 
 
 class EventFastPath:
@@ -48,7 +46,7 @@ class EventFastPath:
             if method == "POST" and path.startswith("/e/"):
                 matched = _INGEST.fullmatch(path)
                 if matched is not None:
-                    headers = _headers(scope)
+                    headers = first_headers(scope)
                     body = _chunks(receive)
                     await _answer(send, self._api.ingest(matched.group(1), headers.get, body))
                     return
@@ -60,8 +58,8 @@ class EventFastPath:
         await self._app(scope, receive, send)
 
     async def _event_runs(self, event_id: str, scope: Scope) -> Response:
-        if not self._api.authorized_header(_headers(scope).get("authorization")):
-            return JSONResponse({"error": _UNAUTHORIZED}, status_code=401)
+        if not self._api.authorized_header(first_headers(scope).get("authorization")):
+            return JSONResponse({"error": UNAUTHORIZED}, status_code=401)
         return self._api.runs_of_event(event_id)
 
 
@@ -69,19 +67,9 @@ async def _answer(send: Send, answer: Awaitable[Response]) -> None:
     try:
         response = await answer
     except Exception:
-        await _send(send, PlainTextResponse("Internal Server Error", status_code=500))
+        await send_response(send, PlainTextResponse("Internal Server Error", status_code=500))
         raise
-    await _send(send, response)
-
-
-def _headers(scope: Scope) -> dict[str, str]:
-    """The first value of each header, as Starlette's ``Headers.get`` gives it."""
-    out: dict[str, str] = {}
-    for name, value in scope["headers"]:
-        key = name.decode("latin-1")
-        if key not in out:
-            out[key] = value.decode("latin-1")
-    return out
+    await send_response(send, response)
 
 
 async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
@@ -95,14 +83,3 @@ async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
             yield chunk
         if not message.get("more_body", False):
             return
-
-
-async def _send(send: Send, response: Response) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": response.status_code,
-            "headers": [*response.raw_headers, _SERVER_KIND],
-        }
-    )
-    await send({"type": "http.response.body", "body": response.body})

@@ -357,7 +357,7 @@ async def drive_async(
 
     ``run_step`` runs each of the flow's synchronous steps (its store work between two
     requests) and gives back what it returned: the dev worker's runs the steps of one
-    loop turn in one transaction (``devserver.turn_batch``); None runs each at once."""
+    loop turn in one transaction (``turn_batch``); None runs each at once."""
     run = run_step or _run_now
     try:
         step = await run(functools.partial(_advance, flow, None))

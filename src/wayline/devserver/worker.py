@@ -19,8 +19,8 @@ from ..calls.cycle import AsyncTransport, CallCycle, Policy, drive_async
 from ..engine.model import WorkItem, WorkKind
 from ..engine.ports import Clock
 from ..engine.service import Service
+from ..turn_batch import TurnBatch
 from .invoker import dev_policy
-from .turn_batch import TurnBatch
 
 log = logging.getLogger("wayline.worker")
 

@@ -1,5 +1,7 @@
-"""Group commit for the worker's call cycles: the store steps that are ready in one turn of
-the event loop run in one SQLite transaction.
+"""Group commit: the store steps that are ready in one turn of the event loop run in one
+SQLite transaction. One mechanism for the three places that write per request or per call
+on ``wayline dev``: the worker's call cycles (below), the checkpoints
+(``api.checkpoint_group``) and the event ingests (``api.event_group``).
 
 A call cycle (``calls.cycle.CallCycle.flow``) does its store work in synchronous steps
 between its HTTP requests: preparing the call (the run's ``started`` save) and completing
@@ -21,9 +23,14 @@ after a crash).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
+
+from .errors import StoreError
+
+log = logging.getLogger("wayline.store")
 
 T = TypeVar("T")
 
@@ -32,17 +39,20 @@ class TurnBatch:
     def __init__(self, batch: Callable[[], AbstractContextManager[object]]) -> None:
         """``batch``: the store's way to commit several writes at once (``Service.batch``)."""
         self._batch = batch
-        self._waiting: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
+        self._waiting: list[tuple[Callable[[], Any], bool, asyncio.Future[Any]]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def run(self, step: Callable[[], T]) -> T:
+    async def run(self, step: Callable[[], T], *, savepoint: bool = True) -> T:
         """``step()``, run with the other steps of this turn in one batch; its result (or
-        its error) once the batch has committed."""
+        its error) once the batch has committed. ``savepoint``: run it in a savepoint of
+        its own, so that its failure rolls back only its writes (False for a step that
+        keeps its writes in one savepoint itself, e.g. ``Service._transition``)."""
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
+            # A new loop (a test's, a Lambda invocation's): the old one's group is gone.
             self._loop, self._waiting = loop, []
         answer: asyncio.Future[T] = loop.create_future()
-        self._waiting.append((step, answer))
+        self._waiting.append((step, savepoint, answer))
         if len(self._waiting) == 1:
             loop.call_soon(self._flush)
         return await answer
@@ -52,15 +62,20 @@ class TurnBatch:
         outcomes: list[tuple[bool, Any]] = []
         try:
             with self._batch():
-                for step, _ in group:
+                for step, savepoint, _ in group:
                     try:
-                        with self._batch():
+                        if savepoint:
+                            with self._batch():
+                                outcomes.append((True, step()))
+                        else:
                             outcomes.append((True, step()))
                     except Exception as exc:
                         outcomes.append((False, exc))
         except Exception as exc:
+            if isinstance(exc, StoreError):
+                log.warning("a group of %d store steps was not committed: %s", len(group), exc)
             outcomes = [(False, exc)] * len(group)
-        for (_, answer), (ok, value) in zip(group, outcomes, strict=True):
+        for (_, _, answer), (ok, value) in zip(group, outcomes, strict=True):
             if answer.done():  # its task was cancelled (the worker is stopping)
                 continue
             if ok:
