@@ -4,9 +4,10 @@ app without them, and status, body and headers must match; other requests pass t
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import httpx
@@ -142,3 +143,48 @@ def test_other_requests_pass_through(both: Pair) -> None:
     head = _same(both, "HEAD", "/v1/events/x/runs")
     assert head.status_code == 200 and head.content == b""
     assert json.loads(_same(both, "GET", "/health").content) == {"status": "ok"}
+
+
+@pytest.mark.parametrize("fast_paths", [True, False], ids=["fast-path", "starlette-route"])
+def test_a_client_gone_mid_body_stores_nothing_and_raises_nothing(fast_paths: bool) -> None:
+    """Half a body, then the client disconnects: a 400 that reaches no one, not an error
+    in the server's log (it was 'Exception in ASGI application' + ClientDisconnect)."""
+    sqlite = SqliteStore(":memory:")
+    service = Service(sqlite.store(), FixedClock(), CountingEntropy(), batch=sqlite.batch)
+    app = create_app(service, ApiConfig(), fast_paths=fast_paths)
+    messages: list[dict[str, Any]] = [
+        {"type": "http.request", "body": b'[{"name": "go", ', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> MutableMapping[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    async def call() -> None:
+        await app(scope, receive, send)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/e/key",
+        "raw_path": b"/e/key",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"x"), (b"transfer-encoding", b"chunked")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 2),
+    }
+    try:
+        asyncio.run(call())  # raises nothing
+        assert sent[0]["status"] == 400
+        assert json.loads(sent[1]["body"])["error"] == "the body ended before it was complete"
+        assert service.store.events.list_events(limit=10) == []
+    finally:
+        sqlite.close()

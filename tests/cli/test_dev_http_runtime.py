@@ -178,6 +178,11 @@ MALFORMED = [
     b"GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n",
 ]
 
+CUT_SHORT = [
+    b"POST /e/key HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n[\r\n",
+    b'POST /e/key HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n[{"name": "a/b"',
+]
+
 
 def open_sse_stream(dev: Dev) -> socket.socket:
     """A realtime subscription whose first bytes have arrived (the stream is open)."""
@@ -212,6 +217,10 @@ def test_dev_serves_on_the_chosen_stack_and_stops_cleanly(
     assert (probe["loop"], probe["protocols"]) == expected
     for raw in MALFORMED:
         assert raw_exchange(running.port, raw).startswith(b"HTTP/1.1 400 "), raw
+    for raw in CUT_SHORT:  # the client goes away mid-body: no traceback in the log (below)
+        with socket.create_connection(("127.0.0.1", running.port), timeout=5) as sock:
+            sock.sendall(raw)
+            time.sleep(0.1)
 
     with httpx.Client(base_url=running.url, timeout=5) as keep_alive:
         for _ in range(3):  # one connection, reused

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -150,6 +150,14 @@ class Api:
             inputs = await read_event_chunks(body, header("content-length"))
         except ValidationError as exc:
             return JSONResponse({"ids": [], "status": 400, "error": str(exc)}, status_code=400)
+        except ClientDisconnect:
+            # The client went away mid-body: nothing was stored, and the answer reaches no
+            # one (the server drops sends after a disconnect); not a server error to log.
+            log.info("an event request's client disconnected before its body was complete")
+            return JSONResponse(
+                {"ids": [], "status": 400, "error": "the body ended before it was complete"},
+                status_code=400,
+            )
         try:
             ids = await self._events.send(inputs, seed=seed)
         except StoreError as exc:
