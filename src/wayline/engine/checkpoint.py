@@ -25,7 +25,16 @@ from dataclasses import dataclass, replace
 from ..errors import ValidationError
 from .decision import Decision, Env
 from .evolve import evolve
-from .model import JSON, Attempt, Run, StepRecord, StepStatus, WorkKind
+from .model import (
+    JSON,
+    Attempt,
+    Run,
+    StepRecord,
+    StepStatus,
+    WorkKind,
+    timeline_step,
+    timeline_with,
+)
 from .protocol import Op, parse_op, remembered_size, state_size, state_size_with
 from .steps import recorded
 from .wire import STEP_RESULTS, Opcode
@@ -136,7 +145,7 @@ def apply_checkpoint(run: Run, checkpoint: Checkpoint, env: Env) -> Verdict:
         stack = (*stack, op.id)
         if op.id in planned:
             planned = planned - {op.id}
-        steps = _with_step(steps, _completed(steps, op, item.attempt + 1, env.now))
+        steps = timeline_with(steps, _completed(steps, op, item.attempt + 1, env.now))
     pending = run.pending
     if item.attempt:
         pending = {**pending, item.id: replace(item, attempt=0)}
@@ -158,9 +167,8 @@ def apply_checkpoint(run: Run, checkpoint: Checkpoint, env: Env) -> Verdict:
 def _completed(steps: tuple[StepRecord, ...], op: Op, tries: int, now: int) -> StepRecord:
     """The timeline record of ``op``'s step once its result is saved (``steps.record``)."""
     started = _started_at(op, now)
-    old = next((s for s in steps if s.id == op.id), None)
     return recorded(
-        old,
+        timeline_step(steps, op.id),
         op.id,
         name=op.label,
         op=Opcode.STEP_RUN,
@@ -171,13 +179,6 @@ def _completed(steps: tuple[StepRecord, ...], op: Op, tries: int, now: int) -> S
         output=op.data,
         attempt=Attempt(tries, started, now, StepStatus.COMPLETED, None, None),
     )
-
-
-def _with_step(steps: tuple[StepRecord, ...], record: StepRecord) -> tuple[StepRecord, ...]:
-    """``steps`` with ``record`` in place of its step's entry, or appended (``Run.with_step``)."""
-    if any(s.id == record.id for s in steps):
-        return tuple(record if s.id == record.id else s for s in steps)
-    return (*steps, record)
 
 
 _ABSENT = object()

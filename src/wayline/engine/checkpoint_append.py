@@ -40,13 +40,13 @@ Why it stays correct without a version bump (the races):
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 
 from .checkpoint import MAX_STATE_BYTES, Checkpoint, Verdict, apply_checkpoint
 from .decision import Env
 from .model import Run, WorkItem, WorkKind
 from .ports import AppendedMemo, RunHead
+from .protocol import json_size
 from .wire import STEP_RESULTS
 
 
@@ -72,11 +72,7 @@ def plan(head: RunHead, checkpoint: Checkpoint, env: Env) -> Verdict | Append | 
         return verdict
     if _beyond_memos(run, after):
         return None
-    outputs = sum(
-        len(json.dumps(op.data, separators=(",", ":")))
-        for op in checkpoint.steps
-        if op.op in STEP_RESULTS
-    )
+    outputs = sum(json_size(op.data) for op in checkpoint.steps if op.op in STEP_RESULTS)
     total = head.state_bytes + outputs
     if total > MAX_STATE_BYTES:
         message = f"the run's state would be {total} bytes; the limit is {MAX_STATE_BYTES}"

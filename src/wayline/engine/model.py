@@ -315,14 +315,23 @@ class Run:
 
     def with_step(self, record: StepRecord) -> Run:
         """Return a copy whose timeline has ``record`` (replacing the same step id)."""
-        if any(s.id == record.id for s in self.steps):
-            steps = tuple(record if s.id == record.id else s for s in self.steps)
-        else:
-            steps = (*self.steps, record)
-        return replace(self, steps=steps)
+        return replace(self, steps=timeline_with(self.steps, record))
 
     def step(self, step_id: str) -> StepRecord | None:
-        for record in self.steps:
-            if record.id == step_id:
-                return record
-        return None
+        return timeline_step(self.steps, step_id)
+
+
+def timeline_with(steps: tuple[StepRecord, ...], record: StepRecord) -> tuple[StepRecord, ...]:
+    """``steps`` with ``record`` in place of its step's entry, or appended: a run's timeline
+    after ``Run.with_step`` (also for a timeline built up before the run is copied)."""
+    if any(s.id == record.id for s in steps):
+        return tuple(record if s.id == record.id else s for s in steps)
+    return (*steps, record)
+
+
+def timeline_step(steps: tuple[StepRecord, ...], step_id: str) -> StepRecord | None:
+    """The entry of ``step_id`` in ``steps`` (``Run.step``), or None."""
+    for record in steps:
+        if record.id == step_id:
+            return record
+    return None

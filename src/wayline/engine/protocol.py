@@ -283,17 +283,12 @@ def _json_size(value: object) -> int:
     calls. The entry holds the object, so its ``id`` cannot be reused while cached; the
     cache is dropped whole past ``_SIZES_MAX_BYTES`` of remembered values (a pure memo: it
     changes no result)."""
-    hit = _SIZES.get(id(value))
-    if hit is not None and hit[0] is value:
-        return hit[1]
     if isinstance(value, str) and len(value) < 256:
         # Keys (hashed step ids): counted, not remembered. Printable ASCII with no quote
         # or backslash is encoded as itself between quotes; anything else is encoded.
         plain = value.isascii() and value.isprintable() and '"' not in value
         return len(value) + 2 if plain and "\\" not in value else json_size(value)
-    size = json_size(value)
-    _keep_size(value, size)
-    return size
+    return remembered_size(value, keep_up_to=_SIZES_MAX_BYTES)
 
 
 def _keep_size(value: object, size: int) -> None:
