@@ -70,7 +70,8 @@ class _ReuseNoticingConnector(aiohttp.TCPConnector):
 
 @functools.lru_cache(maxsize=16)
 def _timeout(total_s: float) -> aiohttp.ClientTimeout:
-    """One (immutable) timeout per duration, not one per call."""
+    """The timeout of a request to the app (or a gateway request): ``total_s`` in all, 10 s
+    to connect. One (immutable) object per duration, not one per call."""
     return aiohttp.ClientTimeout(total=total_s, sock_connect=10.0)
 
 
@@ -118,7 +119,7 @@ class AiohttpTransport:
         """A session that never reuses a connection, for the retry of a stale one."""
         if self._fresh is None:
             self._fresh = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=CALL_TIMEOUT_S, sock_connect=10.0),
+                timeout=_timeout(CALL_TIMEOUT_S),
                 connector=lenient_connector(force_close=True),
                 auto_decompress=True,
             )
@@ -127,7 +128,7 @@ class AiohttpTransport:
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=CALL_TIMEOUT_S, sock_connect=10.0),
+                timeout=_timeout(CALL_TIMEOUT_S),
                 connector=lenient_connector(
                     _ReuseNoticingConnector, limit=256, keepalive_timeout=KEEPALIVE_S
                 ),
@@ -192,7 +193,7 @@ class AiohttpTransport:
                 data=request.body,
                 headers=request.headers,
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=request.timeout_s, sock_connect=10.0),
+                timeout=_timeout(request.timeout_s),
             ) as resp:
                 body = await _read_at_most(resp, request.max_bytes)
                 return Reply(resp.status, dict(resp.headers), body)
